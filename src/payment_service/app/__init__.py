@@ -1,0 +1,1 @@
+"""Wiring, configuration, the pure payment core and the command line."""

@@ -1,0 +1,100 @@
+"""The `payment-service` command line: one subcommand per process or operator task."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+
+from payment_service.app.config import Settings
+
+
+def _api(settings: Settings, args: argparse.Namespace) -> int:
+    from payment_service.http.server import run_api
+
+    run_api(settings)
+    return 0
+
+
+def _processor(settings: Settings, args: argparse.Namespace) -> int:
+    from payment_service.streams.main import run_processor
+
+    run_processor(settings)
+    return 0
+
+
+def _banksim(settings: Settings, args: argparse.Namespace) -> int:
+    from payment_service.bank.simulator import run_simulator
+
+    run_simulator(settings, host=args.host, port=args.port)
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from payment_service.storage.migrate import migrate
+
+    applied = asyncio.run(migrate(settings.database))
+    print(f"migrations applied: {len(applied)} ({', '.join(applied) or 'already current'})")
+    return 0
+
+
+def _topics(settings: Settings, args: argparse.Namespace) -> int:
+    from payment_service.streams.topics import ensure_topics
+
+    for line in ensure_topics(settings.kafka):
+        print(line)
+    return 0
+
+
+def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    from payment_service.storage.api_keys import create_key_cli
+
+    key = asyncio.run(create_key_cli(settings, args.merchant, args.name))
+    # The key is printed once, on stdout alone, so scripts can capture it; only its hash is kept.
+    print(key)
+    return 0
+
+
+def _db_seed(settings: Settings, args: argparse.Namespace) -> int:
+    from payment_service.storage.api_keys import create_key_cli
+
+    key = asyncio.run(create_key_cli(settings, args.merchant, "demo"))
+    print(f"merchant: {args.merchant}", file=sys.stderr)
+    print(f"api key (shown once): {key}", file=sys.stderr)
+    print(key)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="payment-service", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("api", help="run the HTTP API").set_defaults(run=_api)
+    sub.add_parser("processor", help="run the Kafka payment processor").set_defaults(run=_processor)
+    sim = sub.add_parser("banksim", help="run the acquiring-bank simulator")
+    sim.add_argument("--host", default=None)
+    sim.add_argument("--port", type=int, default=None)
+    sim.set_defaults(run=_banksim)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
+    sub.add_parser("topics", help="create the Kafka topics").set_defaults(run=_topics)
+    keys = sub.add_parser("keys", help="manage merchant API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create an API key (printed once)")
+    create.add_argument("--merchant", required=True)
+    create.add_argument("--name", default="default")
+    create.set_defaults(run=_keys_create)
+    seed = sub.add_parser("db-seed", help="create a demo merchant and print its API key")
+    seed.add_argument("--merchant", default="merchant_demo")
+    seed.set_defaults(run=_db_seed)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings.load()
+    run: Callable[[Settings, argparse.Namespace], int] = args.run
+    return run(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

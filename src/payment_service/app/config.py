@@ -1,0 +1,174 @@
+"""Configuration: one frozen `Settings`, read from the environment, `.env` and the local stack.
+
+Variable names follow the seed README (`DATABASE_URL`, `KAFKA_BOOTSTRAP_SERVERS`,
+`BANKING_API_URL`, `SECRET_KEY`, `ENCRYPTION_KEY`, `DD_*`, ...). Each section reads its own prefix,
+so the names stay flat for operators while the code gets nested, typed sections.
+
+Sources, later wins: `.stack/local.env` (written by the local stack manager, holds generated
+development secrets), `.env` (the operator's overrides), the process environment.
+
+Secrets have no default. `Settings.load()` refuses to start outside development without them.
+Every variable is documented in `.env.example`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_FILES = (".stack/local.env", ".env")
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix,
+        env_file=ENV_FILES,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+
+class KafkaSettings(BaseSettings):
+    model_config = _config("KAFKA_")
+
+    bootstrap_servers: str = "localhost:9092"
+    topic_requests: str = "payments.requests"
+    topic_results: str = "payments.results"
+    topic_audit: str = "payments.audit"
+    topic_dlq: str = "payments.dlq"
+    requests_partitions: int = Field(default=6, ge=1)
+    # One partition per API instance (reply routing, DESIGN.md §3); this is the most instances.
+    results_partitions: int = Field(default=4, ge=1)
+    audit_partitions: int = Field(default=3, ge=1)
+    dlq_partitions: int = Field(default=1, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    consumer_group: str = "payment-processor"
+    linger_ms: int = Field(default=1, ge=0)
+    produce_timeout_seconds: float = Field(default=5.0, gt=0)
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = _config("DATABASE_")
+
+    url: SecretStr = SecretStr("postgresql://payment_user@localhost:5432/payment_db")
+    pool_min_size: int = Field(default=2, ge=1)
+    pool_max_size: int = Field(default=20, ge=1)
+    command_timeout_seconds: float = Field(default=5.0, gt=0)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+
+
+class RedisSettings(BaseSettings):
+    model_config = _config("REDIS_")
+
+    url: SecretStr = SecretStr("redis://localhost:6379/0")
+    socket_timeout_seconds: float = Field(default=2.0, gt=0)
+    connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    cvv_ttl_seconds: int = Field(default=300, ge=10)
+
+
+class BankSettings(BaseSettings):
+    model_config = _config("BANKING_API_")
+
+    url: str = "http://localhost:1080"
+    connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    read_timeout_seconds: float = Field(default=5.0, gt=0)
+    total_timeout_seconds: float = Field(default=8.0, gt=0)
+    max_attempts: int = Field(default=4, ge=1)
+    backoff_base_seconds: float = Field(default=0.05, gt=0)
+    backoff_cap_seconds: float = Field(default=2.0, gt=0)
+    breaker_fail_max: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=10.0, gt=0)
+    max_connections: int = Field(default=200, ge=1)
+
+
+class ApiSettings(BaseSettings):
+    model_config = _config("API_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # Which partition of the results topic this instance reads its answers from.
+    instance: int = Field(default=0, ge=0)
+    sync_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    rate_limit_per_minute: int = Field(default=6000, ge=1)
+
+
+class ProcessorSettings(BaseSettings):
+    model_config = _config("PROCESSOR_")
+
+    max_in_flight: int = Field(default=256, ge=1)
+    commit_interval_seconds: float = Field(default=0.5, gt=0)
+
+
+class BankSimSettings(BaseSettings):
+    model_config = _config("BANKSIM_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1080, ge=1, le=65535)
+    latency_ms: float = Field(default=3.0, ge=0)
+    jitter_ms: float = Field(default=1.0, ge=0)
+
+
+class DatadogSettings(BaseSettings):
+    model_config = _config("DD_")
+
+    api_key: SecretStr | None = None
+    trace_enabled: bool = False
+    agent_host: str = "localhost"
+    dogstatsd_port: int = 8125
+    service: str = "payment-service"
+    env: str = "local"
+
+
+class Settings(BaseSettings):
+    """All of the service's configuration; build it once in `main()` and pass it down."""
+
+    model_config = _config("")
+
+    environment: Literal["development", "test", "production"] = "development"
+    debug: bool = False
+    log_level: str = "INFO"
+    # HMAC key for card fingerprints and API-key hashes.
+    secret_key: SecretStr | None = None
+    # Data keys for card encryption: "kid1:base64key[,kid2:base64key...]"; the first encrypts.
+    encryption_key: SecretStr | None = None
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    bank: BankSettings = Field(default_factory=BankSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    processor: ProcessorSettings = Field(default_factory=ProcessorSettings)
+    banksim: BankSimSettings = Field(default_factory=BankSimSettings)
+    datadog: DatadogSettings = Field(default_factory=DatadogSettings)
+
+    @model_validator(mode="after")
+    def _secrets_required_outside_development(self) -> Settings:
+        if self.environment == "production":
+            missing = [n for n in ("secret_key", "encryption_key") if getattr(self, n) is None]
+            if missing:
+                names = ", ".join(n.upper() for n in missing)
+                raise ValueError(f"{names} must be set in production (no default secrets)")
+        return self
+
+    @classmethod
+    def load(cls) -> Settings:
+        """Read the settings; the entry point of every process."""
+        return cls()
+
+    def require_secret(self, name: Literal["secret_key", "encryption_key"]) -> str:
+        """The secret's value, or a clear error telling the operator what to set."""
+        value: SecretStr | None = getattr(self, name)
+        if value is None or not value.get_secret_value():
+            hint = "run `make up` (it generates local keys) or set it in .env"
+            raise RuntimeError(f"{name.upper()} is not set: {hint}")
+        return value.get_secret_value()
+
+
+def working_directory_has_stack() -> bool:
+    """True when run from the project root with a local stack (used for friendly errors)."""
+    return os.path.isdir(".stack")

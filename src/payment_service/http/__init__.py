@@ -1,0 +1,1 @@
+"""The HTTP front door (aiohttp): turns requests into Kafka commands and awaits their results."""

@@ -1,0 +1,1 @@
+"""Wire contracts: HTTP bodies and Kafka messages (pydantic models, no I/O)."""

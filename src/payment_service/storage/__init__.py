@@ -1,0 +1,1 @@
+"""PostgreSQL: migrations and repositories (asyncpg)."""

@@ -1,0 +1,1 @@
+"""Quix Streams processors: consume payment commands, call the bank, persist, emit results."""
