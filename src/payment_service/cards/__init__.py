@@ -1,0 +1,1 @@
+"""Card data: masked types, encryption (AES-256-GCM with key ids), fingerprints."""
