@@ -1,0 +1,134 @@
+"""The payment and refund state machines, each one table of allowed transitions.
+
+`advance(status, event)` returns the next status or raises `InvalidTransition`; it has no I/O and
+no other rule. Amount rules (a refund <= what remains refundable) are checked before `advance`.
+Storage records each transition as a compare-and-set on the expected current status, so the table
+is enforced against races too.
+
+Payments::
+
+    processing --authorization_approved--> authorized --capture_approved--> captured
+    processing --authorization_declined--> failed
+    processing --authorization_unknown---> unknown   (bank outcome unresolved; reconciled later)
+    unknown    --authorization_approved--> authorized
+    unknown    --authorization_declined--> failed
+    authorized --capture_declined--------> failed
+    authorized --capture_unknown---------> unknown_capture
+    unknown_capture --capture_approved---> captured
+    captured / partially_refunded --refund_partial--> partially_refunded
+    captured / partially_refunded --refund_full-----> refunded
+
+Refunds::
+
+    processing --refund_approved--> completed
+    processing --refund_declined--> failed
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+
+class PaymentStatus(StrEnum):
+    PROCESSING = "processing"
+    AUTHORIZED = "authorized"
+    UNKNOWN = "unknown"
+    UNKNOWN_CAPTURE = "unknown_capture"
+    CAPTURED = "captured"
+    FAILED = "failed"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
+class PaymentEvent(StrEnum):
+    AUTHORIZATION_APPROVED = "authorization_approved"
+    AUTHORIZATION_DECLINED = "authorization_declined"
+    AUTHORIZATION_UNKNOWN = "authorization_unknown"
+    CAPTURE_APPROVED = "capture_approved"
+    CAPTURE_DECLINED = "capture_declined"
+    CAPTURE_UNKNOWN = "capture_unknown"
+    REFUND_PARTIAL = "refund_partial"
+    REFUND_FULL = "refund_full"
+
+
+class RefundStatus(StrEnum):
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class RefundEvent(StrEnum):
+    REFUND_APPROVED = "refund_approved"
+    REFUND_DECLINED = "refund_declined"
+
+
+P, E = PaymentStatus, PaymentEvent
+
+PAYMENT_TRANSITIONS: Final[dict[tuple[PaymentStatus, PaymentEvent], PaymentStatus]] = {
+    (P.PROCESSING, E.AUTHORIZATION_APPROVED): P.AUTHORIZED,
+    (P.PROCESSING, E.AUTHORIZATION_DECLINED): P.FAILED,
+    (P.PROCESSING, E.AUTHORIZATION_UNKNOWN): P.UNKNOWN,
+    (P.UNKNOWN, E.AUTHORIZATION_APPROVED): P.AUTHORIZED,
+    (P.UNKNOWN, E.AUTHORIZATION_DECLINED): P.FAILED,
+    (P.AUTHORIZED, E.CAPTURE_APPROVED): P.CAPTURED,
+    (P.AUTHORIZED, E.CAPTURE_DECLINED): P.FAILED,
+    (P.AUTHORIZED, E.CAPTURE_UNKNOWN): P.UNKNOWN_CAPTURE,
+    (P.UNKNOWN_CAPTURE, E.CAPTURE_APPROVED): P.CAPTURED,
+    (P.UNKNOWN_CAPTURE, E.CAPTURE_DECLINED): P.FAILED,
+    (P.CAPTURED, E.REFUND_PARTIAL): P.PARTIALLY_REFUNDED,
+    (P.CAPTURED, E.REFUND_FULL): P.REFUNDED,
+    (P.PARTIALLY_REFUNDED, E.REFUND_PARTIAL): P.PARTIALLY_REFUNDED,
+    (P.PARTIALLY_REFUNDED, E.REFUND_FULL): P.REFUNDED,
+}
+
+REFUND_TRANSITIONS: Final[dict[tuple[RefundStatus, RefundEvent], RefundStatus]] = {
+    (RefundStatus.PROCESSING, RefundEvent.REFUND_APPROVED): RefundStatus.COMPLETED,
+    (RefundStatus.PROCESSING, RefundEvent.REFUND_DECLINED): RefundStatus.FAILED,
+}
+
+# Statuses the HTTP layer reports as the final answer of a payment request.
+PAYMENT_SETTLED: Final = frozenset({P.CAPTURED, P.FAILED, P.PARTIALLY_REFUNDED, P.REFUNDED})
+# Statuses that money can be refunded from.
+REFUNDABLE: Final = frozenset({P.CAPTURED, P.PARTIALLY_REFUNDED})
+# No transition leaves these.
+PAYMENT_TERMINAL: Final = frozenset(
+    s for s in PaymentStatus if not any(src == s for src, _ in PAYMENT_TRANSITIONS)
+)
+REFUND_TERMINAL: Final = frozenset({RefundStatus.COMPLETED, RefundStatus.FAILED})
+
+
+class InvalidTransition(Exception):
+    """The event is not allowed in the current status; nothing changed."""
+
+    def __init__(self, status: str, event: str) -> None:
+        super().__init__(f"event {event!r} is not allowed in status {status!r}")
+        self.status = status
+        self.event = event
+
+
+def advance(status: PaymentStatus, event: PaymentEvent) -> PaymentStatus:
+    """The payment's next status after `event`, or `InvalidTransition`."""
+    try:
+        return PAYMENT_TRANSITIONS[(status, event)]
+    except KeyError:
+        raise InvalidTransition(status, event) from None
+
+
+def advance_refund(status: RefundStatus, event: RefundEvent) -> RefundStatus:
+    """The refund's next status after `event`, or `InvalidTransition`."""
+    try:
+        return REFUND_TRANSITIONS[(status, event)]
+    except KeyError:
+        raise InvalidTransition(status, event) from None
+
+
+def refund_event(captured_minor: int, refunded_minor_after: int) -> PaymentEvent:
+    """Whether a completed refund leaves the payment partially or fully refunded.
+
+    Derived from amounts in one place: fully refunded exactly when the refunded total reaches
+    the captured amount.
+    """
+    if refunded_minor_after > captured_minor:
+        raise ValueError("refunded total cannot exceed the captured amount")
+    return E.REFUND_FULL if refunded_minor_after == captured_minor else E.REFUND_PARTIAL

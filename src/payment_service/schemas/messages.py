@@ -1,0 +1,158 @@
+"""Kafka messages: the public, versioned contract of the payment topics (DESIGN.md §3).
+
+Every message is a JSON envelope `{type, message_id, occurred_at, data}`. Money is `amount_minor`
+(an integer) plus `currency`. The card number travels only as an AES-256-GCM envelope bound to the
+transaction id; the security code never travels (it waits in Redis, see `cards.vault`).
+
+Headers: `correlation-id`, `reply-partition` (the results partition the waiting API reads) and the
+trace context. JSON Schemas generated from these models are committed under `schemas/json/`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+HEADER_CORRELATION_ID = "correlation-id"
+HEADER_REPLY_PARTITION = "reply-partition"
+HEADER_DLQ_REASON = "dlq-reason"
+HEADER_DLQ_ERROR = "dlq-error"
+HEADER_DLQ_SOURCE = "dlq-source"
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+AmountMinor = Annotated[int, Field(gt=0, le=10**15)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_message_id() -> str:
+    return str(uuid.uuid4())
+
+
+class EncryptedCard(_Message):
+    """Card details as they travel and rest: the number encrypted, the rest safe to show."""
+
+    number_envelope: str = Field(
+        description="AES-256-GCM envelope of the card number, associated data = transaction id"
+    )
+    fingerprint: str = Field(description="keyed HMAC-SHA256 of the card number")
+    brand: str
+    last4: Annotated[str, Field(pattern=r"^[0-9]{4}$")]
+    expiry_month: Annotated[int, Field(ge=1, le=12)]
+    expiry_year: Annotated[int, Field(ge=2000, le=2100)]
+    holder_name: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class ProcessPayment(_Message):
+    transaction_id: Id
+    merchant_id: Id
+    amount_minor: AmountMinor
+    currency: Currency
+    payment_method: str = "credit_card"
+    card: EncryptedCard
+    description: str | None = Field(default=None, max_length=500)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    request_hash: str | None = Field(default=None, description="hash of the HTTP request body")
+    security_code_in_vault: bool = Field(
+        default=False, description="true when the API left the security code in Redis"
+    )
+
+
+class RefundPayment(_Message):
+    refund_id: Id
+    transaction_id: Id
+    merchant_id: Id
+    amount_minor: AmountMinor | None = Field(default=None, description="null: all that remains")
+    reason: str | None = Field(default=None, max_length=100)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    request_hash: str | None = None
+
+
+class ProcessPaymentV1(_Message):
+    type: Literal["payment.process/v1"] = "payment.process/v1"
+    message_id: str = Field(default_factory=new_message_id)
+    occurred_at: dt.datetime = Field(default_factory=_now)
+    data: ProcessPayment
+
+
+class RefundPaymentV1(_Message):
+    type: Literal["payment.refund/v1"] = "payment.refund/v1"
+    message_id: str = Field(default_factory=new_message_id)
+    occurred_at: dt.datetime = Field(default_factory=_now)
+    data: RefundPayment
+
+
+Command = Annotated[ProcessPaymentV1 | RefundPaymentV1, Field(discriminator="type")]
+
+
+COMMAND_ADAPTER: TypeAdapter[ProcessPaymentV1 | RefundPaymentV1] = TypeAdapter(Command)
+
+
+def parse_command(raw: bytes) -> ProcessPaymentV1 | RefundPaymentV1:
+    """Parse a request-topic message; raises `pydantic.ValidationError` when it is not one."""
+    return COMMAND_ADAPTER.validate_json(raw)
+
+
+class ResultError(_Message):
+    code: str
+    message: str
+
+
+class PaymentResult(_Message):
+    """The outcome of a command: the payment as it now stands, the refund if any, or an error."""
+
+    transaction_id: str
+    merchant_id: str
+    refund_id: str | None = None
+    kind: Literal["payment", "refund"]
+    final: bool = Field(description="true when the HTTP caller has its final answer")
+    payment: dict[str, Any] | None = Field(default=None, description="PaymentView as JSON")
+    error: ResultError | None = None
+
+
+class PaymentResultV1(_Message):
+    type: Literal["payment.result/v1"] = "payment.result/v1"
+    message_id: str = Field(default_factory=new_message_id)
+    occurred_at: dt.datetime = Field(default_factory=_now)
+    data: PaymentResult
+
+
+class AuditEvent(_Message):
+    event_id: str
+    transaction_id: str
+    refund_id: str | None = None
+    merchant_id: str
+    action: str
+    from_status: str | None = None
+    to_status: str | None = None
+    amount_minor: int | None = None
+    currency: str | None = None
+    correlation_id: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AuditEventV1(_Message):
+    type: Literal["audit.event/v1"] = "audit.event/v1"
+    message_id: str = Field(default_factory=new_message_id)
+    occurred_at: dt.datetime = Field(default_factory=_now)
+    data: AuditEvent
+
+
+PUBLISHED_MESSAGES: dict[str, type[BaseModel]] = {
+    "payment.process.v1": ProcessPaymentV1,
+    "payment.refund.v1": RefundPaymentV1,
+    "payment.result.v1": PaymentResultV1,
+    "audit.event.v1": AuditEventV1,
+}

@@ -1,0 +1,251 @@
+"""HTTP bodies: what merchants send to create payments and refunds, and what they get back.
+
+Validation is strict and specific (Stripe's limits, DESIGN.md §3): unknown fields are refused,
+amounts are exact decimals within the currency's minor digits, cards pass Luhn, are not expired,
+and carry a security code of the network's length. Card fields are typed so they never print.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from payment_service.app.money import MoneyError, currency_exponent, to_minor_units
+from payment_service.cards.masking import CardNumber, SecurityCode, luhn_valid
+
+MAX_DESCRIPTION = 500
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY = 40
+MAX_METADATA_VALUE = 500
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+
+
+def _card_number(value: object) -> CardNumber:
+    if isinstance(value, CardNumber):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("card number must be a string of digits")
+    digits = value.replace(" ", "").replace("-", "")
+    if not digits.isdigit() or not 12 <= len(digits) <= 19:
+        raise ValueError("card number must be 12 to 19 digits")
+    if not luhn_valid(digits):
+        raise ValueError("card number is not valid (Luhn check failed)")
+    return CardNumber(digits)
+
+
+def _security_code(value: object) -> SecurityCode:
+    if isinstance(value, SecurityCode):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError("security code must be a string (leading zeros matter)")
+    if not isinstance(value, str) or not value.isdigit() or not 3 <= len(value) <= 4:
+        raise ValueError("security code must be 3 or 4 digits")
+    return SecurityCode(value)
+
+
+def _amount(value: object) -> Decimal:
+    # bool is an int subclass; floats never reach here because JSON is parsed with Decimal.
+    if isinstance(value, bool | float):
+        raise ValueError("amount must be a decimal number")
+    if isinstance(value, int | Decimal):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip())
+        except ArithmeticError:
+            raise ValueError("amount must be a decimal number") from None
+    raise ValueError("amount must be a decimal number")
+
+
+def _metadata(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("metadata must be an object of string keys and values")
+    if len(value) > MAX_METADATA_KEYS:
+        raise ValueError(f"metadata has more than {MAX_METADATA_KEYS} keys")
+    result: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key or len(key) > MAX_METADATA_KEY:
+            raise ValueError(f"metadata keys must be 1 to {MAX_METADATA_KEY} characters")
+        if isinstance(item, bool):
+            text = "true" if item else "false"
+        elif isinstance(item, str | int | Decimal):
+            text = str(item)
+        else:
+            raise ValueError(f"metadata value for {key!r} must be a string or number")
+        if len(text) > MAX_METADATA_VALUE:
+            raise ValueError(f"metadata value for {key!r} exceeds {MAX_METADATA_VALUE} characters")
+        result[key] = text
+    return result
+
+
+def _field_error(field: str, message: str) -> ValidationError:
+    """A validation error located at `field` (model-level rules still point at the field)."""
+    detail = InitErrorDetails(
+        type=PydanticCustomError("value_error", message), loc=(field,), input=None
+    )
+    return ValidationError.from_exception_data("validation", [detail])
+
+
+CardNumberField = Annotated[
+    CardNumber, BeforeValidator(_card_number), PlainSerializer(lambda c: f"****{c.last4}")
+]
+SecurityCodeField = Annotated[
+    SecurityCode, BeforeValidator(_security_code), PlainSerializer(lambda _: "***")
+]
+AmountField = Annotated[Decimal, BeforeValidator(_amount)]
+Metadata = Annotated[dict[str, str], BeforeValidator(_metadata)]
+MerchantId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+
+
+class CardData(_Strict):
+    card_number: CardNumberField
+    expiry_month: int = Field(ge=1, le=12)
+    expiry_year: int = Field(ge=2000, le=2100)
+    cvv: SecurityCodeField
+    cardholder_name: str = Field(min_length=1, max_length=100)
+
+    @field_validator("expiry_month", "expiry_year", mode="before")
+    @classmethod
+    def _integer(cls, value: object) -> object:
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        return value
+
+    @model_validator(mode="after")
+    def _not_expired_and_code_fits_brand(self) -> CardData:
+        today = dt.datetime.now(dt.UTC).date()
+        if (self.expiry_year, self.expiry_month) < (today.year, today.month):
+            raise _field_error("expiry_year", "card has expired (expiry date is in the past)")
+        wanted = 4 if self.card_number.brand == "amex" else 3
+        if len(self.cvv.reveal()) != wanted:
+            raise _field_error("cvv", f"security code must be {wanted} digits for this card")
+        return self
+
+
+class PaymentRequest(_Strict):
+    """Body of `POST /api/v1/payments/process`."""
+
+    merchant_id: MerchantId
+    amount: AmountField
+    currency: str = Field(min_length=3, max_length=3)
+    payment_method: Literal["credit_card", "debit_card", "card"] = "credit_card"
+    card_data: CardData
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
+    metadata: Metadata = Field(default_factory=dict)
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency(cls, value: object) -> object:
+        if isinstance(value, str):
+            code = value.upper()
+            try:
+                currency_exponent(code)
+            except MoneyError as exc:
+                raise ValueError(str(exc)) from None
+            return code
+        return value
+
+    @model_validator(mode="after")
+    def _amount_fits_currency(self) -> PaymentRequest:
+        try:
+            to_minor_units(self.amount, self.currency)
+        except MoneyError as exc:
+            raise _field_error("amount", str(exc)) from None
+        return self
+
+    @property
+    def amount_minor(self) -> int:
+        return to_minor_units(self.amount, self.currency)
+
+
+class RefundRequest(_Strict):
+    """Body of `POST .../{transaction_id}/refund`; the amount defaults to all that remains."""
+
+    amount: AmountField | None = None
+    reason: str | None = Field(default=None, min_length=1, max_length=100)
+    metadata: Metadata = Field(default_factory=dict)
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and (not value.is_finite() or value <= 0):
+            raise ValueError("amount must be greater than zero")
+        return value
+
+
+class CardView(BaseModel):
+    brand: str
+    last4: str
+    expiry_month: int
+    expiry_year: int
+
+
+class RefundView(BaseModel):
+    refund_id: str
+    transaction_id: str
+    status: str
+    amount: str
+    amount_minor: int
+    currency: str
+    reason: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    failure_code: str | None = None
+    failure_message: str | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class PaymentView(BaseModel):
+    """What a merchant sees of a payment: card shown as brand and last four only."""
+
+    transaction_id: str
+    merchant_id: str
+    status: str
+    amount: str
+    amount_minor: int
+    currency: str
+    payment_method: str
+    card: CardView
+    description: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    authorization_code: str | None = None
+    failure_code: str | None = None
+    decline_code: str | None = None
+    failure_message: str | None = None
+    refunded_amount: str
+    refunded_amount_minor: int
+    refunds: list[RefundView] = Field(default_factory=list)
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ErrorBody(BaseModel):
+    type: str
+    code: str
+    message: str
+    param: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+    correlation_id: str
