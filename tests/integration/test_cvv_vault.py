@@ -1,0 +1,161 @@
+"""The security-code vault against a real Redis: encrypted at rest, TTL, take, discard, timeouts.
+
+Uses `REDIS_URL` when set, else starts a throwaway `redis-server` (no persistence) for the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from payment_service.app.config import RedisSettings
+from payment_service.cards.crypto import KeyRing, generate_key_spec
+from payment_service.cards.errors import DecryptionError, VaultUnavailable
+from payment_service.cards.masking import SecurityCode
+from payment_service.cards.vault import SecurityCodeVault, redis_client, vault_key
+
+pytestmark = pytest.mark.integration
+
+TTL_SECONDS = 30
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_pong(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"redis-server on port {port} did not answer PING")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL, or a private redis-server on a free port for this session."""
+    if url := os.environ.get("REDIS_URL"):
+        yield url
+        return
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port, workdir = _free_port(), tmp_path_factory.mktemp("redis")
+    args = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    with Path(workdir, "redis.log").open("wb") as log:
+        process = subprocess.Popen([*args, "--dir", str(workdir)], stdout=log, stderr=log)
+    try:
+        _wait_for_pong(port)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_settings(redis_url: str) -> RedisSettings:
+    return RedisSettings(url=SecretStr(redis_url), cvv_ttl_seconds=TTL_SECONDS)
+
+
+@pytest.fixture
+async def redis(redis_settings: RedisSettings) -> AsyncIterator[Redis]:
+    client = redis_client(redis_settings)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def vault(redis: Redis, redis_settings: RedisSettings) -> SecurityCodeVault:
+    ring = KeyRing.parse(generate_key_spec("k1"))
+    return SecurityCodeVault.from_settings(redis, ring, redis_settings)
+
+
+def _txid() -> str:
+    return str(uuid.uuid4())
+
+
+async def test_stored_encrypted_with_ttl(vault: SecurityCodeVault, redis: Redis) -> None:
+    txid, code = _txid(), "9876"
+    assert await vault.put(txid, SecurityCode(code)) is True
+
+    raw = await redis.get(vault_key(txid))
+    assert isinstance(raw, bytes)
+    assert code.encode() not in raw
+    assert txid.encode() not in raw
+    assert raw.startswith(b'{"v":1,"kid":"k1",')
+    ttl = await redis.ttl(vault_key(txid))
+    assert 0 < ttl <= TTL_SECONDS
+
+
+async def test_take_discard_lifecycle(vault: SecurityCodeVault) -> None:
+    txid = _txid()
+    await vault.put(txid, SecurityCode("123"))
+
+    assert await vault.take(txid) == SecurityCode("123")
+    assert await vault.take(txid) == SecurityCode("123")  # reading does not consume it
+    assert await vault.discard(txid) is True
+    assert await vault.take(txid) is None
+    assert await vault.discard(txid) is False
+
+
+async def test_put_keeps_the_first_code(vault: SecurityCodeVault) -> None:
+    txid = _txid()
+    assert await vault.put(txid, SecurityCode("111")) is True
+    assert await vault.put(txid, SecurityCode("222")) is False
+    assert await vault.take(txid) == SecurityCode("111")
+
+
+async def test_take_missing_is_none(vault: SecurityCodeVault) -> None:
+    assert await vault.take(_txid()) is None
+
+
+async def test_envelope_moved_to_another_transaction_fails(
+    vault: SecurityCodeVault, redis: Redis
+) -> None:
+    source, target = _txid(), _txid()
+    await vault.put(source, SecurityCode("123"))
+    await redis.set(vault_key(target), await redis.get(vault_key(source)) or b"")
+    with pytest.raises(DecryptionError):
+        await vault.take(target)
+
+
+async def test_silent_server_times_out() -> None:
+    """A server that accepts connections but never answers: each call ends by its deadline."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # never accepted: the kernel completes the handshake, nobody answers
+        port = listener.getsockname()[1]
+        settings = RedisSettings(
+            url=SecretStr(f"redis://127.0.0.1:{port}/0"),
+            socket_timeout_seconds=0.2,
+            connect_timeout_seconds=0.2,
+        )
+        client = redis_client(settings)
+        vault = SecurityCodeVault.from_settings(
+            client, KeyRing.parse(generate_key_spec("k1")), settings
+        )
+        try:
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(VaultUnavailable):
+                await vault.take(_txid())
+            assert asyncio.get_running_loop().time() - started < 1.0
+        finally:
+            await client.aclose()
