@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 HEADER_CORRELATION_ID = "correlation-id"
 HEADER_REPLY_PARTITION = "reply-partition"
+HEADER_REPLY_ID = "reply-id"
 HEADER_DLQ_REASON = "dlq-reason"
 HEADER_DLQ_ERROR = "dlq-error"
 HEADER_DLQ_SOURCE = "dlq-source"
@@ -119,6 +120,7 @@ class PaymentResult(_Message):
     kind: Literal["payment", "refund"]
     final: bool = Field(description="true when the HTTP caller has its final answer")
     payment: dict[str, Any] | None = Field(default=None, description="PaymentView as JSON")
+    refund: dict[str, Any] | None = Field(default=None, description="RefundView as JSON")
     error: ResultError | None = None
 
 

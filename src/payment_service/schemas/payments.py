@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -102,13 +103,34 @@ def _field_error(field: str, message: str) -> ValidationError:
 
 
 CardNumberField = Annotated[
-    CardNumber, BeforeValidator(_card_number), PlainSerializer(lambda c: f"****{c.last4}")
+    CardNumber,
+    BeforeValidator(_card_number),
+    PlainSerializer(lambda c: f"****{c.last4}"),
+    WithJsonSchema({"type": "string", "pattern": "^[0-9 -]{12,23}$", "description": "PAN"}),
 ]
 SecurityCodeField = Annotated[
-    SecurityCode, BeforeValidator(_security_code), PlainSerializer(lambda _: "***")
+    SecurityCode,
+    BeforeValidator(_security_code),
+    PlainSerializer(lambda _: "***"),
+    WithJsonSchema({"type": "string", "pattern": "^[0-9]{3,4}$"}),
 ]
-AmountField = Annotated[Decimal, BeforeValidator(_amount)]
-Metadata = Annotated[dict[str, str], BeforeValidator(_metadata)]
+AmountField = Annotated[
+    Decimal,
+    BeforeValidator(_amount),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "number"}, {"type": "string"}],
+            "description": "major units, at most the currency's minor digits (99.99 USD)",
+        }
+    ),
+]
+Metadata = Annotated[
+    dict[str, str],
+    BeforeValidator(_metadata),
+    WithJsonSchema(
+        {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 50}
+    ),
+]
 MerchantId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 

@@ -1,0 +1,84 @@
+"""Turn a validated HTTP request into a Kafka command: ids, request hashes, encrypted card.
+
+Pure functions. Ids are derived from the merchant's Idempotency-Key when one is given, so a
+retried request names the same payment and the processor's claim makes it a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+
+from payment_service.cards.crypto import KeyRing, encrypt_card_number, fingerprint
+from payment_service.schemas.messages import EncryptedCard, ProcessPayment, RefundPayment
+from payment_service.schemas.payments import PaymentRequest, RefundRequest
+
+_ID_NAMESPACE = uuid.UUID("8f6f2b1e-5c1e-4f0a-9a57-3f1b3d0c2a11")
+
+
+def new_id(merchant_id: str, idempotency_key: str | None, kind: str) -> str:
+    """A payment or refund id: derived from (merchant, key) when keyed, random otherwise."""
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{kind}\x00{merchant_id}\x00{idempotency_key}"))
+
+
+def request_hash(secret_key: bytes, path: str, body: bytes) -> str:
+    """Keyed hash of a request body (it may hold a card number: never a plain hash)."""
+    return hmac.new(secret_key, path.encode() + b"\x00" + body, hashlib.sha256).hexdigest()
+
+
+def payment_command(
+    request: PaymentRequest,
+    *,
+    transaction_id: str,
+    ring: KeyRing,
+    secret_key: bytes,
+    idempotency_key: str | None,
+    body_hash: str,
+) -> ProcessPayment:
+    card = request.card_data
+    return ProcessPayment(
+        transaction_id=transaction_id,
+        merchant_id=request.merchant_id,
+        amount_minor=request.amount_minor,
+        currency=request.currency,
+        payment_method=request.payment_method,
+        card=EncryptedCard(
+            number_envelope=encrypt_card_number(ring, card.card_number, transaction_id),
+            fingerprint=fingerprint(secret_key, card.card_number),
+            brand=card.card_number.brand,
+            last4=card.card_number.last4,
+            expiry_month=card.expiry_month,
+            expiry_year=card.expiry_year,
+            holder_name=card.cardholder_name,
+        ),
+        description=request.description,
+        metadata=request.metadata,
+        idempotency_key=idempotency_key,
+        request_hash=body_hash,
+        security_code_in_vault=True,
+    )
+
+
+def refund_command(
+    request: RefundRequest,
+    *,
+    refund_id: str,
+    transaction_id: str,
+    merchant_id: str,
+    amount_minor: int | None,
+    idempotency_key: str | None,
+    body_hash: str,
+) -> RefundPayment:
+    return RefundPayment(
+        refund_id=refund_id,
+        transaction_id=transaction_id,
+        merchant_id=merchant_id,
+        amount_minor=amount_minor,
+        reason=request.reason,
+        metadata=request.metadata,
+        idempotency_key=idempotency_key,
+        request_hash=body_hash,
+    )

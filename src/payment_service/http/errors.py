@@ -1,0 +1,89 @@
+"""One error shape for every answer: `{"error": {type, code, message, param?}, "correlation_id"}`.
+
+The middleware maps the service's error tree (app/errors.py) to statuses by class, once, and turns
+anything unexpected into a 500 that reveals nothing. It also stamps the correlation id.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from payment_service.app.errors import (
+    BodyTooLarge,
+    PaymentServiceError,
+    RateLimited,
+    ValidationFailed,
+)
+from payment_service.http.state import CORRELATION_ID
+
+log = logging.getLogger(__name__)
+
+HEADER_CORRELATION = "X-Correlation-ID"
+
+
+def error_response(exc: PaymentServiceError, correlation_id: str) -> web.Response:
+    body: dict[str, Any] = {"type": exc.type, "code": exc.code, "message": exc.message}
+    if exc.param is not None:
+        body["param"] = exc.param
+    if isinstance(exc, ValidationFailed):
+        body["errors"] = exc.errors
+    headers = {HEADER_CORRELATION: correlation_id}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+    return web.json_response(
+        {"error": body, "correlation_id": correlation_id}, status=exc.status, headers=headers
+    )
+
+
+def validation_failed(exc: ValidationError, prefix: tuple[str, ...] = ()) -> ValidationFailed:
+    """Field-by-field detail, without the offending values (they may be card data)."""
+    errors = [
+        {
+            "param": ".".join(str(p) for p in (*prefix, *e["loc"])) or None,
+            "message": e["msg"].removeprefix("Value error, "),
+            "type": e["type"],
+        }
+        for e in exc.errors(include_input=False, include_url=False, include_context=False)
+    ]
+    first = errors[0] if errors else {"param": None, "message": "invalid request"}
+    message = f"{first['param']}: {first['message']}" if first["param"] else first["message"]
+    failed = ValidationFailed(message, errors=errors)
+    failed.param = first["param"]
+    return failed
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    correlation_id = _correlation_id(request)
+    request[CORRELATION_ID] = correlation_id
+    try:
+        response: web.StreamResponse = await handler(request)
+    except PaymentServiceError as exc:
+        return error_response(exc, correlation_id)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(BodyTooLarge("request body exceeds 64 KiB"), correlation_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        generic = PaymentServiceError(exc.reason or "request failed")
+        response = error_response(generic, correlation_id)
+        response.set_status(exc.status)
+        return response
+    except Exception:
+        log.exception("unhandled error (correlation id %s)", correlation_id)
+        internal = PaymentServiceError("internal error; quote the correlation id to support")
+        return error_response(internal, correlation_id)
+    response.headers[HEADER_CORRELATION] = correlation_id
+    return response
+
+
+def _correlation_id(request: web.Request) -> str:
+    given = request.headers.get(HEADER_CORRELATION, "")
+    if 0 < len(given) <= 128 and given.isprintable():
+        return given
+    return str(uuid.uuid4())

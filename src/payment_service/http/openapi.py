@@ -1,0 +1,126 @@
+"""The OpenAPI document, generated from the pydantic models, and an offline docs page (no CDN)."""
+
+from __future__ import annotations
+
+import html
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from payment_service import __version__
+from payment_service.schemas.payments import (
+    ErrorResponse,
+    PaymentRequest,
+    PaymentView,
+    RefundRequest,
+    RefundView,
+)
+
+_MODELS: tuple[type[BaseModel], ...] = (
+    PaymentRequest,
+    PaymentView,
+    RefundRequest,
+    RefundView,
+    ErrorResponse,
+)
+
+_ERRORS = {
+    "400": "malformed JSON or a refused operation (payment_not_refundable, ...)",
+    "401": "missing or invalid API key",
+    "404": "unknown payment, or another merchant's",
+    "409": "a request with the same Idempotency-Key is in progress",
+    "413": "body larger than 64 KiB",
+    "422": "validation failed (field by field), or Idempotency-Key reused with another body",
+    "429": "rate limited (see Retry-After)",
+    "503": "not durably accepted; nothing was charged; retry with the same Idempotency-Key",
+}
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(model: type[BaseModel]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _operation(summary: str, ok: type[BaseModel], body: type[BaseModel] | None = None) -> Any:
+    responses: dict[str, Any] = {"200": {"description": "final answer", **_json(ok)}}
+    if body is not None:
+        responses["202"] = {"description": "accepted, still processing; see Location"}
+    for status, text in _ERRORS.items():
+        responses[status] = {"description": text, **_json(ErrorResponse)}
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "security": [{"bearer": []}],
+        "responses": responses,
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, **_json(body)}
+        operation["parameters"] = [
+            {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}
+        ]
+    return operation
+
+
+@cache
+def openapi_spec() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    for model in _MODELS:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    payment_id = [
+        {"name": "transaction_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    ]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Payment Service", "version": __version__},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": {
+            "/api/v1/payments/process": {
+                "post": _operation("Take a card payment", PaymentView, PaymentRequest)
+            },
+            "/api/v1/payments/{transaction_id}": {
+                "get": {**_operation("Get a payment", PaymentView), "parameters": payment_id}
+            },
+            "/api/v1/payments/{transaction_id}/refund": {
+                "post": {
+                    **_operation("Refund a payment, partly or fully", RefundView, RefundRequest),
+                    "parameters": payment_id,
+                }
+            },
+            "/api/v1/payments/{transaction_id}/refunds": {
+                "get": {"summary": "List a payment's refunds", "parameters": payment_id}
+            },
+            "/health": {"get": {"summary": "Health of the service and its dependencies"}},
+        },
+    }
+
+
+@cache
+def docs_page() -> str:
+    """A self-contained HTML page describing the API (no external scripts or styles)."""
+    spec = openapi_spec()
+    rows = []
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            codes = ", ".join(sorted(op.get("responses", {})))
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code>"
+                f"</td><td>{html.escape(op['summary'])}</td><td>{codes}</td></tr>"
+            )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Payment Service API</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td{padding:4px 12px}</style></head><body>"
+        f"<h1>Payment Service API {html.escape(spec['info']['version'])}</h1>"
+        "<p>Authenticate with <code>Authorization: Bearer &lt;api key&gt;</code>. "
+        "The machine-readable spec is at <a href='/openapi.json'>/openapi.json</a>.</p>"
+        "<table><tr><th>Method</th><th>Path</th><th>What</th><th>Statuses</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )

@@ -1,0 +1,112 @@
+"""Reply routing for sync over async: this API instance's partition of `payments.results`.
+
+The instance assigns itself one partition (no consumer group), starting from the partition's end,
+and reports ready only once it is positioned there. Handlers `expect()` a correlation id before
+producing their command, then `wait()` for the result or the deadline. A result nobody waits for
+is dropped: PostgreSQL, not the reply, is the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+
+from confluent_kafka import Consumer, TopicPartition
+from pydantic import ValidationError
+
+from payment_service.app.config import KafkaSettings
+from payment_service.schemas.messages import HEADER_REPLY_ID, PaymentResult, PaymentResultV1
+
+log = logging.getLogger(__name__)
+
+WATERMARK_TIMEOUT_SECONDS = 10.0
+
+
+class ReplyRouter:
+    def __init__(self, kafka: KafkaSettings, partition: int) -> None:
+        if partition >= kafka.results_partitions:
+            raise ValueError(
+                f"API_INSTANCE={partition} but {kafka.topic_results} has only "
+                f"{kafka.results_partitions} partitions: raise KAFKA_RESULTS_PARTITIONS"
+            )
+        self._kafka = kafka
+        self.partition = partition
+        self._waiting: dict[str, asyncio.Future[PaymentResult]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": kafka.bootstrap_servers,
+                "group.id": f"payment-api-replies-{uuid.uuid4()}",  # never joins or commits
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "fetch.wait.max.ms": 5,
+                "fetch.min.bytes": 1,
+            }
+        )
+
+    async def start(self) -> None:
+        """Position at the end of our partition, then serve results on a thread."""
+        self._loop = asyncio.get_running_loop()
+        tp = TopicPartition(self._kafka.topic_results, self.partition)
+        _low, high = await asyncio.to_thread(
+            self._consumer.get_watermark_offsets, tp, WATERMARK_TIMEOUT_SECONDS
+        )
+        self._consumer.assign([TopicPartition(self._kafka.topic_results, self.partition, high)])
+        self._thread = threading.Thread(target=self._serve, name="reply-router", daemon=True)
+        self._thread.start()
+        log.info("reading replies from %s[%s] at %s", tp.topic, self.partition, high)
+
+    def _serve(self) -> None:
+        assert self._loop is not None
+        while not self._stop.is_set():
+            message = self._consumer.poll(0.1)
+            if message is None or message.error() is not None:
+                continue
+            headers = dict(message.headers() or [])
+            correlation = headers.get(HEADER_REPLY_ID)
+            if correlation is None:
+                continue
+            self._loop.call_soon_threadsafe(self._deliver, correlation.decode(), message.value())
+
+    def _deliver(self, correlation_id: str, raw: bytes) -> None:
+        future = self._waiting.get(correlation_id)
+        if future is None or future.done():
+            return
+        try:
+            future.set_result(PaymentResultV1.model_validate_json(raw).data)
+        except ValidationError:
+            log.warning("unreadable result for correlation id %s", correlation_id)
+
+    def expect(self, correlation_id: str) -> asyncio.Future[PaymentResult]:
+        future: asyncio.Future[PaymentResult] = asyncio.get_running_loop().create_future()
+        self._waiting[correlation_id] = future
+        return future
+
+    def forget(self, correlation_id: str) -> None:
+        self._waiting.pop(correlation_id, None)
+
+    async def wait(self, correlation_id: str, timeout: float) -> PaymentResult | None:
+        """The result for `correlation_id`, or None when the deadline passes first."""
+        future = self._waiting.get(correlation_id)
+        if future is None:
+            raise KeyError(correlation_id)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            return None
+        finally:
+            self.forget(correlation_id)
+
+    @property
+    def healthy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 5.0)
+        self._consumer.close()

@@ -1,0 +1,93 @@
+"""The API's composition root: open resources in order with `cleanup_ctx`, close them in reverse.
+
+The API is ready (and `/health` healthy) only after its reply consumer is positioned at the end
+of its results partition, so no answer can be missed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from payment_service.app.config import Settings
+from payment_service.app.logs import configure_logging
+from payment_service.cards.crypto import KeyRing
+from payment_service.cards.vault import SecurityCodeVault, redis_client
+from payment_service.http.errors import error_middleware
+from payment_service.http.gateway import Gateway
+from payment_service.http.guards import ApiKeyAuth, RateLimiter
+from payment_service.http.health import CHECK_TIMEOUT_SECONDS, HealthCheck
+from payment_service.http.replies import ReplyRouter
+from payment_service.http.routes import add_routes
+from payment_service.http.state import AUTH, GATEWAY, HEALTH, LIMITER, SETTINGS
+from payment_service.kafka.producer import AsyncProducer
+from payment_service.storage.db import create_pool
+from payment_service.storage.payments import PgPaymentRepository
+from payment_service.storage.refunds import PgRefundRepository
+
+log = logging.getLogger(__name__)
+
+
+def build_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=settings.api.max_body_bytes
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_resources)
+    add_routes(app)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    ring = KeyRing.from_settings(settings)
+    pool = await create_pool(settings.database)
+    redis = redis_client(settings.redis)
+    producer = AsyncProducer(settings.kafka, client_id=f"payment-api-{settings.api.instance}")
+    replies = ReplyRouter(settings.kafka, settings.api.instance)
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CHECK_TIMEOUT_SECONDS))
+    try:
+        await replies.start()
+        app[AUTH] = ApiKeyAuth(pool)
+        app[LIMITER] = RateLimiter(redis, settings.api.rate_limit_per_minute)
+        app[GATEWAY] = Gateway(
+            settings,
+            payments=PgPaymentRepository(pool),
+            refunds=PgRefundRepository(pool),
+            redis=redis,
+            vault=SecurityCodeVault.from_settings(redis, ring, settings.redis),
+            ring=ring,
+            producer=producer,
+            replies=replies,
+        )
+        app[HEALTH] = HealthCheck(
+            pool=pool,
+            redis=redis,
+            producer=producer,
+            replies=replies,
+            bank_url=settings.bank.url,
+            session=session,
+        )
+        yield
+    finally:
+        await replies.close()
+        producer.close()
+        await session.close()
+        await redis.aclose()
+        await pool.close()
+
+
+def run_api(settings: Settings) -> None:
+    configure_logging(settings, "api")
+    log.info("API listening on http://%s:%s", settings.api.host, settings.api.port)
+    web.run_app(
+        build_app(settings),
+        host=settings.api.host,
+        port=settings.api.port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=settings.api.sync_timeout_seconds + 5,
+    )

@@ -1,0 +1,1 @@
+"""Kafka adapters shared by the API and the processor: topics, an asyncio producer, headers."""

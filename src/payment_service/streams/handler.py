@@ -1,0 +1,183 @@
+"""Handle one message from `payments.requests`: parse, run its flow, publish result and audit.
+
+A message that is not a valid command goes to `payments.dlq` with its original bytes and the
+reason in headers; it never reaches the bank and never stops the processor. Results go to the
+`reply-partition` the waiting API instance reads (or by key when no API is waiting).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+
+from pydantic import ValidationError
+
+from payment_service.app.config import KafkaSettings
+from payment_service.kafka.producer import AsyncProducer
+from payment_service.schemas.messages import (
+    HEADER_CORRELATION_ID,
+    HEADER_DLQ_ERROR,
+    HEADER_DLQ_REASON,
+    HEADER_DLQ_SOURCE,
+    HEADER_REPLY_ID,
+    HEADER_REPLY_PARTITION,
+    AuditEvent,
+    AuditEventV1,
+    PaymentResult,
+    PaymentResultV1,
+    ProcessPaymentV1,
+    ResultError,
+    parse_command,
+)
+from payment_service.storage.payments import PgPaymentRepository
+from payment_service.streams.payments import PaymentFlow, PaymentOutcome
+from payment_service.streams.refunds import RefundFlow, RefundOutcome
+
+log = logging.getLogger(__name__)
+
+
+class CommandHandler:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        producer: AsyncProducer,
+        payments: PaymentFlow,
+        refunds: RefundFlow,
+        payment_repo: PgPaymentRepository,
+    ) -> None:
+        self._kafka = kafka
+        self._producer = producer
+        self._payments = payments
+        self._refunds = refunds
+        self._payment_repo = payment_repo
+
+    async def handle(self, raw: bytes | None, key: str | None, headers: Mapping[str, str]) -> None:
+        """Process one message to completion: its effects are durable when this returns."""
+        correlation_id = headers.get(HEADER_CORRELATION_ID)
+        try:
+            command = parse_command(raw or b"")
+        except ValidationError as exc:
+            await self.dead_letter(raw, key, headers, "invalid_command", _summary(exc))
+            return
+        if isinstance(command, ProcessPaymentV1):
+            outcome = await self._payments.run(command.data, correlation_id)
+            result = _payment_result(command.data.transaction_id, command.data.merchant_id, outcome)
+        else:
+            data = command.data
+            refund_outcome = await self._refunds.run(data, correlation_id)
+            result = await self._refund_result(
+                data.transaction_id, data.merchant_id, refund_outcome
+            )
+            if result.refund_id is None:
+                result = result.model_copy(update={"refund_id": data.refund_id})
+        await self._publish(result, headers, correlation_id)
+
+    async def _refund_result(
+        self, transaction_id: str, merchant_id: str, outcome: RefundOutcome
+    ) -> PaymentResult:
+        error = (
+            ResultError(code=outcome.error_code, message=outcome.error_message or "")
+            if outcome.error_code
+            else None
+        )
+        # The payment as it stands after the refund, with the refund listed.
+        payment = None if error else await self._payment_repo.get_payment(transaction_id)
+        return PaymentResult(
+            transaction_id=transaction_id,
+            merchant_id=merchant_id,
+            refund_id=outcome.refund.refund_id if outcome.refund else None,
+            kind="refund",
+            final=outcome.final,
+            payment=payment.to_view().model_dump(mode="json") if payment else None,
+            refund=outcome.refund.to_view().model_dump(mode="json") if outcome.refund else None,
+            error=error,
+        )
+
+    async def _publish(
+        self, result: PaymentResult, headers: Mapping[str, str], correlation_id: str | None
+    ) -> None:
+        reply_headers = {
+            name: headers[name]
+            for name in (HEADER_CORRELATION_ID, HEADER_REPLY_ID)
+            if name in headers
+        }
+        partition = _reply_partition(headers, self._kafka.results_partitions)
+        await self._producer.produce(
+            self._kafka.topic_results,
+            PaymentResultV1(data=result).model_dump_json().encode(),
+            key=result.transaction_id,
+            headers=reply_headers,
+            partition=partition,
+        )
+        status = (result.payment or {}).get("status")
+        audit = AuditEvent(
+            event_id=str(uuid.uuid4()),
+            transaction_id=result.transaction_id,
+            refund_id=result.refund_id,
+            merchant_id=result.merchant_id,
+            action=f"{result.kind}.{result.error.code if result.error else 'processed'}",
+            to_status=(result.refund or {}).get("status") if result.kind == "refund" else status,
+            correlation_id=correlation_id,
+            details={"final": result.final},
+        )
+        await self._producer.produce(
+            self._kafka.topic_audit,
+            AuditEventV1(data=audit).model_dump_json().encode(),
+            key=result.transaction_id,
+            headers=reply_headers,
+        )
+
+    async def dead_letter(
+        self,
+        raw: bytes | None,
+        key: str | None,
+        headers: Mapping[str, str],
+        reason: str,
+        error: str,
+    ) -> None:
+        """Park a message on the DLQ with its original bytes and the reason in headers."""
+        log.warning("message sent to DLQ: %s (%s)", reason, error)
+        dlq_headers = {
+            **headers,
+            HEADER_DLQ_REASON: reason,
+            HEADER_DLQ_ERROR: error[:1000],
+            HEADER_DLQ_SOURCE: self._kafka.topic_requests,
+        }
+        await self._producer.produce(
+            self._kafka.topic_dlq, raw or b"", key=key, headers=dlq_headers
+        )
+
+
+def _payment_result(
+    transaction_id: str, merchant_id: str, outcome: PaymentOutcome
+) -> PaymentResult:
+    error = (
+        ResultError(code=outcome.error_code, message=outcome.error_message or "")
+        if outcome.error_code
+        else None
+    )
+    return PaymentResult(
+        transaction_id=transaction_id,
+        merchant_id=merchant_id,
+        kind="payment",
+        final=outcome.final,
+        payment=outcome.payment.to_view().model_dump(mode="json") if outcome.payment else None,
+        error=error,
+    )
+
+
+def _reply_partition(headers: Mapping[str, str], partitions: int) -> int | None:
+    value = headers.get(HEADER_REPLY_PARTITION)
+    if value is None or not value.isdigit() or int(value) >= partitions:
+        return None
+    return int(value)
+
+
+def _summary(exc: ValidationError) -> str:
+    """Validation errors without input values: a message may carry card data."""
+    parts = [
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+        for e in exc.errors(include_input=False, include_url=False, include_context=False)
+    ]
+    return "; ".join(parts[:10])

@@ -1,0 +1,122 @@
+"""The processor's composition root: build every resource from the settings and run Quix.
+
+The pipeline only declares the dataframe and its sink; all side effects live in the sink, which
+runs them on the side loop (see `sink.py`). `app.run()` owns the main thread until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from quixstreams import Application
+
+from payment_service.app.config import Settings
+from payment_service.app.logs import configure_logging
+from payment_service.bank.client import HttpBankClient
+from payment_service.cards.crypto import KeyRing
+from payment_service.cards.vault import SecurityCodeVault, redis_client
+from payment_service.kafka.producer import AsyncProducer
+from payment_service.storage.db import create_pool
+from payment_service.storage.payments import PgPaymentRepository
+from payment_service.storage.refunds import PgRefundRepository
+from payment_service.streams.handler import CommandHandler
+from payment_service.streams.payments import PaymentFlow
+from payment_service.streams.refunds import RefundFlow
+from payment_service.streams.sink import CommandSink, SideLoop
+
+log = logging.getLogger(__name__)
+
+BUILD_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass
+class Processor:
+    handler: CommandHandler
+    close: Callable[[], Awaitable[None]]
+
+
+async def build_processor(settings: Settings) -> Processor:
+    """Open the processor's connections (on the side loop) and wire the flows."""
+    stack = AsyncExitStack()
+    keys = KeyRing.from_settings(settings)
+    pool = await create_pool(settings.database)
+    stack.push_async_callback(pool.close)
+    redis = redis_client(settings.redis)
+    stack.push_async_callback(redis.aclose)
+    bank = HttpBankClient(settings.bank)
+    stack.push_async_callback(bank.close)
+    producer = AsyncProducer(settings.kafka, client_id="payment-processor")
+    stack.callback(producer.close)
+    payments = PgPaymentRepository(pool)
+    vault = SecurityCodeVault.from_settings(redis, keys, settings.redis)
+    handler = CommandHandler(
+        settings.kafka,
+        producer,
+        PaymentFlow(payments, bank, vault, keys),
+        RefundFlow(PgRefundRepository(pool), bank),
+        payments,
+    )
+    return Processor(handler=handler, close=stack.aclose)
+
+
+def build_application(settings: Settings, side: SideLoop, processor: Processor) -> Application:
+    kafka = settings.kafka
+
+    def on_consumer_error(exc: Exception, message: Any, logger: logging.Logger) -> bool:
+        # A message the consumer cannot even read goes to the DLQ instead of stopping the app.
+        if message is None:
+            logger.error("kafka consumer error: %s", exc)
+            return True
+        headers = {k: (v or b"").decode("utf-8", "replace") for k, v in message.headers() or []}
+        key = message.key().decode("utf-8", "replace") if message.key() else None
+        side.run(
+            processor.handler.dead_letter(
+                message.value(), key, headers, "unreadable_message", type(exc).__name__
+            ),
+            timeout=kafka.produce_timeout_seconds * 2,
+        )
+        return True
+
+    app = Application(
+        broker_address=kafka.bootstrap_servers,
+        consumer_group=kafka.consumer_group,
+        auto_offset_reset="earliest",
+        commit_interval=settings.processor.commit_interval_seconds,
+        auto_create_topics=False,
+        use_changelog_topics=False,
+        processing_guarantee="at-least-once",
+        on_consumer_error=on_consumer_error,
+        consumer_extra_config={"fetch.wait.max.ms": 10, "session.timeout.ms": 10000},
+        producer_extra_config={"linger.ms": kafka.linger_ms, "enable.idempotence": True},
+        loglevel=settings.log_level,
+    )
+    topic = app.topic(kafka.topic_requests, value_deserializer="bytes", key_deserializer="str")
+    sdf = app.dataframe(topic)
+    bank = settings.bank
+    flush_timeout = bank.total_timeout_seconds * (bank.max_attempts + 2) + 30
+    sdf.sink(
+        CommandSink(
+            side,
+            processor.handler.handle,
+            max_in_flight=settings.processor.max_in_flight,
+            flush_timeout_seconds=flush_timeout,
+        )
+    )
+    return app
+
+
+def run_processor(settings: Settings) -> None:
+    configure_logging(settings, "processor")
+    side = SideLoop()
+    processor: Processor = side.run(build_processor(settings), timeout=BUILD_TIMEOUT_SECONDS)
+    try:
+        app = build_application(settings, side, processor)
+        log.info("processor consuming %s", settings.kafka.topic_requests)
+        app.run()
+    finally:
+        side.run(processor.close(), timeout=30.0)
+        side.stop()

@@ -1,0 +1,187 @@
+"""Carry one payment command through the bank and into PostgreSQL, safely repeatable.
+
+1. Claim the transaction row (insert, or find the one a previous delivery made).
+2. Authorize at the bank with the key `<transaction>:authorize`; record the outcome.
+3. Capture with the key `<transaction>:capture`; record the outcome.
+4. Discard the security code once the bank has answered for good.
+
+Every step starts from the status in PostgreSQL, so a redelivered command (after a crash, a
+rebalance or an operator's replay) resumes where the last one stopped; the bank's idempotency
+keys turn a repeated call into a replay of its first answer, so nothing is charged twice.
+An outcome the bank did not give us stays `unknown`, never `failed`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from payment_service.app.states import PAYMENT_SETTLED, PaymentStatus
+from payment_service.bank.client import HttpBankClient, idempotency_key
+from payment_service.bank.errors import BankNotSent, BankOutcomeUnknown, BankRejected
+from payment_service.cards.crypto import KeyRing, decrypt_card_number
+from payment_service.cards.vault import SecurityCodeVault
+from payment_service.schemas.messages import ProcessPayment
+from payment_service.storage.errors import IdempotencyConflict, TransitionConflict
+from payment_service.storage.payments import PgPaymentRepository
+from payment_service.storage.records import PaymentRecord
+
+log = logging.getLogger(__name__)
+
+S = PaymentStatus
+_Recorder = Callable[[PaymentStatus], Awaitable[PaymentRecord]]
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    payment: PaymentRecord | None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.payment is None or self.payment.status in PAYMENT_SETTLED
+
+
+class PaymentFlow:
+    """The payment workflow; the I/O it needs is handed in."""
+
+    def __init__(
+        self,
+        repo: PgPaymentRepository,
+        bank: HttpBankClient,
+        vault: SecurityCodeVault,
+        keys: KeyRing,
+    ) -> None:
+        self._repo = repo
+        self._bank = bank
+        self._vault = vault
+        self._keys = keys
+
+    async def run(self, cmd: ProcessPayment, correlation_id: str | None) -> PaymentOutcome:
+        try:
+            claim = await self._repo.claim_payment(cmd, correlation_id=correlation_id)
+        except IdempotencyConflict as exc:
+            return PaymentOutcome(None, "idempotency_key_reused", str(exc))
+        payment = claim.payment
+        if payment.status in (S.PROCESSING, S.UNKNOWN):
+            payment = await self._authorize(cmd, payment, correlation_id)
+        if payment.status in (S.AUTHORIZED, S.UNKNOWN_CAPTURE):
+            payment = await self._capture(payment, correlation_id)
+        if payment.status in PAYMENT_SETTLED:
+            await self._vault.discard(payment.transaction_id)
+        return PaymentOutcome(payment)
+
+    async def _authorize(
+        self, cmd: ProcessPayment, payment: PaymentRecord, correlation_id: str | None
+    ) -> PaymentRecord:
+        txn = payment.transaction_id
+        security_code = await self._vault.take(txn)
+        card_number = decrypt_card_number(self._keys, cmd.card.number_envelope, txn)
+        try:
+            result = await self._bank.authorize(
+                reference=txn,
+                idempotency_key=idempotency_key(txn, "authorize"),
+                amount_minor=payment.amount_minor,
+                currency=payment.currency,
+                card_number=card_number,
+                security_code=security_code,
+                expiry_month=cmd.card.expiry_month,
+                expiry_year=cmd.card.expiry_year,
+                holder_name=cmd.card.holder_name,
+            )
+        except BankRejected as exc:
+            return await self._fail(payment, "bank_rejected", None, str(exc), correlation_id)
+        except BankNotSent as exc:
+            # Nothing reached the bank, so nothing was charged: a definite, retryable failure.
+            return await self._fail(payment, "bank_unavailable", None, str(exc), correlation_id)
+        except BankOutcomeUnknown:
+            return await self._unknown(payment, "authorization outcome unknown", correlation_id)
+        if not result.approved:
+            return await self._fail(
+                payment, "card_declined", result.decline_code, result.message, correlation_id
+            )
+        return await self._transition(
+            payment,
+            lambda expected: self._repo.mark_authorized(
+                txn,
+                expected=expected,
+                authorization_id=result.authorization_id or "",
+                correlation_id=correlation_id,
+            ),
+        )
+
+    async def _capture(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
+        txn = payment.transaction_id
+        try:
+            result = await self._bank.capture(
+                reference=txn,
+                idempotency_key=idempotency_key(txn, "capture"),
+                authorization_id=payment.authorization_id or "",
+                amount_minor=payment.amount_minor,
+                currency=payment.currency,
+            )
+        except (BankOutcomeUnknown, BankNotSent):
+            # The authorization holds the funds; capture is retried by the next delivery.
+            return await self._unknown(payment, "capture outcome unknown", correlation_id)
+        except BankRejected as exc:
+            return await self._fail(payment, "capture_rejected", None, str(exc), correlation_id)
+        if not result.approved:
+            return await self._fail(
+                payment, "capture_declined", result.decline_code, result.message, correlation_id
+            )
+        return await self._transition(
+            payment,
+            lambda expected: self._repo.mark_captured(
+                txn,
+                expected=expected,
+                captured_minor=payment.amount_minor,
+                correlation_id=correlation_id,
+            ),
+        )
+
+    async def _fail(
+        self,
+        payment: PaymentRecord,
+        failure_code: str,
+        decline_code: str | None,
+        message: str,
+        correlation_id: str | None,
+    ) -> PaymentRecord:
+        return await self._transition(
+            payment,
+            lambda expected: self._repo.mark_failed(
+                payment.transaction_id,
+                expected=expected,
+                failure_code=failure_code,
+                decline_code=decline_code,
+                failure_message=message,
+                correlation_id=correlation_id,
+            ),
+        )
+
+    async def _unknown(
+        self, payment: PaymentRecord, detail: str, correlation_id: str | None
+    ) -> PaymentRecord:
+        if payment.status in (S.UNKNOWN, S.UNKNOWN_CAPTURE):
+            return payment
+        log.warning("payment %s: %s", payment.transaction_id, detail)
+        return await self._transition(
+            payment,
+            lambda expected: self._repo.mark_unknown(
+                payment.transaction_id,
+                expected=expected,
+                correlation_id=correlation_id,
+                detail=detail,
+            ),
+        )
+
+    async def _transition(self, payment: PaymentRecord, record: _Recorder) -> PaymentRecord:
+        """Record a transition; if another delivery got there first, take what it recorded."""
+        try:
+            return await record(payment.status)
+        except TransitionConflict:
+            current = await self._repo.get_payment(payment.transaction_id)
+            assert current is not None  # a claimed payment is never deleted
+            return current

@@ -1,0 +1,103 @@
+"""Carry one refund command through the bank and into PostgreSQL, safely repeatable.
+
+1. Reserve the refund under the payment's row lock: the amount is checked against what remains
+   (captured - refunded - refunds still in flight), so two racing refunds can never exceed it.
+2. Refund at the bank with the key `<refund>:refund`.
+3. Record completion (the payment's refunded total and status move in the same transaction) or
+   failure (the reservation is released). An unanswered bank call leaves the refund `processing`,
+   still reserved, never `completed` without a bank refund.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from payment_service.app.errors import NotFound, PaymentNotRefundable, RefundExceedsRemaining
+from payment_service.app.states import RefundStatus
+from payment_service.bank.client import HttpBankClient, idempotency_key
+from payment_service.bank.errors import BankNotSent, BankOutcomeUnknown, BankRejected
+from payment_service.schemas.messages import RefundPayment
+from payment_service.storage.errors import IdempotencyConflict, TransitionConflict
+from payment_service.storage.records import PaymentRecord, RefundRecord
+from payment_service.storage.refunds import PgRefundRepository
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    refund: RefundRecord | None
+    payment: PaymentRecord | None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.refund is None or self.refund.status != RefundStatus.PROCESSING
+
+
+class RefundFlow:
+    def __init__(self, repo: PgRefundRepository, bank: HttpBankClient) -> None:
+        self._repo = repo
+        self._bank = bank
+
+    async def run(self, cmd: RefundPayment, correlation_id: str | None) -> RefundOutcome:
+        try:
+            reservation = await self._repo.reserve_refund(cmd, correlation_id=correlation_id)
+        except (NotFound, PaymentNotRefundable, RefundExceedsRemaining) as exc:
+            return RefundOutcome(None, None, exc.code, exc.message)
+        except IdempotencyConflict as exc:
+            return RefundOutcome(None, None, "idempotency_key_reused", str(exc))
+        refund, payment = reservation.refund, reservation.payment
+        if refund.status != RefundStatus.PROCESSING:
+            return RefundOutcome(refund, payment)
+        try:
+            result = await self._bank.refund(
+                reference=refund.transaction_id,
+                refund_reference=refund.refund_id,
+                idempotency_key=idempotency_key(refund.refund_id, "refund"),
+                amount_minor=refund.amount_minor,
+                currency=refund.currency,
+            )
+        except (BankOutcomeUnknown, BankNotSent) as exc:
+            # Still reserved and `processing`: the next delivery repeats the same idempotent call.
+            log.warning("refund %s: bank outcome not known: %s", refund.refund_id, exc)
+            return RefundOutcome(refund, payment)
+        except BankRejected as exc:
+            return await self._fail(refund, payment, "refund_rejected", str(exc), correlation_id)
+        if not result.approved:
+            code = result.decline_code or "refund_declined"
+            return await self._fail(refund, payment, code, result.message, correlation_id)
+        try:
+            refund, payment = await self._repo.complete_refund(
+                refund.refund_id,
+                bank_refund_id=result.authorization_id or "",
+                correlation_id=correlation_id,
+            )
+        except TransitionConflict:
+            return await self._current(refund)
+        return RefundOutcome(refund, payment)
+
+    async def _fail(
+        self,
+        refund: RefundRecord,
+        payment: PaymentRecord,
+        code: str,
+        message: str,
+        correlation_id: str | None,
+    ) -> RefundOutcome:
+        try:
+            refund = await self._repo.fail_refund(
+                refund.refund_id,
+                failure_code=code,
+                failure_message=message,
+                correlation_id=correlation_id,
+            )
+        except TransitionConflict:
+            return await self._current(refund)
+        return RefundOutcome(refund, payment)
+
+    async def _current(self, refund: RefundRecord) -> RefundOutcome:
+        current = await self._repo.get_refund(refund.refund_id)
+        return RefundOutcome(current, None)

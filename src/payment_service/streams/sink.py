@@ -1,0 +1,130 @@
+"""A Quix streaming sink that overlaps bank calls on an asyncio loop of its own (DESIGN.md §4).
+
+Quix hands the sink one message at a time on its thread. `add()` submits the message's work to
+the side loop and returns at once, blocking only when `max_in_flight` messages are under way.
+Messages with the same key (a payment and its refunds) run one after another, in offset order;
+different keys overlap. `flush()`, called by Quix before it commits offsets, waits for every
+submitted message, so an offset is committed only after its effects are durable (at-least-once;
+the flows make redelivery harmless).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from quixstreams.sinks import BaseSink
+
+log = logging.getLogger(__name__)
+
+Handle = Callable[[bytes | None, str | None, dict[str, str]], Awaitable[None]]
+
+
+class SideLoop:
+    """An asyncio event loop running on its own daemon thread."""
+
+    def __init__(self, name: str = "processor-io") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
+        return self.submit(coro).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5.0)
+
+
+class CommandSink(BaseSink):  # type: ignore[misc]
+    def __init__(
+        self,
+        side_loop: SideLoop,
+        handle: Handle,
+        *,
+        max_in_flight: int,
+        flush_timeout_seconds: float,
+    ) -> None:
+        super().__init__()
+        self._side = side_loop
+        self._handle = handle
+        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self._flush_timeout = flush_timeout_seconds
+        self._pending: set[concurrent.futures.Future[None]] = set()
+        self._pending_lock = threading.Lock()
+        # Last task per key, touched only on the side loop.
+        self._tails: dict[str | None, asyncio.Future[None]] = {}
+
+    def add(
+        self,
+        value: Any,
+        key: Any,
+        timestamp: int,
+        headers: Any,
+        topic: str,
+        partition: int,
+        offset: int,
+    ) -> None:
+        self._slots.acquire()
+        key_text = key.decode() if isinstance(key, bytes) else key
+        future = self._side.submit(self._run_in_order(value, key_text, _headers(headers)))
+        with self._pending_lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: concurrent.futures.Future[None]) -> None:
+        self._slots.release()
+        if future.cancelled() or future.exception() is None:
+            with self._pending_lock:
+                self._pending.discard(future)
+        # A failed future stays pending so that flush() sees it and the checkpoint aborts.
+
+    async def _run_in_order(self, value: Any, key: str | None, headers: dict[str, str]) -> None:
+        previous = self._tails.get(key)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._tails[key] = mine
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+            await self._handle(value, key, headers)
+        finally:
+            mine.set_result(None)
+            if self._tails.get(key) is mine:
+                del self._tails[key]
+
+    def flush(self) -> None:
+        """Wait until every submitted message is done; raise if any failed (no commit then)."""
+        with self._pending_lock:
+            waiting = list(self._pending)
+        if not waiting:
+            return
+        done, not_done = concurrent.futures.wait(waiting, timeout=self._flush_timeout)
+        if not_done:
+            raise TimeoutError(f"{len(not_done)} messages still in flight after flush timeout")
+        failed = [f for f in done if f.exception() is not None]
+        if failed:
+            raise RuntimeError("message processing failed; offsets not committed") from (
+                failed[0].exception()
+            )
+        with self._pending_lock:
+            self._pending.difference_update(done)
+
+
+def _headers(headers: Any) -> dict[str, str]:
+    if not headers:
+        return {}
+    items = headers.items() if isinstance(headers, dict) else headers
+    return {
+        str(k): v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for k, v in items
+    }
