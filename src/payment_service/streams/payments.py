@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from payment_service.app.faults import crash_point
 from payment_service.app.states import PAYMENT_SETTLED, PaymentStatus
 from payment_service.bank.client import HttpBankClient, idempotency_key
 from payment_service.bank.errors import BankNotSent, BankOutcomeUnknown, BankRejected
@@ -70,6 +71,7 @@ class PaymentFlow:
         if payment.status in (S.AUTHORIZED, S.UNKNOWN_CAPTURE):
             payment = await self._capture(payment, correlation_id)
         if payment.status in PAYMENT_SETTLED:
+            crash_point("after_capture_recorded")
             await self._vault.discard(payment.transaction_id)
         return PaymentOutcome(payment)
 
@@ -98,6 +100,7 @@ class PaymentFlow:
             return await self._fail(payment, "bank_unavailable", None, str(exc), correlation_id)
         except BankOutcomeUnknown:
             return await self._unknown(payment, "authorization outcome unknown", correlation_id)
+        crash_point("after_authorize")
         if not result.approved:
             return await self._fail(
                 payment, "card_declined", result.decline_code, result.message, correlation_id

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 
 from payment_service.app.errors import NotFound, PaymentNotRefundable, RefundExceedsRemaining
+from payment_service.app.faults import crash_point
 from payment_service.app.states import RefundStatus
 from payment_service.bank.client import HttpBankClient, idempotency_key
 from payment_service.bank.errors import BankNotSent, BankOutcomeUnknown, BankRejected
@@ -66,6 +67,7 @@ class RefundFlow:
             return RefundOutcome(refund, payment)
         except BankRejected as exc:
             return await self._fail(refund, payment, "refund_rejected", str(exc), correlation_id)
+        crash_point("after_refund_bank")
         if not result.approved:
             code = result.decline_code or "refund_declined"
             return await self._fail(refund, payment, code, result.message, correlation_id)

@@ -1,0 +1,140 @@
+"""Faults that must lose nothing and charge nothing twice: SIGKILLs, bad messages, load."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import aiohttp
+import asyncpg
+import pytest
+from confluent_kafka import Producer
+
+from tests.e2e.helpers import db_payment, decoded, executed, ledger, topic_messages
+from tests.fixtures.service import Merchant, Service, eventually, payment_body
+
+pytestmark = pytest.mark.e2e
+
+
+async def _pay(
+    http: aiohttp.ClientSession, merchant: Merchant, **overrides: object
+) -> tuple[int, dict]:
+    body = payment_body(merchant.merchant_id, **overrides)
+    async with http.post("/api/v1/payments/process", json=body, headers=merchant.headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def _assert_charged_once(service: Service, txn: str) -> None:
+    async def captured() -> bool:
+        row = await db_payment(service, txn)
+        return row is not None and row["status"] == "captured"
+
+    await eventually(captured, timeout=60, what=f"payment {txn} to be captured")
+    entries = await ledger(service, txn)
+    assert len(executed(entries, "authorize")) == 1, entries
+    assert len(executed(entries, "capture")) == 1, entries
+
+
+def _produce_raw(service: Service, value: bytes, key: str) -> None:
+    producer = Producer({"bootstrap.servers": service.kafka_bootstrap, "acks": "all"})
+    producer.produce(service.env["KAFKA_TOPIC_REQUESTS"], value=value, key=key.encode())
+    assert producer.flush(10) == 0
+
+
+async def test_malformed_message_goes_to_dlq_and_next_is_processed(
+    service: Service, merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    marker = uuid.uuid4().hex
+    await asyncio.to_thread(_produce_raw, service, b'{"type": "payment.process/v1", "x": "' + marker.encode() + b'"', marker)
+
+    async def in_dlq() -> bool:
+        messages = await topic_messages(service, service.env["KAFKA_TOPIC_DLQ"])
+        return any(marker.encode() in (m.value() or b"") for m in messages)
+
+    await eventually(in_dlq, what="the malformed message in the DLQ")
+    dlq = [m for m in await topic_messages(service, service.env["KAFKA_TOPIC_DLQ"]) if marker.encode() in m.value()]
+    headers = dict(dlq[0].headers())
+    assert headers["dlq-reason"] == b"invalid_command"
+    status, body = await _pay(http, merchant)
+    assert status == 200 and body["status"] == "captured"
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("point", ["after_authorize", "after_capture_recorded"])
+async def test_processor_sigkill_loses_nothing_and_charges_once(
+    point: str, service: Service, merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    processor = service.processes["processor"]
+    processor.stop()
+    processor.start(PROCESSOR_CRASH_AT=point)
+    status, body = await _pay(http, merchant)
+    # The processor dies at the crash point, so no answer arrives in time: 202, still processing.
+    assert status == 202, body
+    txn = body["transaction_id"]
+    await asyncio.to_thread(processor.wait_exit, 60)
+    processor.start()
+    await service.wait_healthy()
+    await _assert_charged_once(service, txn)
+    async with http.get(f"/api/v1/payments/{txn}", headers=merchant.headers) as resp:
+        assert (await resp.json())["status"] == "captured"
+
+
+@pytest.mark.parametrize("count", [200])
+async def test_concurrent_payments_all_answered_and_agree_with_bank(
+    count: int, service: Service, merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    answers = await asyncio.gather(*(_pay(http, merchant) for _ in range(count)))
+    assert all(status in (200, 202) for status, _ in answers), [a for a in answers if a[0] not in (200, 202)][:3]
+    ids = [body["transaction_id"] for _, body in answers]
+    assert len(set(ids)) == count
+    for txn in ids:
+        await _assert_charged_once(service, txn)
+
+
+async def test_card_data_never_rests_in_clear(
+    service: Service, merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    from tests.e2e.helpers import canary_card
+
+    card = canary_card()
+    cvv = f"{uuid.uuid4().int % 900 + 100}"
+    body = payment_body(merchant.merchant_id, card)
+    body["card_data"]["cvv"] = cvv
+    async with http.post("/api/v1/payments/process", json=body, headers=merchant.headers) as resp:
+        answer = await resp.json()
+        assert resp.status == 200 and answer["status"] == "captured", answer
+    txn = answer["transaction_id"]
+    needle = card.encode()
+
+    # Logs (DEBUG) of every process.
+    if service.owns_processes:
+        assert needle not in service.logs()
+    # Raw bytes of every topic.
+    for name in ("REQUESTS", "RESULTS", "AUDIT", "DLQ"):
+        for message in await topic_messages(service, service.env[f"KAFKA_TOPIC_{name}"]):
+            raw = (message.value() or b"") + b"".join(v or b"" for _, v in message.headers() or [])
+            assert needle not in raw, name
+    # A dump of every table.
+    conn = await asyncpg.connect(service.database_url, timeout=10)
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        )
+        for table in tables:
+            rows = await conn.fetch(f'SELECT * FROM "{table["tablename"]}"')  # noqa: S608
+            dump = json.dumps([dict(r) for r in rows], default=str)
+            assert card not in dump, table["tablename"]
+    finally:
+        await conn.close()
+    # Redis: no value holds the number or (after the payment is final) the security code.
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(service.redis_url, socket_timeout=5)
+    try:
+        assert not await redis.exists(f"cvv:{txn}")
+        async for key in redis.scan_iter(count=1000):
+            value = await redis.dump(key)
+            assert needle not in (value or b""), key
+    finally:
+        await redis.aclose()
