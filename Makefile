@@ -1,0 +1,144 @@
+# payment-service: every target documents itself with `## text`; `make help` lists them.
+# The native stack (Kafka, PostgreSQL, Redis, no Docker) is run by scripts/stack.py: see
+# docs/operations.md. Options for it go in STACK_ARGS, e.g. make up STACK_ARGS='--postgres-port 5433'.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.SUFFIXES:
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APP := $(VENV)/bin/payment-service
+STACK := $(PYTHON) scripts/stack.py
+STACK_ARGS ?=
+PYTEST_ARGS ?=
+LOGS ?=
+LINT_PATHS := src tests scripts
+# pytest exits 5 when a folder has no test yet: say so instead of failing.
+define pytest_in
+	@set +e; $(1) $(PY) -m pytest $(2) $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "no tests collected in $(2)"; exit 0; fi; exit $$rc
+endef
+DOCKER_CHECK = @docker info >/dev/null 2>&1 || { \
+	echo "'make $@' needs a running Docker engine, and none is available here ('docker info' failed)."; \
+	echo "Use the native stack instead: make up / make down / make logs."; exit 1; }
+
+.PHONY: help install lock dev dev-setup up run-local down status logs env-check psql redis-cli \
+	test full-test test-unit test-integration test-api lint format db-seed bench \
+	docker-up docker-down docker-logs docker-shell docker-psql clean clean-all
+
+help: ## List the targets
+	@echo "payment-service: make <target>   (first time: make up, then make test)"
+	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  %-18s %s\n", $$1, $$2}' \
+		$(MAKEFILE_LIST)
+
+# ---- environment -----------------------------------------------------------------------------
+
+install: $(VENV)/.installed ## Create .venv and install the package + dev tools, pinned by requirements.lock
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@test -x $(PY) || { echo "creating $(VENV) with $$($(PYTHON) --version)…"; $(PYTHON) -m venv $(VENV); }
+	@echo "installing payment-service[dev] into $(VENV) (constraints: requirements.lock)…"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	@touch $@
+
+lock: ## Regenerate requirements.lock from the packages in .venv
+	@{ echo "# Every package of the dev environment, pinned (pip install -c requirements.lock -e '.[dev]')."; \
+	   echo "# Regenerate with: make lock"; \
+	   $(PY) -m pip freeze --exclude-editable; } > requirements.lock
+	@echo "wrote requirements.lock"
+
+dev: install ## Alias of install (seed name)
+dev-setup: install ## Alias of install (seed name)
+
+# ---- the local stack -------------------------------------------------------------------------
+
+up: install ## Install what is missing, start Kafka/PostgreSQL/Redis + migrate + topics + banksim/processor/api, wait for /health
+	@$(STACK) up $(STACK_ARGS)
+
+run-local: up ## Alias of up
+
+down: ## Stop exactly the processes that `make up` started (data is kept in .stack/)
+	@$(STACK) stop $(STACK_ARGS)
+
+status: ## Show each process of the stack, its pid, port and health
+	@$(STACK) status $(STACK_ARGS)
+
+logs: ## Show the last lines of every log in .stack/logs (LOGS='-f api' to follow one)
+	@$(STACK) logs $(STACK_ARGS) $(LOGS)
+
+env-check: ## Print the variables of the running local stack (secrets included: local only)
+	@$(STACK) env $(STACK_ARGS)
+
+psql: ## Open psql on the local stack's database
+	@$(STACK) exec $(STACK_ARGS) -- bash -c 'exec psql "$$DATABASE_URL"'
+
+redis-cli: ## Open redis-cli on the local stack's Redis
+	@$(STACK) exec $(STACK_ARGS) -- bash -c 'exec redis-cli -u "$$REDIS_URL"'
+
+db-seed: install ## Create a demo merchant and print its API key (needs `make up`)
+	@$(STACK) exec $(STACK_ARGS) -- $(APP) db-seed
+
+# ---- quality ---------------------------------------------------------------------------------
+
+test: install lint ## Everything: lint, then unit + integration + e2e tests (starts its own stack on free ports)
+	$(call pytest_in,,tests)
+
+full-test: test ## Alias of test (seed name)
+
+test-unit: install ## Unit tests (no servers)
+	$(call pytest_in,,tests/unit)
+
+test-integration: install ## Integration tests against real Kafka/PostgreSQL/Redis (own stack unless URLs are set)
+	$(call pytest_in,,tests/integration)
+
+test-api: install ## End-to-end tests (tests/e2e) against the stack running from `make up`
+	$(call pytest_in,$(STACK) exec $(STACK_ARGS) --,tests/e2e)
+
+lint: install ## ruff check, ruff format --check, mypy
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
+	$(PY) -m mypy
+	$(PY) -m mypy --strict scripts/stack.py tests/fixtures/stack.py
+
+format: install ## Format the code and apply ruff's safe fixes
+	$(PY) -m ruff format $(LINT_PATHS)
+	$(PY) -m ruff check --fix $(LINT_PATHS)
+
+bench: install ## PLACEHOLDER (benchmark is its own issue): run `python -m bench` against `make up`
+	@test -d bench || { echo "bench: not implemented yet (the benchmark is its own issue)"; exit 1; }
+	@$(STACK) exec $(STACK_ARGS) -- $(PY) -m bench
+
+# ---- Docker (needs a Docker engine; none on this project's machines) ----------------------------
+
+docker-up: ## (needs Docker) Build and start the same stack with docker compose
+	$(DOCKER_CHECK)
+	@mkdir -p .stack && $(STACK) env --docker > .stack/docker.env
+	docker compose --env-file .stack/docker.env up -d --build --wait
+
+docker-down: ## (needs Docker) Stop the docker compose stack
+	$(DOCKER_CHECK)
+	docker compose --env-file .stack/docker.env down
+
+docker-logs: ## (needs Docker) Follow the docker compose logs
+	$(DOCKER_CHECK)
+	docker compose --env-file .stack/docker.env logs -f
+
+docker-shell: ## (needs Docker) Open a shell in the api container
+	$(DOCKER_CHECK)
+	docker compose --env-file .stack/docker.env exec api bash
+
+docker-psql: ## (needs Docker) Open psql in the postgres container
+	$(DOCKER_CHECK)
+	docker compose --env-file .stack/docker.env exec postgres psql -U payment_user payment_db
+
+# ---- cleaning --------------------------------------------------------------------------------
+
+clean: ## Remove caches (.mypy_cache, .ruff_cache, .pytest_cache, __pycache__)
+	rm -rf .mypy_cache .ruff_cache .pytest_cache build dist
+	find . -path ./.venv -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+clean-all: down clean ## Stop the stack, then remove .stack (all local data), .venv and caches
+	rm -rf .stack $(VENV) src/*.egg-info
+	@echo "kept the shared Kafka jar cache: ~/.cache/payment-service (remove it by hand if wanted)"
