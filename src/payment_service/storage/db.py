@@ -1,0 +1,129 @@
+"""Connections to PostgreSQL: the pool every process uses, with every timeout set explicitly.
+
+asyncpg has no timeouts by default (DESIGN.md §8). Here: `connect_timeout_seconds` bounds opening
+a connection, `command_timeout_seconds` bounds each call on the client side, and the server gets
+`statement_timeout` (same bound, so the server stops work the client gave up on) and
+`idle_in_transaction_session_timeout` (a client that dies inside a transaction cannot hold row
+locks on a payment for long). `jsonb` columns are read and written as Python dicts.
+
+Also the two statements every repository runs inside its own transactions: appending an audit
+row, and binding an idempotency key to the resource it created.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Final
+
+import asyncpg
+
+from payment_service.app.config import DatabaseSettings
+from payment_service.storage.errors import IdempotencyConflict, translated
+
+APPLICATION_NAME: Final = "payment-service"
+# A transaction idle this long while open is a bug or a dead client: the server ends it.
+IDLE_IN_TRANSACTION_SECONDS: Final = 30.0
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """Per-connection setup: jsonb <-> dict (text codec, so no extra dependency)."""
+    await conn.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog", format="text"
+    )
+
+
+def _server_settings(statement_timeout_seconds: float) -> dict[str, str]:
+    return {
+        "application_name": APPLICATION_NAME,
+        "statement_timeout": str(int(statement_timeout_seconds * 1000)),
+        "idle_in_transaction_session_timeout": str(int(IDLE_IN_TRANSACTION_SECONDS * 1000)),
+        "timezone": "UTC",
+    }
+
+
+async def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
+    """Open the connection pool (fails fast, as `StorageUnavailable`, if PostgreSQL is down)."""
+    with translated():
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            dsn=settings.url.get_secret_value(),
+            min_size=min(settings.pool_min_size, settings.pool_max_size),
+            max_size=settings.pool_max_size,
+            timeout=settings.connect_timeout_seconds,
+            command_timeout=settings.command_timeout_seconds,
+            server_settings=_server_settings(settings.command_timeout_seconds),
+            init=_init_connection,
+        )
+    return pool
+
+
+async def connect(
+    settings: DatabaseSettings, *, statement_timeout_seconds: float | None = None
+) -> asyncpg.Connection:
+    """One connection outside the pool (migrations, CLI), optionally with a longer timeout."""
+    timeout = statement_timeout_seconds or settings.command_timeout_seconds
+    with translated():
+        conn: asyncpg.Connection = await asyncpg.connect(
+            dsn=settings.url.get_secret_value(),
+            timeout=settings.connect_timeout_seconds,
+            command_timeout=timeout,
+            server_settings=_server_settings(timeout),
+        )
+        await _init_connection(conn)
+    return conn
+
+
+async def write_audit(
+    conn: asyncpg.Connection,
+    *,
+    transaction_id: str,
+    merchant_id: str,
+    action: str,
+    from_status: str | None,
+    to_status: str | None,
+    amount_minor: int | None = None,
+    currency: str | None = None,
+    refund_id: str | None = None,
+    correlation_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit row on `conn`, inside the caller's transaction."""
+    await conn.execute(
+        """INSERT INTO audit_log (event_id, transaction_id, refund_id, merchant_id, action,
+            from_status, to_status, amount_minor, currency, correlation_id, details)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+        uuid.uuid4(), transaction_id, refund_id, merchant_id, action, from_status, to_status,
+        amount_minor, currency, correlation_id, details or {},
+    )  # fmt: skip
+
+
+async def claim_idempotency_key(
+    conn: asyncpg.Connection,
+    *,
+    merchant_id: str,
+    key: str,
+    kind: str,
+    request_hash: str | None,
+    resource_id: str,
+) -> None:
+    """Bind (merchant, key) to `resource_id`, or check an existing binding is the same request."""
+    inserted = await conn.fetchval(
+        """INSERT INTO idempotency_keys (merchant_id, idempotency_key, kind, request_hash,
+            resource_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true""",
+        merchant_id, key, kind, request_hash, resource_id,
+    )  # fmt: skip
+    if inserted:
+        return
+    row = await conn.fetchrow(
+        "SELECT kind, request_hash, resource_id FROM idempotency_keys"
+        " WHERE merchant_id = $1 AND idempotency_key = $2",
+        merchant_id,
+        key,
+    )
+    same_request = row["kind"] == kind and row["request_hash"] == request_hash
+    if not same_request or row["resource_id"] != resource_id:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used with a different request",
+            existing_resource_id=row["resource_id"],
+            same_request=same_request,
+        )

@@ -1,0 +1,122 @@
+"""The state machines: every allowed transition, and every other pair refused without change."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from payment_service.app.states import (
+    PAYMENT_SETTLED,
+    PAYMENT_TERMINAL,
+    PAYMENT_TRANSITIONS,
+    REFUND_TERMINAL,
+    REFUND_TRANSITIONS,
+    REFUNDABLE,
+    InvalidTransition,
+    PaymentEvent,
+    PaymentStatus,
+    RefundEvent,
+    RefundStatus,
+    advance,
+    advance_refund,
+    refund_event,
+)
+
+pytestmark = pytest.mark.unit
+P, E = PaymentStatus, PaymentEvent
+
+EXPECTED_PAYMENT = {
+    (P.PROCESSING, E.AUTHORIZATION_APPROVED): P.AUTHORIZED,
+    (P.PROCESSING, E.AUTHORIZATION_DECLINED): P.FAILED,
+    (P.PROCESSING, E.AUTHORIZATION_UNKNOWN): P.UNKNOWN,
+    (P.UNKNOWN, E.AUTHORIZATION_APPROVED): P.AUTHORIZED,
+    (P.UNKNOWN, E.AUTHORIZATION_DECLINED): P.FAILED,
+    (P.AUTHORIZED, E.CAPTURE_APPROVED): P.CAPTURED,
+    (P.AUTHORIZED, E.CAPTURE_DECLINED): P.FAILED,
+    (P.AUTHORIZED, E.CAPTURE_UNKNOWN): P.UNKNOWN_CAPTURE,
+    (P.UNKNOWN_CAPTURE, E.CAPTURE_APPROVED): P.CAPTURED,
+    (P.UNKNOWN_CAPTURE, E.CAPTURE_DECLINED): P.FAILED,
+    (P.CAPTURED, E.REFUND_PARTIAL): P.PARTIALLY_REFUNDED,
+    (P.CAPTURED, E.REFUND_FULL): P.REFUNDED,
+    (P.PARTIALLY_REFUNDED, E.REFUND_PARTIAL): P.PARTIALLY_REFUNDED,
+    (P.PARTIALLY_REFUNDED, E.REFUND_FULL): P.REFUNDED,
+}
+EXPECTED_REFUND = {
+    (RefundStatus.PROCESSING, RefundEvent.REFUND_APPROVED): RefundStatus.COMPLETED,
+    (RefundStatus.PROCESSING, RefundEvent.REFUND_DECLINED): RefundStatus.FAILED,
+}
+PAYMENT_PAIRS = list(itertools.product(PaymentStatus, PaymentEvent))
+REFUND_PAIRS = list(itertools.product(RefundStatus, RefundEvent))
+
+
+def test_the_tables_are_exactly_the_documented_diagram() -> None:
+    assert dict(PAYMENT_TRANSITIONS) == EXPECTED_PAYMENT
+    assert dict(REFUND_TRANSITIONS) == EXPECTED_REFUND
+
+
+@pytest.mark.parametrize(("pair", "target"), list(EXPECTED_PAYMENT.items()))
+def test_every_allowed_payment_transition(
+    pair: tuple[PaymentStatus, PaymentEvent], target: PaymentStatus
+) -> None:
+    assert advance(*pair) is target
+
+
+@pytest.mark.parametrize("pair", [p for p in PAYMENT_PAIRS if p not in EXPECTED_PAYMENT])
+def test_every_other_payment_pair_is_refused(pair: tuple[PaymentStatus, PaymentEvent]) -> None:
+    status, event = pair
+    with pytest.raises(InvalidTransition) as caught:
+        advance(status, event)
+    assert (caught.value.status, caught.value.event) == (status, event)
+    assert status in caught.value.args[0]
+    assert event in caught.value.args[0]
+
+
+@pytest.mark.parametrize(("pair", "target"), list(EXPECTED_REFUND.items()))
+def test_every_allowed_refund_transition(
+    pair: tuple[RefundStatus, RefundEvent], target: RefundStatus
+) -> None:
+    assert advance_refund(*pair) is target
+
+
+@pytest.mark.parametrize("pair", [p for p in REFUND_PAIRS if p not in EXPECTED_REFUND])
+def test_every_other_refund_pair_is_refused(pair: tuple[RefundStatus, RefundEvent]) -> None:
+    with pytest.raises(InvalidTransition):
+        advance_refund(*pair)
+
+
+def test_terminal_settled_and_refundable_sets() -> None:
+    assert {P.FAILED, P.REFUNDED} == PAYMENT_TERMINAL
+    assert {RefundStatus.COMPLETED, RefundStatus.FAILED} == REFUND_TERMINAL
+    assert {P.CAPTURED, P.PARTIALLY_REFUNDED} == REFUNDABLE
+    assert PAYMENT_TERMINAL <= PAYMENT_SETTLED
+    assert not any(src in PAYMENT_TERMINAL for src, _ in PAYMENT_TRANSITIONS)
+    # Every status is reachable from processing.
+    reached, frontier = {P.PROCESSING}, [P.PROCESSING]
+    while frontier:
+        source = frontier.pop()
+        for (src, _), dst in PAYMENT_TRANSITIONS.items():
+            if src == source and dst not in reached:
+                reached.add(dst)
+                frontier.append(dst)
+    assert reached == set(PaymentStatus)
+
+
+@pytest.mark.parametrize(
+    ("captured", "refunded_after", "event"),
+    [
+        (10_000, 1, E.REFUND_PARTIAL),
+        (10_000, 9_999, E.REFUND_PARTIAL),
+        (10_000, 10_000, E.REFUND_FULL),
+        (1, 1, E.REFUND_FULL),
+    ],
+)
+def test_refund_event_is_full_exactly_when_everything_captured_is_refunded(
+    captured: int, refunded_after: int, event: PaymentEvent
+) -> None:
+    assert refund_event(captured, refunded_after) is event
+
+
+def test_refund_event_refuses_more_than_captured() -> None:
+    with pytest.raises(ValueError, match="cannot exceed"):
+        refund_event(10_000, 10_001)
