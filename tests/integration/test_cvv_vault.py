@@ -6,14 +6,10 @@ Uses `REDIS_URL` when set, else starts a throwaway `redis-server` (no persistenc
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import socket
-import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import SecretStr
@@ -24,6 +20,7 @@ from payment_service.cards.crypto import KeyRing, generate_key_spec
 from payment_service.cards.errors import DecryptionError, VaultUnavailable
 from payment_service.cards.masking import SecurityCode
 from payment_service.cards.vault import SecurityCodeVault, redis_client, vault_key
+from tests.fixtures.stack import StackInfo
 
 pytestmark = pytest.mark.integration
 
@@ -52,22 +49,9 @@ def _wait_for_pong(port: int, timeout: float = 10.0) -> None:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """REDIS_URL, or a private redis-server on a free port for this session."""
-    if url := os.environ.get("REDIS_URL"):
-        yield url
-        return
-    server = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port, workdir = _free_port(), tmp_path_factory.mktemp("redis")
-    args = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    with Path(workdir, "redis.log").open("wb") as log:
-        process = subprocess.Popen([*args, "--dir", str(workdir)], stdout=log, stderr=log)
-    try:
-        _wait_for_pong(port)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def redis_url(stack: StackInfo) -> str:
+    """The stack's real Redis."""
+    return stack.redis_url
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _topics(settings: Settings, args: argparse.Namespace) -> int:
-    from payment_service.streams.topics import ensure_topics
+    from payment_service.kafka.topics import ensure_topics
 
     for line in ensure_topics(settings.kafka):
         print(line)

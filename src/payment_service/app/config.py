@@ -14,7 +14,7 @@ Every variable is documented in `.env.example`.
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -111,6 +111,12 @@ class BankSimSettings(BaseSettings):
     port: int = Field(default=1080, ge=1, le=65535)
     latency_ms: float = Field(default=3.0, ge=0)
     jitter_ms: float = Field(default=1.0, ge=0)
+    # Faults active from the start, a JSON list of fault rules (docs/bank.md), e.g.
+    # BANKSIM_FAULTS='[{"mode": "reset", "probability": 0.05}]'.
+    faults: list[dict[str, Any]] = Field(default_factory=list)
+    # Seed for latency jitter and fault probabilities, for reproducible runs.
+    seed: int | None = None
+    access_log: bool = False
 
 
 class DatadogSettings(BaseSettings):
@@ -131,7 +137,7 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     debug: bool = False
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     # HMAC key for card fingerprints and API-key hashes.
     secret_key: SecretStr | None = None
     # Data keys for card encryption: "kid1:base64key[,kid2:base64key...]"; the first encrypts.

@@ -63,8 +63,8 @@ def to_minor_units(amount: Decimal | int | str, currency: str) -> int:
     charges the customer a different amount than the merchant asked for.
     """
     exponent = currency_exponent(currency)
-    if isinstance(amount, float):  # type: ignore[unreachable]
-        raise MoneyError("amounts must not be binary floats")  # pragma: no cover
+    if isinstance(amount, float):
+        raise MoneyError("amounts must not be binary floats")
     try:
         value = Decimal(amount) if not isinstance(amount, Decimal) else amount
     except (InvalidOperation, ValueError):

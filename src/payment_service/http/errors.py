@@ -51,7 +51,9 @@ def validation_failed(exc: ValidationError, prefix: tuple[str, ...] = ()) -> Val
         for e in exc.errors(include_input=False, include_url=False, include_context=False)
     ]
     first = errors[0] if errors else {"param": None, "message": "invalid request"}
-    message = f"{first['param']}: {first['message']}" if first["param"] else first["message"]
+    message = str(first["message"])
+    if first["param"]:
+        message = f"{first['param']}: {message}"
     failed = ValidationFailed(message, errors=errors)
     failed.param = first["param"]
     return failed

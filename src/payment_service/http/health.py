@@ -32,7 +32,7 @@ class HealthCheck:
         bank_url: str,
         session: aiohttp.ClientSession,
     ) -> None:
-        self._checks: dict[str, Callable[[], Awaitable[None]]] = {
+        self._checks: dict[str, Callable[[], Awaitable[object]]] = {
             "postgres": lambda: pool.fetchval("SELECT 1"),
             "redis": lambda: redis.ping(),
             "kafka": lambda: _kafka(producer, replies),
@@ -53,7 +53,7 @@ class HealthCheck:
         return report
 
     @staticmethod
-    async def _run(check: Callable[[], Awaitable[None]]) -> dict[str, Any]:
+    async def _run(check: Callable[[], Awaitable[object]]) -> dict[str, Any]:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):

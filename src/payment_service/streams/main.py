@@ -7,7 +7,7 @@ runs them on the side loop (see `sink.py`). `app.run()` owns the main thread unt
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +36,7 @@ BUILD_TIMEOUT_SECONDS = 60.0
 @dataclass
 class Processor:
     handler: CommandHandler
-    close: Callable[[], Awaitable[None]]
+    close: Callable[[], Coroutine[Any, Any, None]]
 
 
 async def build_processor(settings: Settings) -> Processor:
@@ -92,7 +92,7 @@ def build_application(settings: Settings, side: SideLoop, processor: Processor) 
         on_consumer_error=on_consumer_error,
         consumer_extra_config={"fetch.wait.max.ms": 10, "session.timeout.ms": 10000},
         producer_extra_config={"linger.ms": kafka.linger_ms, "enable.idempotence": True},
-        loglevel=settings.log_level,
+        loglevel=None,  # our handler (JSON, card-data filter) takes Quix records too
     )
     topic = app.topic(kafka.topic_requests, value_deserializer="bytes", key_deserializer="str")
     sdf = app.dataframe(topic)

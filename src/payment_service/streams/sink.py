@@ -47,7 +47,7 @@ class SideLoop:
         self._thread.join(5.0)
 
 
-class CommandSink(BaseSink):  # type: ignore[misc]
+class CommandSink(BaseSink):
     def __init__(
         self,
         side_loop: SideLoop,
