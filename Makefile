@@ -24,7 +24,7 @@ DOCKER_CHECK = @docker info >/dev/null 2>&1 || { \
 	echo "'make $@' needs a running Docker engine, and none is available here ('docker info' failed)."; \
 	echo "Use the native stack instead: make up / make down / make logs."; exit 1; }
 
-.PHONY: help install lock dev dev-setup up run-local down status logs env-check psql redis-cli \
+.PHONY: help install lock system-deps dev dev-setup up run-local down status logs env-check psql redis-cli \
 	test full-test test-unit test-integration test-api lint format db-seed bench \
 	docker-up docker-down docker-logs docker-shell docker-psql clean clean-all
 
@@ -40,7 +40,9 @@ install: $(VENV)/.installed ## Create .venv and install the package + dev tools,
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(PY) || { echo "creating $(VENV) with $$($(PYTHON) --version)…"; $(PYTHON) -m venv $(VENV); }
 	@echo "installing payment-service[dev] into $(VENV) (constraints: requirements.lock)…"
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	@$(PY) -m pip install --disable-pip-version-check -c requirements.lock -e '.[dev]' \
+		> $(VENV)/pip-install.log 2>&1 || { tail -40 $(VENV)/pip-install.log; \
+		echo "pip install failed; full log: $(VENV)/pip-install.log"; exit 1; }
 	@touch $@
 
 lock: ## Regenerate requirements.lock from the packages in .venv
@@ -48,6 +50,9 @@ lock: ## Regenerate requirements.lock from the packages in .venv
 	   echo "# Regenerate with: make lock"; \
 	   $(PY) -m pip freeze --exclude-editable; } > requirements.lock
 	@echo "wrote requirements.lock"
+
+system-deps: ## Install missing system packages (PostgreSQL, Redis, Java, Maven) and the Kafka jars
+	@$(STACK) install $(STACK_ARGS)
 
 dev: install ## Alias of install (seed name)
 dev-setup: install ## Alias of install (seed name)
@@ -82,7 +87,7 @@ db-seed: install ## Create a demo merchant and print its API key (needs `make up
 
 # ---- quality ---------------------------------------------------------------------------------
 
-test: install lint ## Everything: lint, then unit + integration + e2e tests (starts its own stack on free ports)
+test: install system-deps lint ## Everything: lint, then unit + integration + e2e tests (starts its own stack on free ports)
 	$(call pytest_in,,tests)
 
 full-test: test ## Alias of test (seed name)
@@ -90,7 +95,7 @@ full-test: test ## Alias of test (seed name)
 test-unit: install ## Unit tests (no servers)
 	$(call pytest_in,,tests/unit)
 
-test-integration: install ## Integration tests against real Kafka/PostgreSQL/Redis (own stack unless URLs are set)
+test-integration: install system-deps ## Integration tests against real Kafka/PostgreSQL/Redis (own stack unless URLs are set)
 	$(call pytest_in,,tests/integration)
 
 test-api: install ## End-to-end tests (tests/e2e) against the stack running from `make up`

@@ -694,6 +694,9 @@ HEALTH: dict[str, Callable[[Config], bool]] = {
 }
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def tail(path: Path, lines: int = 20) -> str:
     try:
         with open(path, "rb") as f:
@@ -702,6 +705,7 @@ def tail(path: Path, lines: int = 20) -> str:
             text = f.read().decode(errors="replace")
     except OSError:
         return f"(no log at {path})"
+    text = ANSI_ESCAPE.sub("", text)
     return "\n".join("    " + line for line in text.splitlines()[-lines:])
 
 
@@ -1181,6 +1185,7 @@ def cmd_up(cfg: Config, args: argparse.Namespace) -> int:
         start_infra(cfg, INFRA)
         start_apps(cfg, APPS)
     api = f"http://localhost:{cfg.ports['api']}"
+    make_args = "" if cfg.dir == DEFAULT_STATE_DIR else f" STACK_ARGS='--dir {cfg.dir}'"
     print(
         f"""
 [stack] everything is up ({time.monotonic() - started:.1f}s)
@@ -1192,8 +1197,8 @@ def cmd_up(cfg: Config, args: argparse.Namespace) -> int:
 Redis {HOST}:{cfg.ports["redis"]}
     Variables      {cfg.local_env}
     Logs           {cfg.logs}/   (make logs)
-  Get an API key:  make db-seed
-  Stop everything: make down
+  Get an API key:  make db-seed{make_args}
+  Stop everything: make down{make_args}
 """,
         flush=True,
     )
