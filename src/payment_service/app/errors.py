@@ -56,8 +56,10 @@ class ValidationFailed(PaymentServiceError):
     type = "invalid_request_error"
     code = "validation_error"
 
-    def __init__(self, message: str, *, errors: list[dict[str, Any]]) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, errors: list[dict[str, Any]], param: str | None = None
+    ) -> None:
+        super().__init__(message, param=param)
         self.errors = errors
 
 

@@ -54,9 +54,7 @@ def validation_failed(exc: ValidationError, prefix: tuple[str, ...] = ()) -> Val
     message = str(first["message"])
     if first["param"]:
         message = f"{first['param']}: {message}"
-    failed = ValidationFailed(message, errors=errors)
-    failed.param = first["param"]
-    return failed
+    return ValidationFailed(message, errors=errors, param=first["param"])
 
 
 @web.middleware

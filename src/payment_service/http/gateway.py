@@ -109,6 +109,7 @@ class Gateway:
             raise ValidationFailed(
                 "merchant_id: does not match the API key's merchant",
                 errors=[{"param": "merchant_id", "message": "does not match the API key"}],
+                param="merchant_id",
             )
         body_hash = request_hash(self._secret, "/api/v1/payments/process", body)
         transaction_id = new_id(merchant_id, idempotency_key, "payment")
@@ -352,7 +353,7 @@ def _refund_amount(request: RefundRequest, payment: PaymentRecord) -> int | None
         return to_minor_units(request.amount, payment.currency)
     except MoneyError as exc:
         raise ValidationFailed(
-            f"amount: {exc}", errors=[{"param": "amount", "message": str(exc)}]
+            f"amount: {exc}", errors=[{"param": "amount", "message": str(exc)}], param="amount"
         ) from None
 
 

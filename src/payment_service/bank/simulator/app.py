@@ -1,0 +1,62 @@
+"""The simulator process: its aiohttp application and `run_simulator`, the CLI's entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from payment_service.app.config import BankSimSettings, Settings
+from payment_service.app.logs import configure_logging
+from payment_service.bank.simulator import admin, api
+from payment_service.bank.simulator.state import SIMULATOR, build_simulator
+
+logger = logging.getLogger(__name__)
+
+# In-flight hangs (hang_after_commit) would otherwise hold a shutdown for aiohttp's default 60 s.
+_SHUTDOWN_TIMEOUT_SECONDS = 1.0
+
+
+def build_app(settings: BankSimSettings) -> web.Application:
+    """The simulator as an aiohttp application (for AppRunner or tests)."""
+    app = web.Application(client_max_size=64 * 1024)
+    app[SIMULATOR] = build_simulator(settings)
+    app.add_routes(api.ROUTES)
+    app.add_routes(admin.ROUTES)
+    return app
+
+
+def run_simulator(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    """Serve the simulator until SIGINT or SIGTERM. Prints its URL on stdout once listening."""
+    configure_logging(settings, "banksim")
+    asyncio.run(
+        _serve(
+            settings.banksim,
+            host if host is not None else settings.banksim.host,
+            port if port is not None else settings.banksim.port,
+        )
+    )
+
+
+async def _serve(settings: BankSimSettings, host: str, port: int) -> None:
+    runner = web.AppRunner(
+        build_app(settings),
+        access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
+        shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS,
+    )
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await web.TCPSite(runner, host, port).start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        logger.info("bank simulator listening on http://%s:%s", bound_host, bound_port)
+        # On stdout too, for scripts that start it with --port 0 and need the port.
+        print(f"bank simulator listening on http://{bound_host}:{bound_port}", flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
