@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from confluent_kafka import Producer
 
-from tests.e2e.helpers import db_payment, decoded, executed, ledger, topic_messages
+from tests.e2e.helpers import db_payment, executed, ledger, topic_messages
 from tests.fixtures.service import Merchant, Service, eventually, payment_body
 
 pytestmark = pytest.mark.e2e
@@ -46,14 +46,23 @@ async def test_malformed_message_goes_to_dlq_and_next_is_processed(
     service: Service, merchant: Merchant, http: aiohttp.ClientSession
 ) -> None:
     marker = uuid.uuid4().hex
-    await asyncio.to_thread(_produce_raw, service, b'{"type": "payment.process/v1", "x": "' + marker.encode() + b'"', marker)
+    await asyncio.to_thread(
+        _produce_raw,
+        service,
+        b'{"type": "payment.process/v1", "x": "' + marker.encode() + b'"',
+        marker,
+    )
 
     async def in_dlq() -> bool:
         messages = await topic_messages(service, service.env["KAFKA_TOPIC_DLQ"])
         return any(marker.encode() in (m.value() or b"") for m in messages)
 
     await eventually(in_dlq, what="the malformed message in the DLQ")
-    dlq = [m for m in await topic_messages(service, service.env["KAFKA_TOPIC_DLQ"]) if marker.encode() in m.value()]
+    dlq = [
+        m
+        for m in await topic_messages(service, service.env["KAFKA_TOPIC_DLQ"])
+        if marker.encode() in m.value()
+    ]
     headers = dict(dlq[0].headers())
     assert headers["dlq-reason"] == b"invalid_command"
     status, body = await _pay(http, merchant)
@@ -85,7 +94,9 @@ async def test_concurrent_payments_all_answered_and_agree_with_bank(
     count: int, service: Service, merchant: Merchant, http: aiohttp.ClientSession
 ) -> None:
     answers = await asyncio.gather(*(_pay(http, merchant) for _ in range(count)))
-    assert all(status in (200, 202) for status, _ in answers), [a for a in answers if a[0] not in (200, 202)][:3]
+    assert all(status in (200, 202) for status, _ in answers), [
+        a for a in answers if a[0] not in (200, 202)
+    ][:3]
     ids = [body["transaction_id"] for _, body in answers]
     assert len(set(ids)) == count
     for txn in ids:
@@ -118,9 +129,7 @@ async def test_card_data_never_rests_in_clear(
     # A dump of every table.
     conn = await asyncpg.connect(service.database_url, timeout=10)
     try:
-        tables = await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        )
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         for table in tables:
             rows = await conn.fetch(f'SELECT * FROM "{table["tablename"]}"')  # noqa: S608
             dump = json.dumps([dict(r) for r in rows], default=str)
