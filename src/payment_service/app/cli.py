@@ -47,6 +47,21 @@ def _topics(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _schemas(settings: Settings, args: argparse.Namespace) -> int:
+    from payment_service.schemas import jsonschema
+
+    if args.check:
+        stale = jsonschema.stale()
+        if stale:
+            print(f"stale message schemas: {', '.join(stale)}; run `payment-service schemas`")
+            return 1
+        print("message schemas are current")
+        return 0
+    for name in jsonschema.write():
+        print(f"wrote {jsonschema.SCHEMA_DIR / name}")
+    return 0
+
+
 def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
     from payment_service.storage.api_keys import create_key_cli
 
@@ -77,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.set_defaults(run=_banksim)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
     sub.add_parser("topics", help="create the Kafka topics").set_defaults(run=_topics)
+    schemas = sub.add_parser("schemas", help="write (or --check) the Kafka message JSON Schemas")
+    schemas.add_argument("--check", action="store_true")
+    schemas.set_defaults(run=_schemas)
     keys = sub.add_parser("keys", help="manage merchant API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create an API key (printed once)")
