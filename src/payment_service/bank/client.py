@@ -19,14 +19,12 @@ One client (one aiohttp session and connection pool) per event loop; construct i
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import quote
 
-import aiohttp
 from pydantic import ValidationError
 
 from payment_service.app.config import BankSettings
@@ -40,7 +38,8 @@ from payment_service.bank.errors import (
 )
 from payment_service.bank.models import BankInquiry, BankResult
 from payment_service.bank.retry import backoff_delay
-from payment_service.bank.wire import ErrorResponse, OperationResponse
+from payment_service.bank.transport import BankTransport, RequestBody, error_for
+from payment_service.bank.wire import OperationResponse
 from payment_service.cards.masking import CardNumber, SecurityCode
 
 logger = logging.getLogger(__name__)
@@ -60,18 +59,6 @@ def idempotency_key(entity_id: str, operation: str) -> str:
     return f"{entity_id}:{operation}"
 
 
-class _Body:
-    """Request bytes whose repr hides them, for tracebacks that capture local variables."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, payload: dict[str, Any]) -> None:
-        self.data = json.dumps(payload, separators=(",", ":")).encode()
-
-    def __repr__(self) -> str:
-        return f"<bank request body, {len(self.data)} bytes>"
-
-
 class HttpBankClient:
     """Calls the acquirer over HTTP with retries, a circuit breaker and outcome resolution."""
 
@@ -80,21 +67,10 @@ class HttpBankClient:
         settings: BankSettings,
         *,
         breaker: BankCircuitBreaker | None = None,
-        rand: Callable[[], float] | None = None,
     ) -> None:
         self._settings = settings
-        self._base_url = settings.url.rstrip("/")
         self._breaker = breaker or BankCircuitBreaker.from_settings(settings)
-        self._backoff_kw: dict[str, Any] = {"rand": rand} if rand is not None else {}
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(
-                total=settings.total_timeout_seconds,
-                connect=settings.connect_timeout_seconds,
-                sock_connect=settings.connect_timeout_seconds,
-                sock_read=settings.read_timeout_seconds,
-            ),
-            connector=aiohttp.TCPConnector(limit=settings.max_connections),
-        )
+        self._transport = BankTransport(settings)
 
     @property
     def breaker(self) -> BankCircuitBreaker:
@@ -112,7 +88,7 @@ class HttpBankClient:
         await self.close()
 
     async def close(self) -> None:
-        await self._session.close()
+        await self._transport.close()
 
     async def authorize(
         self,
@@ -128,7 +104,7 @@ class HttpBankClient:
         holder_name: str,
     ) -> BankResult:
         """Reserve `amount_minor` on the card. Approved results carry `authorization_id`."""
-        body = _Body(
+        body = RequestBody(
             {
                 "reference": reference,
                 "amount_minor": amount_minor,
@@ -154,7 +130,7 @@ class HttpBankClient:
         currency: str,
     ) -> BankResult:
         """Capture up to the authorized amount, once per authorization."""
-        body = _Body(
+        body = RequestBody(
             {
                 "reference": reference,
                 "authorization_id": authorization_id,
@@ -174,7 +150,7 @@ class HttpBankClient:
         currency: str,
     ) -> BankResult:
         """Refund part or all of what was captured for the payment `reference`."""
-        body = _Body(
+        body = RequestBody(
             {
                 "reference": reference,
                 "refund_reference": refund_reference,
@@ -193,7 +169,9 @@ class HttpBankClient:
             success_resets=False,
         )
 
-    async def _operate(self, operation: str, body: _Body, reference: str, key: str) -> BankResult:
+    async def _operate(
+        self, operation: str, body: RequestBody, reference: str, key: str
+    ) -> BankResult:
         try:
             return await self._retrying(
                 lambda: self._post(operation, body, reference, key),
@@ -247,7 +225,6 @@ class HttpBankClient:
             retry,
             base=self._settings.backoff_base_seconds,
             cap=self._settings.backoff_cap_seconds,
-            **self._backoff_kw,
         )
 
     async def _resolve(
@@ -303,15 +280,21 @@ class HttpBankClient:
             via="inquiry",
         )
 
-    async def _post(self, operation: str, body: _Body, reference: str, key: str) -> BankResult:
-        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
-        status, data, replayed = await self._send(
-            "POST", f"/api/v1/{operation}", operation, reference, data=body.data, headers=headers
+    async def _post(
+        self, operation: str, body: RequestBody, reference: str, key: str
+    ) -> BankResult:
+        reply = await self._transport.exchange(
+            "POST",
+            f"/api/v1/{operation}",
+            operation=operation,
+            reference=reference,
+            body=body,
+            idempotency_key=key,
         )
-        if status != 200:
-            raise _error_for(status, data, operation, reference)
+        if reply.status != 200:
+            raise error_for(reply, operation=operation, reference=reference)
         try:
-            answer = OperationResponse.model_validate_json(data)
+            answer = OperationResponse.model_validate_json(reply.data)
         except ValidationError as exc:
             raise BankOutcomeUnknown(
                 "unreadable answer from the bank", operation=operation, reference=reference
@@ -323,67 +306,21 @@ class HttpBankClient:
             message=answer.message,
             authorization_id=answer.authorization_id,
             bank_transaction_id=answer.bank_transaction_id,
-            via="replay" if replayed else "response",
+            via="replay" if reply.replayed else "response",
         )
 
     async def _inquire_once(self, reference: str) -> BankInquiry:
         path = f"/api/v1/transactions/{quote(reference, safe='')}"
-        status, data, _ = await self._send("GET", path, "inquire", reference)
-        if status == 404:
+        reply = await self._transport.exchange(
+            "GET", path, operation="inquire", reference=reference
+        )
+        if reply.status == 404:
             return BankInquiry(reference=reference)
-        if status != 200:
-            raise _error_for(status, data, "inquire", reference)
+        if reply.status != 200:
+            raise error_for(reply, operation="inquire", reference=reference)
         try:
-            return BankInquiry.model_validate_json(data)
+            return BankInquiry.model_validate_json(reply.data)
         except ValidationError as exc:
             raise BankOutcomeUnknown(
                 "unreadable inquiry answer", operation="inquire", reference=reference
             ) from exc
-
-    async def _send(
-        self, method: str, path: str, operation: str, reference: str, **kwargs: Any
-    ) -> tuple[int, bytes, bool]:
-        """One HTTP exchange; transport failures become "not sent" or "outcome unknown"."""
-        try:
-            async with self._session.request(
-                method, self._base_url + path, allow_redirects=False, **kwargs
-            ) as response:
-                data = await response.read()
-                replayed = response.headers.get("Idempotent-Replayed") == "true"
-                return response.status, data, replayed
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            # Failed while connecting: not a byte of the request went out.
-            raise BankNotSent(
-                f"could not connect to the bank: {_describe(exc)}",
-                operation=operation,
-                reference=reference,
-            ) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise BankOutcomeUnknown(
-                f"request sent, no answer: {_describe(exc)}",
-                operation=operation,
-                reference=reference,
-            ) from exc
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _error_for(status: int, data: bytes, operation: str, reference: str) -> BankError:
-    """Map a non-200 answer onto the error tree."""
-    try:
-        detail = ErrorResponse.model_validate_json(data).error
-        code, message = detail.code, detail.message
-    except ValidationError:
-        code, message = f"http_{status}", f"bank answered HTTP {status}"
-    where: dict[str, Any] = {"operation": operation, "reference": reference}
-    if status >= 500 or (status == 409 and code == "idempotency_key_in_use"):
-        # The bank may have committed before failing, or is still executing the first attempt.
-        return BankOutcomeUnknown(f"bank answered {status} {code}: {message}", **where)
-    if status == 429:
-        return BankNotSent(f"bank is throttling: {message}", **where)
-    if 400 <= status < 500:
-        return BankRejected(message, code=code, status=status, **where)
-    return BankOutcomeUnknown(f"unexpected HTTP {status} from the bank", **where)

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
-from payment_service.bank.simulator.api import error_response, json_response
+from payment_service.bank.simulator.api import error_response, invalid_response, json_response
 from payment_service.bank.simulator.faults import FaultSpec
 from payment_service.bank.simulator.state import SIMULATOR
 
@@ -40,7 +40,7 @@ async def _add_faults(request: web.Request) -> web.Response:
     try:
         specs = [FaultSpec.model_validate(rule) for rule in rules]
     except ValidationError as exc:
-        return _invalid(exc)
+        return invalid_response(exc)
     book = request.app[SIMULATOR].faults
     added = [book.add(spec) for spec in specs]
     return json_response(201, {"faults": [fault.to_json() for fault in added]})
@@ -66,7 +66,7 @@ async def _set_latency(request: web.Request) -> web.Response:
     try:
         wanted = LatencySettings.model_validate(await _json_body(request))
     except ValidationError as exc:
-        return _invalid(exc)
+        return invalid_response(exc)
     request.app[SIMULATOR].latency.set(wanted.mean_ms, wanted.jitter_ms)
     return await _latency(request)
 
@@ -96,12 +96,6 @@ async def _json_body(request: web.Request) -> Any:
             text='{"error": {"code": "invalid_json", "message": "the body is not JSON"}}',
             content_type="application/json",
         ) from None
-
-
-def _invalid(exc: ValidationError) -> web.Response:
-    first = exc.errors(include_input=False, include_url=False)[0]
-    param = ".".join(str(part) for part in first["loc"])
-    return error_response(422, "invalid_request", f"{param}: {first['msg']}", param)
 
 
 ROUTES = [

@@ -22,9 +22,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from payment_service.bank.simulator.books import Answer, Books, LedgerEntry
+from payment_service.bank.simulator.books import Books
 from payment_service.bank.simulator.faults import BEFORE_COMMIT, FaultSpec
 from payment_service.bank.simulator.issuer import decide
+from payment_service.bank.simulator.ledger import Answer, LedgerEntry, error_answer
 from payment_service.bank.simulator.state import SIMULATOR, Simulator
 from payment_service.bank.wire import AuthorizeRequest, CaptureRequest, RefundRequest
 
@@ -61,8 +62,8 @@ def error_response(status: int, code: str, message: str, param: str | None = Non
     return json_response(status, {"error": {"code": code, "message": message, "param": param}})
 
 
-def _validationerror_response(exc: ValidationError) -> web.Response:
-    # Field names and rule text only: the models hide inputs, and so must we.
+def invalid_response(exc: ValidationError) -> web.Response:
+    """422 naming the first bad field; field names and rule text only, never the input."""
     first = exc.errors(include_input=False, include_url=False)[0]
     param = ".".join(str(part) for part in first["loc"])
     return error_response(422, "invalid_request", f"{param}: {first['msg']}", param)
@@ -71,24 +72,19 @@ def _validationerror_response(exc: ValidationError) -> web.Response:
 async def _api_operation(request: web.Request) -> web.StreamResponse:
     sim = request.app[SIMULATOR]
     operation = request.match_info["operation"]
-    model, commit = _OPERATIONS[operation]
     sim.received[operation] += 1
-    key = request.headers.get("Idempotency-Key", "")
-    if not key or len(key) > 255:
-        message = "an Idempotency-Key header of 1 to 255 characters is required"
-        return error_response(400, "idempotency_key_missing", message)
-    try:
-        body = json.loads(await request.read())
-    except ValueError:
-        return error_response(400, "invalid_json", "the body is not JSON")
-    reference = body.get("reference") if isinstance(body, dict) else None
-    fault = sim.faults.draw(operation, reference if isinstance(reference, str) else None)
+    parsed = await _read(request)
+    if isinstance(parsed, web.Response):
+        return parsed
+    key, body = parsed
+    fault = sim.faults.draw(operation, _reference_of(body))
     if fault is not None and (early := await _before_commit(request, sim, fault)) is not None:
         return early
+    model, commit = _OPERATIONS[operation]
     try:
         req = model.model_validate(body)
     except ValidationError as exc:
-        return _validationerror_response(exc)
+        return invalid_response(exc)
     answer, replayed = await sim.books.execute(
         key,
         sim.books.fingerprint(operation, body),
@@ -96,6 +92,24 @@ async def _api_operation(request: web.Request) -> web.StreamResponse:
         sim.latency.sleep,
     )
     return await _answer(request, sim, answer, replayed, fault)
+
+
+async def _read(request: web.Request) -> tuple[str, Any] | web.Response:
+    """The idempotency key and the parsed body, or the 400 saying which is missing."""
+    key = request.headers.get("Idempotency-Key", "")
+    if not key or len(key) > 255:
+        message = "an Idempotency-Key header of 1 to 255 characters is required"
+        return error_response(400, "idempotency_key_missing", message)
+    try:
+        return key, json.loads(await request.read())
+    except ValueError:
+        return error_response(400, "invalid_json", "the body is not JSON")
+
+
+def _reference_of(body: Any) -> str | None:
+    """The reference a fault may target, read before validation (faults hit bad bodies too)."""
+    reference = body.get("reference") if isinstance(body, dict) else None
+    return reference if isinstance(reference, str) else None
 
 
 async def _api_inquiry(request: web.Request) -> web.StreamResponse:
@@ -108,14 +122,10 @@ async def _api_inquiry(request: web.Request) -> web.StreamResponse:
     await sim.latency.sleep()
     inquiry = sim.books.inquiry(reference)
     if inquiry is None:
-        answer = Answer(404, _error_body("not_found", "nothing is known about this reference"))
+        answer = error_answer(404, "not_found", "nothing is known about this reference")
     else:
         answer = Answer(200, inquiry.model_dump_json().encode())
     return await _answer(request, sim, answer, False, fault)
-
-
-def _error_body(code: str, message: str) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
 async def _before_commit(

@@ -5,68 +5,34 @@ amount rules hold under any interleaving of requests. The one await, the process
 inside the idempotency key's lock: a concurrent duplicate waits there and then replays the first
 answer instead of executing again.
 
-The ledger keeps the card's brand and last four digits only. Request bodies are compared through a
-keyed HMAC (key random per process), so a stored fingerprint cannot be brute-forced back to a card.
+Request bodies are compared through a keyed HMAC (key random per process), so a stored
+fingerprint cannot be brute-forced back to a card.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from payment_service.bank.models import BankInquiry, BankOperation
 from payment_service.bank.simulator.issuer import APPROVED, Verdict
+from payment_service.bank.simulator.ledger import (
+    KEY_REUSE,
+    Answer,
+    KeyedLocks,
+    LedgerEntry,
+    error_answer,
+    json_bytes,
+)
 from payment_service.bank.wire import AuthorizeRequest, CaptureRequest, RefundRequest
 from payment_service.cards.masking import card_brand
-
-Outcome = Literal["approved", "declined", "rejected"]
-
-
-@dataclass(slots=True)
-class LedgerEntry:
-    """One executed operation. Replays of it add to `replays`, never a new entry."""
-
-    seq: int
-    created_at: datetime
-    idempotency_key: str
-    reference: str
-    operation: str
-    amount_minor: int
-    currency: str
-    outcome: Outcome
-    http_status: int
-    response_code: str | None = None
-    decline_code: str | None = None
-    error_code: str | None = None
-    message: str = ""
-    authorization_id: str | None = None
-    bank_transaction_id: str | None = None
-    refund_reference: str | None = None
-    card_brand: str | None = None
-    card_last4: str | None = None
-    replays: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["created_at"] = self.created_at.isoformat()
-        return data
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """An HTTP answer as sent, so a replay is byte-for-byte the first one."""
-
-    status: int
-    body: bytes
 
 
 @dataclass(slots=True)
@@ -82,44 +48,6 @@ class _Authorization:
     amount_minor: int
     currency: str
     captured: bool = False
-
-
-@dataclass(slots=True)
-class _Slot:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-
-
-class KeyedLocks:
-    """One asyncio lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._slots: dict[str, _Slot] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        slot = self._slots.setdefault(key, _Slot())
-        slot.users += 1
-        try:
-            async with slot.lock:
-                yield
-        finally:
-            slot.users -= 1
-            if slot.users == 0:
-                del self._slots[key]
-
-
-def _json(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":")).encode()
-
-
-def _error(status: int, code: str, message: str) -> Answer:
-    return Answer(status, _json({"error": {"code": code, "message": message}}))
-
-
-KEY_REUSE = _error(
-    422, "idempotency_key_reuse", "this Idempotency-Key was already used with a different request"
-)
 
 
 class Books:
@@ -330,7 +258,7 @@ class Books:
             message=message,
             **fields,
         )
-        return _error(status, code, message), entry
+        return error_answer(status, code, message), entry
 
     @staticmethod
     def _result(entry: LedgerEntry) -> Answer:
@@ -350,7 +278,7 @@ class Books:
         }
         if entry.card_last4 is not None:
             body["card"] = {"brand": entry.card_brand, "last4": entry.card_last4}
-        return Answer(200, _json(body))
+        return Answer(200, json_bytes(body))
 
 
 def _new_id(prefix: str) -> str:
