@@ -44,7 +44,9 @@ async def test_test_card_outcome_everywhere(
 ) -> None:
     status, decline_code = expected
     async with http.post(
-        "/api/v1/payments/process", json=payment_body(merchant.merchant_id, card), headers=merchant.headers
+        "/api/v1/payments/process",
+        json=payment_body(merchant.merchant_id, card),
+        headers=merchant.headers,
     ) as resp:
         body = await resp.json()
         assert resp.status == 200, body
@@ -69,10 +71,11 @@ async def test_test_card_outcome_everywhere(
     assert audit[0]["action"] == "payment.received"
     assert audit[-1]["to_status"] == status
 
-    results = decoded(await topic_messages(service, service.env["KAFKA_TOPIC_RESULTS"]))
+    results = decoded(await topic_messages(service, service.topic("results")))
     mine = [r for r in results if r["data"]["transaction_id"] == txn]
-    assert mine and mine[-1]["data"]["payment"]["status"] == status
-    audits = decoded(await topic_messages(service, service.env["KAFKA_TOPIC_AUDIT"]))
+    assert mine
+    assert mine[-1]["data"]["payment"]["status"] == status
+    audits = decoded(await topic_messages(service, service.topic("audit")))
     assert any(a["data"]["transaction_id"] == txn for a in audits)
 
 
@@ -80,7 +83,9 @@ async def test_get_payment_and_merchant_isolation(
     merchant: Merchant, merchant_factory, http: aiohttp.ClientSession
 ) -> None:
     async with http.post(
-        "/api/v1/payments/process", json=payment_body(merchant.merchant_id), headers=merchant.headers
+        "/api/v1/payments/process",
+        json=payment_body(merchant.merchant_id),
+        headers=merchant.headers,
     ) as resp:
         created = await resp.json()
     txn = created["transaction_id"]
@@ -150,7 +155,9 @@ async def test_malformed_json_and_oversized_body(
         assert resp.status == 413
 
 
-async def test_idempotent_replay(merchant: Merchant, service: Service, http: aiohttp.ClientSession) -> None:
+async def test_idempotent_replay(
+    merchant: Merchant, service: Service, http: aiohttp.ClientSession
+) -> None:
     body = payment_body(merchant.merchant_id)
     headers = {**merchant.headers, "Idempotency-Key": "order-1"}
     async with http.post("/api/v1/payments/process", json=body, headers=headers) as resp:

@@ -20,7 +20,7 @@ async def _captured_payment(
     body = payment_body(merchant.merchant_id, amount=amount)
     async with http.post("/api/v1/payments/process", json=body, headers=merchant.headers) as resp:
         payment = await resp.json()
-        assert resp.status == 200 and payment["status"] == "captured", payment
+        assert (resp.status, payment["status"]) == (200, "captured"), payment
     return str(payment["transaction_id"])
 
 
@@ -44,7 +44,8 @@ async def _db_amounts(service: Service, txn: str) -> tuple[int, int, str, list[i
     conn = await asyncpg.connect(service.database_url, timeout=10)
     try:
         row = await conn.fetchrow(
-            "SELECT captured_minor, refunded_minor, status FROM transactions WHERE transaction_id=$1",
+            "SELECT captured_minor, refunded_minor, status FROM transactions"
+            " WHERE transaction_id = $1",
             txn,
         )
         refunds = await conn.fetch(
@@ -126,7 +127,8 @@ async def test_refund_retried_with_same_key_refunds_once(
     txn = await _captured_payment(http, merchant)
     first = await _refund(http, merchant, txn, {"amount": "5.00"}, key="refund-once")
     second = await _refund(http, merchant, txn, {"amount": "5.00"}, key="refund-once")
-    assert first[0] == 200 and second[0] == 200
+    assert first[0] == 200
+    assert second[0] == 200
     assert first[1]["refund_id"] == second[1]["refund_id"]
     other = await _refund(http, merchant, txn, {"amount": "6.00"}, key="refund-once")
     assert other[0] == 422

@@ -38,7 +38,7 @@ async def _assert_charged_once(service: Service, txn: str) -> None:
 
 def _produce_raw(service: Service, value: bytes, key: str) -> None:
     producer = Producer({"bootstrap.servers": service.kafka_bootstrap, "acks": "all"})
-    producer.produce(service.env["KAFKA_TOPIC_REQUESTS"], value=value, key=key.encode())
+    producer.produce(service.topic("requests"), value=value, key=key.encode())
     assert producer.flush(10) == 0
 
 
@@ -54,19 +54,20 @@ async def test_malformed_message_goes_to_dlq_and_next_is_processed(
     )
 
     async def in_dlq() -> bool:
-        messages = await topic_messages(service, service.env["KAFKA_TOPIC_DLQ"])
+        messages = await topic_messages(service, service.topic("dlq"))
         return any(marker.encode() in (m.value() or b"") for m in messages)
 
     await eventually(in_dlq, what="the malformed message in the DLQ")
     dlq = [
         m
-        for m in await topic_messages(service, service.env["KAFKA_TOPIC_DLQ"])
+        for m in await topic_messages(service, service.topic("dlq"))
         if marker.encode() in m.value()
     ]
     headers = dict(dlq[0].headers())
     assert headers["dlq-reason"] == b"invalid_command"
     status, body = await _pay(http, merchant)
-    assert status == 200 and body["status"] == "captured"
+    assert status == 200
+    assert body["status"] == "captured"
 
 
 @pytest.mark.fault
@@ -114,7 +115,7 @@ async def test_card_data_never_rests_in_clear(
     body["card_data"]["cvv"] = cvv
     async with http.post("/api/v1/payments/process", json=body, headers=merchant.headers) as resp:
         answer = await resp.json()
-        assert resp.status == 200 and answer["status"] == "captured", answer
+        assert (resp.status, answer["status"]) == (200, "captured"), answer
     txn = answer["transaction_id"]
     needle = card.encode()
 
@@ -123,7 +124,7 @@ async def test_card_data_never_rests_in_clear(
         assert needle not in service.logs()
     # Raw bytes of every topic.
     for name in ("REQUESTS", "RESULTS", "AUDIT", "DLQ"):
-        for message in await topic_messages(service, service.env[f"KAFKA_TOPIC_{name}"]):
+        for message in await topic_messages(service, service.topic(name)):
             raw = (message.value() or b"") + b"".join(v or b"" for _, v in message.headers() or [])
             assert needle not in raw, name
     # A dump of every table.
@@ -147,3 +148,56 @@ async def test_card_data_never_rests_in_clear(
             assert needle not in (value or b""), key
     finally:
         await redis.aclose()
+
+
+@pytest.mark.fault
+async def test_two_apis_and_two_processors_share_the_load(
+    service: Service, merchant: Merchant
+) -> None:
+    from tests.fixtures.service import CLI, ServiceProcess, free_ports
+
+    (port,) = free_ports(1)
+    log_dir = service.processes["api"].log_path.parent
+    extra = {
+        "api2": ServiceProcess(
+            "api2",
+            [CLI, "api"],
+            {**service.env, "API_PORT": str(port), "API_INSTANCE": "1"},
+            log_dir / "api2.log",
+        ),
+        "processor2": ServiceProcess(
+            "processor2", [CLI, "processor"], service.env, log_dir / "processor2.log"
+        ),
+    }
+    for proc in extra.values():
+        proc.start()
+    second_url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as client:
+
+            async def second_healthy() -> bool:
+                try:
+                    async with client.get(f"{second_url}/health") as resp:
+                        return resp.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await eventually(second_healthy, timeout=90, what="the second API to be healthy")
+
+            async def pay(base: str) -> tuple[int, dict]:
+                body = payment_body(merchant.merchant_id)
+                async with client.post(
+                    f"{base}/api/v1/payments/process", json=body, headers=merchant.headers
+                ) as resp:
+                    return resp.status, await resp.json()
+
+            bases = [service.api_url, second_url] * 100
+            answers = await asyncio.gather(*(pay(base) for base in bases))
+        assert all(status in (200, 202) for status, _ in answers)
+        ids = [body["transaction_id"] for _, body in answers]
+        assert len(set(ids)) == 200
+        for txn in ids:
+            await _assert_charged_once(service, txn)
+    finally:
+        for proc in extra.values():
+            proc.stop()

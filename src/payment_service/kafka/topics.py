@@ -41,11 +41,11 @@ def ensure_topics(kafka: KafkaSettings) -> list[str]:
             to_grow.append(NewPartitions(name, partitions))
         else:
             report.append(f"topic {name}: exists with {len(existing.partitions)} partitions")
-    for name, future in admin.create_topics(
-        to_create, request_timeout=ADMIN_TIMEOUT_SECONDS
-    ).items():
-        future.result(timeout=ADMIN_TIMEOUT_SECONDS)
-        report.append(f"topic {name}: created")
+    if to_create:
+        created = admin.create_topics(to_create, request_timeout=ADMIN_TIMEOUT_SECONDS)
+        for name, future in created.items():
+            future.result(timeout=ADMIN_TIMEOUT_SECONDS)
+            report.append(f"topic {name}: created")
     if to_grow:
         grown = admin.create_partitions(to_grow, request_timeout=ADMIN_TIMEOUT_SECONDS)
         for name, future in grown.items():
