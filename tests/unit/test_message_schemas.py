@@ -1,4 +1,4 @@
-"""The committed JSON Schemas match the models, and a message valid for one is valid for the other."""
+"""The committed JSON Schemas match the models; a model message validates against them."""
 
 from __future__ import annotations
 

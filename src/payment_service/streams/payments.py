@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from payment_service.app.faults import crash_point
 from payment_service.app.states import PAYMENT_SETTLED, PaymentStatus
 from payment_service.bank.client import HttpBankClient, idempotency_key
-from payment_service.bank.errors import BankNotSent, BankOutcomeUnknown, BankRejected
+from payment_service.bank.errors import (
+    BankError,
+    BankNotSent,
+    BankOutcomeUnknown,
+    BankRejected,
+)
+from payment_service.bank.models import BankResult
 from payment_service.cards.crypto import KeyRing, decrypt_card_number
 from payment_service.cards.vault import SecurityCodeVault
 from payment_service.schemas.messages import ProcessPayment
@@ -31,6 +37,7 @@ from payment_service.storage.records import PaymentRecord
 log = logging.getLogger(__name__)
 
 S = PaymentStatus
+KEY_REUSED = "idempotency_key_reuse"
 _Recorder = Callable[[PaymentStatus], Awaitable[PaymentRecord]]
 
 
@@ -79,12 +86,13 @@ class PaymentFlow:
         self, cmd: ProcessPayment, payment: PaymentRecord, correlation_id: str | None
     ) -> PaymentRecord:
         txn = payment.transaction_id
+        key = idempotency_key(txn, "authorize")
         security_code = await self._vault.take(txn)
         card_number = decrypt_card_number(self._keys, cmd.card.number_envelope, txn)
         try:
             result = await self._bank.authorize(
                 reference=txn,
-                idempotency_key=idempotency_key(txn, "authorize"),
+                idempotency_key=key,
                 amount_minor=payment.amount_minor,
                 currency=payment.currency,
                 card_number=card_number,
@@ -94,7 +102,12 @@ class PaymentFlow:
                 holder_name=cmd.card.holder_name,
             )
         except BankRejected as exc:
-            return await self._fail(payment, "bank_rejected", None, str(exc), correlation_id)
+            # Our key with another body: an earlier delivery's request (e.g. with a security code
+            # that has since expired) reached the bank. Its outcome, not this refusal, decides.
+            earlier = await self._earlier_authorization(txn, key) if exc.code == KEY_REUSED else None
+            if earlier is None:
+                return await self._fail(payment, "bank_rejected", None, str(exc), correlation_id)
+            result = earlier
         except BankNotSent as exc:
             # Nothing reached the bank, so nothing was charged: a definite, retryable failure.
             return await self._fail(payment, "bank_unavailable", None, str(exc), correlation_id)
@@ -113,6 +126,22 @@ class PaymentFlow:
                 authorization_id=result.authorization_id or "",
                 correlation_id=correlation_id,
             ),
+        )
+
+    async def _earlier_authorization(self, txn: str, key: str) -> BankResult | None:
+        try:
+            operation = (await self._bank.inquire(txn)).find(key)
+        except BankError:
+            return None
+        if operation is None or operation.outcome == "rejected":
+            return None
+        return BankResult(
+            approved=operation.outcome == "approved",
+            response_code=operation.response_code or "",
+            decline_code=operation.decline_code,
+            message=operation.message,
+            authorization_id=operation.authorization_id,
+            via="inquiry",
         )
 
     async def _capture(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:

@@ -74,7 +74,7 @@ class RefundFlow:
         try:
             refund, payment = await self._repo.complete_refund(
                 refund.refund_id,
-                bank_refund_id=result.authorization_id or "",
+                bank_refund_id=result.bank_transaction_id or "",
                 correlation_id=correlation_id,
             )
         except TransitionConflict:

@@ -1,0 +1,140 @@
+"""PaymentFlow recovery against the real bank simulator, PostgreSQL and Redis.
+
+These are the redelivery cases a crash leaves behind: the bank already answered a request the
+database never recorded. The flow must find that answer, never charge again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import asyncpg
+import pytest
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from payment_service.app.config import BankSettings, RedisSettings
+from payment_service.app.states import PaymentStatus
+from payment_service.bank.client import HttpBankClient, idempotency_key
+from payment_service.cards.crypto import KeyRing, encrypt_card_number, generate_key_spec
+from payment_service.cards.masking import CardNumber, SecurityCode
+from payment_service.cards.vault import SecurityCodeVault, redis_client
+from payment_service.schemas.messages import ProcessPayment
+from payment_service.storage.payments import PgPaymentRepository
+from payment_service.streams.payments import PaymentFlow
+from tests.fixtures.postgres import payment_command
+from tests.fixtures.stack import StackInfo
+
+pytestmark = pytest.mark.integration
+
+CARD = CardNumber("4242424242424242")
+
+
+@pytest.fixture
+def ring() -> KeyRing:
+    return KeyRing.parse(generate_key_spec("k1"))
+
+
+@pytest.fixture
+async def bank(bank_sim_url: str) -> AsyncIterator[HttpBankClient]:
+    client = HttpBankClient(BankSettings(url=bank_sim_url, max_attempts=2))
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def redis(stack: StackInfo) -> AsyncIterator[Redis]:
+    client = redis_client(RedisSettings(url=SecretStr(stack.redis_url)))
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def flow(pg_pool: asyncpg.Pool, bank: HttpBankClient, redis: Redis, ring: KeyRing) -> PaymentFlow:
+    vault = SecurityCodeVault(redis, ring, ttl_seconds=60, deadline_seconds=5)
+    return PaymentFlow(PgPaymentRepository(pg_pool), bank, vault, ring)
+
+
+async def _ledger(url: str, reference: str) -> list[dict]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{url}/sim/ledger", params={"reference": reference}) as resp,
+    ):
+        return list((await resp.json())["entries"])
+
+
+def _command(ring: KeyRing) -> ProcessPayment:
+    cmd = payment_command()
+    card = cmd.card.model_copy(
+        update={"number_envelope": encrypt_card_number(ring, CARD, cmd.transaction_id)}
+    )
+    return cmd.model_copy(update={"card": card})
+
+
+async def test_redelivery_after_bank_approved_resumes_and_charges_once(
+    flow: PaymentFlow, bank: HttpBankClient, redis: Redis, ring: KeyRing, bank_sim_url: str
+) -> None:
+    cmd = _command(ring)
+    vault = SecurityCodeVault(redis, ring, ttl_seconds=60, deadline_seconds=5)
+    await vault.put(cmd.transaction_id, SecurityCode("123"))
+    # An earlier delivery authorized at the bank, then died before the database write.
+    first = await bank.authorize(
+        reference=cmd.transaction_id,
+        idempotency_key=idempotency_key(cmd.transaction_id, "authorize"),
+        amount_minor=cmd.amount_minor,
+        currency=cmd.currency,
+        card_number=CARD,
+        security_code=SecurityCode("123"),
+        expiry_month=cmd.card.expiry_month,
+        expiry_year=cmd.card.expiry_year,
+        holder_name=cmd.card.holder_name,
+    )
+    assert first.approved
+
+    outcome = await flow.run(cmd, correlation_id="c-1")
+    assert outcome.payment is not None
+    assert outcome.payment.status == PaymentStatus.CAPTURED
+    assert not await redis.exists(f"cvv:{cmd.transaction_id}")
+    entries = await _ledger(bank_sim_url, cmd.transaction_id)
+    assert [e["operation"] for e in entries] == ["authorize", "capture"]
+
+
+async def test_security_code_gone_earlier_authorization_found_by_inquiry(
+    flow: PaymentFlow, bank: HttpBankClient, ring: KeyRing, bank_sim_url: str
+) -> None:
+    cmd = _command(ring)
+    await bank.authorize(
+        reference=cmd.transaction_id,
+        idempotency_key=idempotency_key(cmd.transaction_id, "authorize"),
+        amount_minor=cmd.amount_minor,
+        currency=cmd.currency,
+        card_number=CARD,
+        security_code=SecurityCode("123"),
+        expiry_month=cmd.card.expiry_month,
+        expiry_year=cmd.card.expiry_year,
+        holder_name=cmd.card.holder_name,
+    )
+    # The code has expired from the vault: the retried request differs, the bank refuses the key
+    # reuse, and the flow must take the earlier approval instead of failing or charging again.
+    outcome = await flow.run(cmd, correlation_id="c-2")
+    assert outcome.payment is not None
+    assert outcome.payment.status == PaymentStatus.CAPTURED
+    entries = await _ledger(bank_sim_url, cmd.transaction_id)
+    assert [e["operation"] for e in entries if e["outcome"] == "approved"] == [
+        "authorize",
+        "capture",
+    ]
+
+
+async def test_replayed_settled_payment_changes_nothing(
+    flow: PaymentFlow, ring: KeyRing, bank_sim_url: str
+) -> None:
+    cmd = _command(ring)
+    first = await flow.run(cmd, correlation_id="c-3")
+    again = await flow.run(cmd, correlation_id="c-3")
+    assert first.payment is not None
+    assert again.payment is not None
+    assert again.payment.status == first.payment.status == PaymentStatus.CAPTURED
+    assert again.payment.updated_at == first.payment.updated_at
+    assert len(await _ledger(bank_sim_url, cmd.transaction_id)) == 2
