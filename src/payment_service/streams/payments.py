@@ -104,7 +104,9 @@ class PaymentFlow:
         except BankRejected as exc:
             # Our key with another body: an earlier delivery's request (e.g. with a security code
             # that has since expired) reached the bank. Its outcome, not this refusal, decides.
-            earlier = await self._earlier_authorization(txn, key) if exc.code == KEY_REUSED else None
+            earlier = None
+            if exc.code == KEY_REUSED:
+                earlier = await self._earlier_authorization(txn, key)
             if earlier is None:
                 return await self._fail(payment, "bank_rejected", None, str(exc), correlation_id)
             result = earlier
