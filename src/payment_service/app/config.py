@@ -124,6 +124,8 @@ class DatadogSettings(BaseSettings):
 
     api_key: SecretStr | None = None
     trace_enabled: bool = False
+    # DogStatsD metrics over UDP; a missing agent only drops datagrams.
+    metrics_enabled: bool = True
     agent_host: str = "localhost"
     dogstatsd_port: int = 8125
     service: str = "payment-service"

@@ -36,6 +36,7 @@ from payment_service.app.errors import (
 from payment_service.app.intake import new_id, payment_command, refund_command, request_hash
 from payment_service.app.money import MoneyError, to_major_units, to_minor_units
 from payment_service.app.states import REFUNDABLE
+from payment_service.app.telemetry import inject_trace
 from payment_service.cards.crypto import KeyRing
 from payment_service.cards.vault import SecurityCodeVault
 from payment_service.http.replies import ReplyRouter
@@ -276,6 +277,8 @@ class Gateway:
             HEADER_REPLY_ID: reply_id,
             HEADER_REPLY_PARTITION: str(self._replies.partition),
         }
+        if self._settings.datadog.trace_enabled:
+            inject_trace(headers)
         try:
             await self._producer.produce(
                 self._settings.kafka.topic_requests, message, key=transaction_id, headers=headers

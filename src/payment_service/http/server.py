@@ -14,15 +14,17 @@ from aiohttp import web
 
 from payment_service.app.config import Settings
 from payment_service.app.logs import configure_logging
+from payment_service.app.telemetry import Metrics, configure_tracing
 from payment_service.cards.crypto import KeyRing
 from payment_service.cards.vault import SecurityCodeVault, redis_client
 from payment_service.http.errors import error_middleware
 from payment_service.http.gateway import Gateway
 from payment_service.http.guards import ApiKeyAuth, RateLimiter
 from payment_service.http.health import CHECK_TIMEOUT_SECONDS, HealthCheck
+from payment_service.http.metrics import metrics_middleware
 from payment_service.http.replies import ReplyRouter
 from payment_service.http.routes import add_routes
-from payment_service.http.state import AUTH, GATEWAY, HEALTH, LIMITER, SETTINGS
+from payment_service.http.state import AUTH, GATEWAY, HEALTH, LIMITER, METRICS, SETTINGS
 from payment_service.kafka.producer import AsyncProducer
 from payment_service.storage.db import create_pool
 from payment_service.storage.payments import PgPaymentRepository
@@ -33,11 +35,17 @@ log = logging.getLogger(__name__)
 
 def build_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware], client_max_size=settings.api.max_body_bytes
+        # Metrics outermost, so they see the status the error middleware chose.
+        middlewares=[metrics_middleware, error_middleware],
+        client_max_size=settings.api.max_body_bytes,
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
     add_routes(app)
+    if settings.datadog.trace_enabled:
+        from ddtrace.contrib.aiohttp import trace_app
+
+        trace_app(app, service=settings.datadog.service)  # type: ignore[no-untyped-call]
     return app
 
 
@@ -49,6 +57,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     producer = AsyncProducer(settings.kafka, client_id=f"payment-api-{settings.api.instance}")
     replies = ReplyRouter(settings.kafka, settings.api.instance)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CHECK_TIMEOUT_SECONDS))
+    app[METRICS] = Metrics(settings.datadog, "api")
     try:
         await replies.start()
         app[AUTH] = ApiKeyAuth(pool)
@@ -78,10 +87,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await session.close()
         await redis.aclose()
         await pool.close()
+        app[METRICS].close()
 
 
 def run_api(settings: Settings) -> None:
     configure_logging(settings, "api")
+    configure_tracing(settings.datadog)
     log.info("API listening on http://%s:%s", settings.api.host, settings.api.port)
     web.run_app(
         build_app(settings),

@@ -8,12 +8,14 @@ reason in headers; it never reaches the bank and never stops the processor. Resu
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 
 from pydantic import ValidationError
 
 from payment_service.app.config import KafkaSettings
+from payment_service.app.telemetry import Metrics, span
 from payment_service.kafka.producer import AsyncProducer
 from payment_service.schemas.messages import (
     HEADER_CORRELATION_ID,
@@ -27,6 +29,7 @@ from payment_service.schemas.messages import (
     PaymentResult,
     PaymentResultV1,
     ProcessPaymentV1,
+    RefundPaymentV1,
     ResultError,
     parse_command,
 )
@@ -45,7 +48,12 @@ class CommandHandler:
         payments: PaymentFlow,
         refunds: RefundFlow,
         payment_repo: PgPaymentRepository,
+        metrics: Metrics,
+        *,
+        tracing: bool,
     ) -> None:
+        self._metrics = metrics
+        self._tracing = tracing
         self._kafka = kafka
         self._producer = producer
         self._payments = payments
@@ -60,18 +68,34 @@ class CommandHandler:
         except ValidationError as exc:
             await self.dead_letter(raw, key, headers, "invalid_command", _summary(exc))
             return
+        started = time.perf_counter()
+        with span(
+            "payment.command",
+            resource=command.type,
+            headers=headers,
+            enabled=self._tracing,
+            transaction_id=command.data.transaction_id,
+            merchant_id=command.data.merchant_id,
+        ):
+            result = await self._execute(command, correlation_id)
+            await self._publish(result, headers, correlation_id)
+        outcome = result.error.code if result.error else _status(result)
+        tags = {"kind": result.kind, "outcome": outcome, "final": str(result.final).lower()}
+        self._metrics.increment("processed", tags)
+        self._metrics.timing("process.duration_ms", (time.perf_counter() - started) * 1000, tags)
+
+    async def _execute(
+        self, command: ProcessPaymentV1 | RefundPaymentV1, correlation_id: str | None
+    ) -> PaymentResult:
         if isinstance(command, ProcessPaymentV1):
             outcome = await self._payments.run(command.data, correlation_id)
-            result = _payment_result(command.data.transaction_id, command.data.merchant_id, outcome)
-        else:
-            data = command.data
-            refund_outcome = await self._refunds.run(data, correlation_id)
-            result = await self._refund_result(
-                data.transaction_id, data.merchant_id, refund_outcome
-            )
-            if result.refund_id is None:
-                result = result.model_copy(update={"refund_id": data.refund_id})
-        await self._publish(result, headers, correlation_id)
+            return _payment_result(command.data.transaction_id, command.data.merchant_id, outcome)
+        data = command.data
+        refund_outcome = await self._refunds.run(data, correlation_id)
+        result = await self._refund_result(data.transaction_id, data.merchant_id, refund_outcome)
+        if result.refund_id is None:
+            result = result.model_copy(update={"refund_id": data.refund_id})
+        return result
 
     async def _refund_result(
         self, transaction_id: str, merchant_id: str, outcome: RefundOutcome
@@ -138,6 +162,7 @@ class CommandHandler:
     ) -> None:
         """Park a message on the DLQ with its original bytes and the reason in headers."""
         log.warning("message sent to DLQ: %s (%s)", reason, error)
+        self._metrics.increment("dlq", {"reason": reason})
         dlq_headers = {
             **headers,
             HEADER_DLQ_REASON: reason,
@@ -165,6 +190,11 @@ def _payment_result(
         payment=outcome.payment.to_view().model_dump(mode="json") if outcome.payment else None,
         error=error,
     )
+
+
+def _status(result: PaymentResult) -> str:
+    view = result.refund if result.kind == "refund" else result.payment
+    return str((view or {}).get("status", "unknown"))
 
 
 def _reply_partition(headers: Mapping[str, str], partitions: int) -> int | None:

@@ -16,6 +16,8 @@ from quixstreams import Application
 
 from payment_service.app.config import Settings
 from payment_service.app.logs import configure_logging
+from payment_service.app.telemetry import Metrics, configure_tracing
+from payment_service.bank.breaker import BankCircuitBreaker
 from payment_service.bank.client import HttpBankClient
 from payment_service.cards.crypto import KeyRing
 from payment_service.cards.vault import SecurityCodeVault, redis_client
@@ -47,7 +49,14 @@ async def build_processor(settings: Settings) -> Processor:
     stack.push_async_callback(pool.close)
     redis = redis_client(settings.redis)
     stack.push_async_callback(redis.aclose)
-    bank = HttpBankClient(settings.bank)
+    metrics = Metrics(settings.datadog, "processor")
+    stack.callback(metrics.close)
+
+    def breaker_changed(old: str, new: str) -> None:
+        metrics.gauge("bank.breaker_open", 1.0 if new != "closed" else 0.0, {"state": new})
+
+    breaker = BankCircuitBreaker.from_settings(settings.bank, on_state_change=breaker_changed)
+    bank = HttpBankClient(settings.bank, breaker=breaker)
     stack.push_async_callback(bank.close)
     producer = AsyncProducer(settings.kafka, client_id="payment-processor")
     stack.callback(producer.close)
@@ -59,6 +68,8 @@ async def build_processor(settings: Settings) -> Processor:
         PaymentFlow(payments, bank, vault, keys),
         RefundFlow(PgRefundRepository(pool), bank),
         payments,
+        metrics,
+        tracing=settings.datadog.trace_enabled,
     )
     return Processor(handler=handler, close=stack.aclose)
 
@@ -111,6 +122,7 @@ def build_application(settings: Settings, side: SideLoop, processor: Processor) 
 
 def run_processor(settings: Settings) -> None:
     configure_logging(settings, "processor")
+    configure_tracing(settings.datadog)
     side = SideLoop()
     processor: Processor = side.run(build_processor(settings), timeout=BUILD_TIMEOUT_SECONDS)
     try:
