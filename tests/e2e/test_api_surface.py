@@ -1,0 +1,128 @@
+"""The rest of the front door: service info, offline docs, health, rate limits, bank outages."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from tests.fixtures.service import (
+    CLI,
+    Merchant,
+    Service,
+    ServiceProcess,
+    eventually,
+    free_ports,
+    payment_body,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_info_openapi_and_offline_docs(http: aiohttp.ClientSession) -> None:
+    async with http.get("/") as resp:
+        info = await resp.json()
+    assert info["docs"] == "/docs"
+    async with http.get("/openapi.json") as resp:
+        spec = await resp.json()
+    assert "/api/v1/payments/process" in spec["paths"]
+    assert "PaymentRequest" in spec["components"]["schemas"]
+    async with http.get("/docs") as resp:
+        page = await resp.text()
+        assert resp.status == 200
+    assert "/api/v1/payments/{transaction_id}/refund" in page
+    # Served offline: no script, style or font from anywhere else.
+    assert "http://" not in page
+    assert "https://" not in page
+
+
+async def test_health_reports_each_component(http: aiohttp.ClientSession) -> None:
+    async with http.get("/health") as resp:
+        health = await resp.json()
+        assert resp.status == 200
+    assert health["status"] == "healthy"
+    assert set(health["components"]) == {"postgres", "redis", "kafka", "bank"}
+    assert all(c["status"] == "up" for c in health["components"].values())
+
+
+async def test_correlation_id_is_echoed(merchant: Merchant, http: aiohttp.ClientSession) -> None:
+    headers = {**merchant.headers, "X-Correlation-ID": "trace-me-123"}
+    async with http.get("/api/v1/payments/nope", headers=headers) as resp:
+        body = await resp.json()
+        assert resp.headers["X-Correlation-ID"] == "trace-me-123"
+    assert body["correlation_id"] == "trace-me-123"
+
+
+@pytest.mark.fault
+async def test_rate_limit_answers_429_with_retry_after(
+    service: Service, merchant: Merchant
+) -> None:
+    (port,) = free_ports(1)
+    env = {
+        **service.env,
+        "API_PORT": str(port),
+        "API_INSTANCE": "3",
+        "API_RATE_LIMIT_PER_MINUTE": "3",
+    }
+    log = service.processes["api"].log_path.parent / "limited-api.log"
+    limited = ServiceProcess("limited-api", [CLI, "api"], env, log)
+    limited.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client:
+
+            async def healthy() -> bool:
+                try:
+                    async with client.get(f"{url}/health") as resp:
+                        return resp.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await eventually(healthy, timeout=90, what="the rate-limited API")
+            statuses = []
+            for _ in range(5):
+                async with client.get(
+                    f"{url}/api/v1/payments/none", headers=merchant.headers
+                ) as resp:
+                    statuses.append(resp.status)
+                    if resp.status == 429:
+                        assert int(resp.headers["Retry-After"]) >= 1
+                        assert (await resp.json())["error"]["code"] == "rate_limited"
+    finally:
+        limited.stop()
+    # The window may roll over once between requests; at least one request is refused.
+    assert 429 in statuses
+
+
+@pytest.mark.fault
+async def test_bank_down_fails_fast_and_charges_nothing(
+    service: Service, merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    bank = service.processes["banksim"]
+    bank.stop()
+    try:
+        body = payment_body(merchant.merchant_id)
+        async with http.post(
+            "/api/v1/payments/process", json=body, headers=merchant.headers
+        ) as resp:
+            answer = await resp.json()
+            assert resp.status == 200, answer
+        assert answer["status"] == "failed"
+        assert answer["failure_code"] == "bank_unavailable"
+        async with http.get("/health") as resp:
+            health = await resp.json()
+            assert resp.status == 503
+        assert health["components"]["bank"]["status"] == "down"
+    finally:
+        bank.start()
+    await service.wait_healthy()
+
+    async def captured_again() -> bool:
+        async with http.post(
+            "/api/v1/payments/process",
+            json=payment_body(merchant.merchant_id),
+            headers=merchant.headers,
+        ) as resp:
+            return (await resp.json()).get("status") == "captured"
+
+    # The breaker (if it opened) lets a probe through after its reset time, then closes.
+    await eventually(captured_again, timeout=60, what="payments to succeed once the bank is back")
