@@ -6,6 +6,7 @@ database never recorded. The flow must find that answer, never charge again.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -138,3 +139,62 @@ async def test_replayed_settled_payment_changes_nothing(
     assert again.payment.status == first.payment.status == PaymentStatus.CAPTURED
     assert again.payment.updated_at == first.payment.updated_at
     assert len(await _ledger(bank_sim_url, cmd.transaction_id)) == 2
+
+
+async def test_unknown_outcome_is_settled_by_the_reconciler(
+    pg_pool: asyncpg.Pool, redis: Redis, ring: KeyRing, bank_sim_url: str
+) -> None:
+    from payment_service.bank.simulator.control import SimulatorControl
+
+    client = HttpBankClient(
+        BankSettings(
+            url=bank_sim_url,
+            max_attempts=1,
+            read_timeout_seconds=0.3,
+            total_timeout_seconds=0.5,
+            breaker_fail_max=100,
+        )
+    )
+    vault = SecurityCodeVault(redis, ring, ttl_seconds=60, deadline_seconds=5)
+    repo = PgPaymentRepository(pg_pool)
+    flow = PaymentFlow(repo, client, vault, ring)
+    cmd = _command(ring)
+    await vault.put(cmd.transaction_id, SecurityCode("123"))
+    refs = [cmd.transaction_id]
+    async with SimulatorControl(bank_sim_url) as control:
+        # The bank authorizes, but neither its answer nor a status inquiry gets back to us.
+        hang = await control.add_fault(
+            "hang_after_commit", operations=["authorize"], references=refs, delay_ms=5000
+        )
+        dark = await control.add_fault(
+            "error_before_commit", operations=["inquiry"], references=refs
+        )
+        try:
+            outcome = await flow.run(cmd, correlation_id="c-4")
+        finally:
+            await control.remove_fault(hang)
+            await control.remove_fault(dark)
+    assert outcome.payment is not None
+    assert outcome.payment.status == PaymentStatus.UNKNOWN  # never "failed": it may have charged
+    settled = await flow.reconcile(outcome.payment, give_up_after=dt.timedelta(hours=1))
+    await client.close()
+    assert settled.status == PaymentStatus.CAPTURED
+    entries = await _ledger(bank_sim_url, cmd.transaction_id)
+    assert [e["operation"] for e in entries if e["outcome"] == "approved"] == [
+        "authorize",
+        "capture",
+    ]
+
+
+async def test_reconciler_fails_a_payment_the_bank_never_saw_only_after_give_up(
+    flow: PaymentFlow, pg_pool: asyncpg.Pool, ring: KeyRing, bank_sim_url: str
+) -> None:
+    repo = PgPaymentRepository(pg_pool)
+    cmd = _command(ring)
+    claim = await repo.claim_payment(cmd, correlation_id=None)  # a delivery died right after
+    young = await flow.reconcile(claim.payment, give_up_after=dt.timedelta(hours=1))
+    assert young.status == PaymentStatus.PROCESSING
+    old = await flow.reconcile(claim.payment, give_up_after=dt.timedelta(0))
+    assert old.status == PaymentStatus.FAILED
+    assert old.failure_code == "not_processed_by_bank"
+    assert await _ledger(bank_sim_url, cmd.transaction_id) == []

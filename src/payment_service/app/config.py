@@ -102,6 +102,12 @@ class ProcessorSettings(BaseSettings):
 
     max_in_flight: int = Field(default=256, ge=1)
     commit_interval_seconds: float = Field(default=0.5, gt=0)
+    # Reconciliation of payments left unsettled (bank outcome unknown, or a crashed delivery).
+    reconcile_interval_seconds: float = Field(default=30.0, gt=0)
+    reconcile_stale_after_seconds: float = Field(default=120.0, gt=0)
+    reconcile_give_up_after_seconds: float = Field(default=900.0, gt=0)
+    # Transient infrastructure errors (database, Redis, Kafka) are retried this long per message.
+    transient_retry_seconds: float = Field(default=60.0, gt=0)
 
 
 class BankSimSettings(BaseSettings):

@@ -7,6 +7,7 @@ reason in headers; it never reaches the bank and never stops the processor. Resu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -16,7 +17,8 @@ from pydantic import ValidationError
 
 from payment_service.app.config import KafkaSettings
 from payment_service.app.telemetry import Metrics, span
-from payment_service.kafka.producer import AsyncProducer
+from payment_service.cards.errors import VaultUnavailable
+from payment_service.kafka.producer import AsyncProducer, ProduceFailed
 from payment_service.schemas.messages import (
     HEADER_CORRELATION_ID,
     HEADER_DLQ_ERROR,
@@ -33,11 +35,16 @@ from payment_service.schemas.messages import (
     ResultError,
     parse_command,
 )
+from payment_service.storage.errors import StorageUnavailable
 from payment_service.storage.payments import PgPaymentRepository
+from payment_service.storage.records import PaymentRecord
 from payment_service.streams.payments import PaymentFlow, PaymentOutcome
 from payment_service.streams.refunds import RefundFlow, RefundOutcome
 
 log = logging.getLogger(__name__)
+
+# Outages of PostgreSQL, Redis or Kafka: the work is repeatable, so it waits and repeats.
+TRANSIENT: tuple[type[Exception], ...] = (StorageUnavailable, VaultUnavailable, ProduceFailed)
 
 
 class CommandHandler:
@@ -51,7 +58,9 @@ class CommandHandler:
         metrics: Metrics,
         *,
         tracing: bool,
+        transient_retry_seconds: float = 60.0,
     ) -> None:
+        self._transient_retry_seconds = transient_retry_seconds
         self._metrics = metrics
         self._tracing = tracing
         self._kafka = kafka
@@ -77,12 +86,37 @@ class CommandHandler:
             transaction_id=command.data.transaction_id,
             merchant_id=command.data.merchant_id,
         ):
-            result = await self._execute(command, correlation_id)
-            await self._publish(result, headers, correlation_id)
+            result = await self._with_retries(command, headers, correlation_id)
         outcome = result.error.code if result.error else _status(result)
         tags = {"kind": result.kind, "outcome": outcome, "final": str(result.final).lower()}
         self._metrics.increment("processed", tags)
         self._metrics.timing("process.duration_ms", (time.perf_counter() - started) * 1000, tags)
+
+    async def _with_retries(
+        self,
+        command: ProcessPaymentV1 | RefundPaymentV1,
+        headers: Mapping[str, str],
+        correlation_id: str | None,
+    ) -> PaymentResult:
+        """Run and publish; on a transient outage of our own stores, wait and run it again.
+
+        Safe because every step is idempotent (claims, compare-and-set, bank keys). Past the
+        deadline the error propagates: the checkpoint fails and the message is redelivered.
+        """
+        deadline = time.monotonic() + self._transient_retry_seconds
+        delay = 0.2
+        while True:
+            try:
+                result = await self._execute(command, correlation_id)
+                await self._publish(result, headers, correlation_id)
+                return result
+            except TRANSIENT as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("transient error (%s); retrying in %.1fs", type(exc).__name__, delay)
+                self._metrics.increment("transient_retries", {"error": type(exc).__name__})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _execute(
         self, command: ProcessPaymentV1 | RefundPaymentV1, correlation_id: str | None
@@ -96,6 +130,12 @@ class CommandHandler:
         if result.refund_id is None:
             result = result.model_copy(update={"refund_id": data.refund_id})
         return result
+
+    async def publish_payment(self, payment: PaymentRecord) -> None:
+        """Publish a payment's current state when no command asked for it (reconciliation)."""
+        outcome = PaymentOutcome(payment)
+        result = _payment_result(payment.transaction_id, payment.merchant_id, outcome)
+        await self._publish(result, {}, None)
 
     async def _refund_result(
         self, transaction_id: str, merchant_id: str, outcome: RefundOutcome

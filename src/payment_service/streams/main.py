@@ -6,6 +6,9 @@ runs them on the side loop (see `sink.py`). `app.run()` owns the main thread unt
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import logging
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
@@ -27,6 +30,7 @@ from payment_service.storage.payments import PgPaymentRepository
 from payment_service.storage.refunds import PgRefundRepository
 from payment_service.streams.handler import CommandHandler
 from payment_service.streams.payments import PaymentFlow
+from payment_service.streams.reconciler import Reconciler
 from payment_service.streams.refunds import RefundFlow
 from payment_service.streams.sink import CommandSink, SideLoop
 
@@ -62,16 +66,35 @@ async def build_processor(settings: Settings) -> Processor:
     stack.callback(producer.close)
     payments = PgPaymentRepository(pool)
     vault = SecurityCodeVault.from_settings(redis, keys, settings.redis)
+    flow = PaymentFlow(payments, bank, vault, keys)
+    processing = settings.processor
     handler = CommandHandler(
         settings.kafka,
         producer,
-        PaymentFlow(payments, bank, vault, keys),
+        flow,
         RefundFlow(PgRefundRepository(pool), bank),
         payments,
         metrics,
         tracing=settings.datadog.trace_enabled,
+        transient_retry_seconds=processing.transient_retry_seconds,
     )
+    reconciler = Reconciler(
+        pool,
+        payments,
+        flow,
+        handler,
+        stale_after=dt.timedelta(seconds=processing.reconcile_stale_after_seconds),
+        give_up_after=dt.timedelta(seconds=processing.reconcile_give_up_after_seconds),
+    )
+    task = asyncio.create_task(reconciler.run_forever(processing.reconcile_interval_seconds))
+    stack.push_async_callback(_cancel, task)
     return Processor(handler=handler, close=stack.aclose)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def build_application(settings: Settings, side: SideLoop, processor: Processor) -> Application:

@@ -13,6 +13,7 @@ An outcome the bank did not give us stays `unknown`, never `failed`.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -73,14 +74,55 @@ class PaymentFlow:
         except IdempotencyConflict as exc:
             return PaymentOutcome(None, "idempotency_key_reused", str(exc))
         payment = claim.payment
-        if payment.status in (S.PROCESSING, S.UNKNOWN):
+        if payment.status == S.UNKNOWN:
+            # An earlier attempt may have charged: ask the bank, never authorize again blindly.
+            payment = await self._resolve(payment, correlation_id)
+        if payment.status == S.PROCESSING:
             payment = await self._authorize(cmd, payment, correlation_id)
+        payment = await self._finish(payment, correlation_id)
+        return PaymentOutcome(payment)
+
+    async def reconcile(
+        self, payment: PaymentRecord, *, give_up_after: dt.timedelta
+    ) -> PaymentRecord:
+        """Settle a payment left unsettled (outcome unknown, or a delivery that never finished).
+
+        Only the bank's own record decides. A payment the bank has no record of is failed only
+        after `give_up_after`, long past any delivery that could still be sending it.
+        """
+        if payment.status in (S.PROCESSING, S.UNKNOWN):
+            resolved = await self._resolve(payment, None)
+            if resolved.status == payment.status:
+                age = dt.datetime.now(dt.UTC) - payment.created_at
+                if age > give_up_after and await self._bank_has_no_record(payment):
+                    message = "the bank has no record of this authorization"
+                    return await self._fail(payment, "not_processed_by_bank", None, message, None)
+                return payment
+            payment = resolved
+        return await self._finish(payment, None)
+
+    async def _finish(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
         if payment.status in (S.AUTHORIZED, S.UNKNOWN_CAPTURE):
             payment = await self._capture(payment, correlation_id)
         if payment.status in PAYMENT_SETTLED:
             crash_point("after_capture_recorded")
             await self._vault.discard(payment.transaction_id)
-        return PaymentOutcome(payment)
+        return payment
+
+    async def _resolve(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
+        """Record the bank's answer to our authorization, if the bank has one."""
+        txn = payment.transaction_id
+        earlier = await self._earlier_authorization(txn, idempotency_key(txn, "authorize"))
+        if earlier is None:
+            return payment
+        return await self._record_authorization(payment, earlier, correlation_id)
+
+    async def _bank_has_no_record(self, payment: PaymentRecord) -> bool:
+        try:
+            inquiry = await self._bank.inquire(payment.transaction_id)
+        except BankError:
+            return False
+        return inquiry.find(idempotency_key(payment.transaction_id, "authorize")) is None
 
     async def _authorize(
         self, cmd: ProcessPayment, payment: PaymentRecord, correlation_id: str | None
@@ -116,6 +158,12 @@ class PaymentFlow:
         except BankOutcomeUnknown:
             return await self._unknown(payment, "authorization outcome unknown", correlation_id)
         crash_point("after_authorize")
+        return await self._record_authorization(payment, result, correlation_id)
+
+    async def _record_authorization(
+        self, payment: PaymentRecord, result: BankResult, correlation_id: str | None
+    ) -> PaymentRecord:
+        txn = payment.transaction_id
         if not result.approved:
             return await self._fail(
                 payment, "card_declined", result.decline_code, result.message, correlation_id

@@ -1,0 +1,77 @@
+"""Settle payments that no message will settle: outcome unknown, or stuck mid-flow.
+
+Every interval, the processor that holds a PostgreSQL advisory lock (one at a time across all
+processors) asks the bank about payments unsettled for longer than `stale_after` and records what
+the bank says, with the same idempotency keys as the flow, so it is safe beside redeliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+import asyncpg
+
+from payment_service.app.states import PaymentStatus
+from payment_service.storage.payments import PgPaymentRepository
+from payment_service.streams.handler import CommandHandler
+from payment_service.streams.payments import PaymentFlow
+
+log = logging.getLogger(__name__)
+
+LOCK_ID = 0x7061796D  # "paym": one reconciler at a time across processors
+BATCH = 100
+
+
+class Reconciler:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        repo: PgPaymentRepository,
+        flow: PaymentFlow,
+        handler: CommandHandler,
+        *,
+        stale_after: dt.timedelta,
+        give_up_after: dt.timedelta,
+    ) -> None:
+        self._pool = pool
+        self._repo = repo
+        self._flow = flow
+        self._handler = handler
+        self._stale_after = stale_after
+        self._give_up_after = give_up_after
+
+    async def run_forever(self, interval_seconds: float) -> None:
+        while True:
+            await asyncio.sleep(interval_seconds)
+            try:
+                await self.run_once()
+            except Exception:  # the loop must survive any one bad round; it logs and tries again
+                log.exception("reconciliation round failed")
+
+    async def run_once(self) -> int:
+        """One round; returns how many payments changed status."""
+        async with self._pool.acquire() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_ID):
+                return 0
+            try:
+                return await self._round()
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_ID)
+
+    async def _round(self) -> int:
+        changed = 0
+        for payment in await self._repo.find_unsettled(self._stale_after, BATCH):
+            settled = await self._flow.reconcile(payment, give_up_after=self._give_up_after)
+            if settled.status != payment.status:
+                changed += 1
+                log.info(
+                    "reconciled payment %s: %s -> %s",
+                    payment.transaction_id,
+                    payment.status,
+                    settled.status,
+                )
+                if settled.status != PaymentStatus.PROCESSING:
+                    await self._handler.publish_payment(settled)
+        return changed
