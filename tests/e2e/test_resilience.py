@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 
 import aiohttp
 import asyncpg
@@ -201,3 +202,37 @@ async def test_two_apis_and_two_processors_share_the_load(
     finally:
         for proc in extra.values():
             proc.stop()
+
+
+@pytest.mark.fault
+async def test_broker_unavailable_answers_503_and_retry_charges_once(
+    service: Service, merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    import os
+    import signal
+
+    pid_file = Path(service.env.get("PAYMENT_STACK_DIR", "")) / "pids" / "kafka.pid"
+    if not service.owns_processes or not pid_file.is_file():
+        pytest.fail("this test needs the test session's own stack (run it through `make test`)")
+    kafka_pid = int(pid_file.read_text().split()[0])
+    body = payment_body(merchant.merchant_id)
+    headers = {**merchant.headers, "Idempotency-Key": f"broker-down-{uuid.uuid4().hex}"}
+    os.kill(kafka_pid, signal.SIGSTOP)  # the broker stops answering, connections stay open
+    try:
+        async with http.post("/api/v1/payments/process", json=body, headers=headers) as resp:
+            refused = await resp.json()
+            status = resp.status
+    finally:
+        os.kill(kafka_pid, signal.SIGCONT)
+    assert status == 503, refused
+    assert refused["error"]["code"] == "not_accepted"
+
+    async def accepted() -> dict | None:
+        async with http.post("/api/v1/payments/process", json=body, headers=headers) as resp:
+            answer = await resp.json()
+            return answer if resp.status == 200 else None
+
+    # The merchant retries with the same key until the broker is back: one payment, one charge.
+    answer = await eventually(accepted, timeout=90, what="the retried payment to be accepted")
+    assert answer["status"] == "captured"
+    await _assert_charged_once(service, answer["transaction_id"])
