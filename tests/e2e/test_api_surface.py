@@ -6,12 +6,9 @@ import aiohttp
 import pytest
 
 from tests.fixtures.service import (
-    CLI,
     Merchant,
     Service,
-    ServiceProcess,
     eventually,
-    free_ports,
     payment_body,
 )
 
@@ -56,39 +53,18 @@ async def test_correlation_id_is_echoed(merchant: Merchant, http: aiohttp.Client
 async def test_rate_limit_answers_429_with_retry_after(
     service: Service, merchant: Merchant
 ) -> None:
-    (port,) = free_ports(1)
-    env = {
-        **service.env,
-        "API_PORT": str(port),
-        "API_INSTANCE": "3",
-        "API_RATE_LIMIT_PER_MINUTE": "3",
-    }
-    log = service.processes["api"].log_path.parent / "limited-api.log"
-    limited = ServiceProcess("limited-api", [CLI, "api"], env, log)
-    limited.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client:
-
-            async def healthy() -> bool:
-                try:
-                    async with client.get(f"{url}/health") as resp:
-                        return resp.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            await eventually(healthy, timeout=90, what="the rate-limited API")
-            statuses = []
-            for _ in range(5):
-                async with client.get(
-                    f"{url}/api/v1/payments/none", headers=merchant.headers
-                ) as resp:
-                    statuses.append(resp.status)
-                    if resp.status == 429:
-                        assert int(resp.headers["Retry-After"]) >= 1
-                        assert (await resp.json())["error"]["code"] == "rate_limited"
-    finally:
-        limited.stop()
+    statuses = []
+    limits = {"API_INSTANCE": "3", "API_RATE_LIMIT_PER_MINUTE": "3"}
+    async with (
+        service.spawn("limited-api", **limits) as (_, url),
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client,
+    ):
+        for _ in range(5):
+            async with client.get(f"{url}/api/v1/payments/none", headers=merchant.headers) as resp:
+                statuses.append(resp.status)
+                if resp.status == 429:
+                    assert int(resp.headers["Retry-After"]) >= 1
+                    assert (await resp.json())["error"]["code"] == "rate_limited"
     # The window may roll over once between requests; at least one request is refused.
     assert 429 in statuses
 

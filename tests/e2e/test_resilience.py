@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import uuid
 from pathlib import Path
 
@@ -155,62 +157,31 @@ async def test_card_data_never_rests_in_clear(
 async def test_two_apis_and_two_processors_share_the_load(
     service: Service, merchant: Merchant
 ) -> None:
-    from tests.fixtures.service import CLI, ServiceProcess, free_ports
+    async with (
+        service.spawn("processor2", "processor"),
+        service.spawn("api2", API_INSTANCE="1") as (_, second_url),
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as client,
+    ):
 
-    (port,) = free_ports(1)
-    log_dir = service.processes["api"].log_path.parent
-    extra = {
-        "api2": ServiceProcess(
-            "api2",
-            [CLI, "api"],
-            {**service.env, "API_PORT": str(port), "API_INSTANCE": "1"},
-            log_dir / "api2.log",
-        ),
-        "processor2": ServiceProcess(
-            "processor2", [CLI, "processor"], service.env, log_dir / "processor2.log"
-        ),
-    }
-    for proc in extra.values():
-        proc.start()
-    second_url = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as client:
+        async def pay(base: str) -> tuple[int, dict]:
+            body = payment_body(merchant.merchant_id)
+            async with client.post(
+                f"{base}/api/v1/payments/process", json=body, headers=merchant.headers
+            ) as resp:
+                return resp.status, await resp.json()
 
-            async def second_healthy() -> bool:
-                try:
-                    async with client.get(f"{second_url}/health") as resp:
-                        return resp.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            await eventually(second_healthy, timeout=90, what="the second API to be healthy")
-
-            async def pay(base: str) -> tuple[int, dict]:
-                body = payment_body(merchant.merchant_id)
-                async with client.post(
-                    f"{base}/api/v1/payments/process", json=body, headers=merchant.headers
-                ) as resp:
-                    return resp.status, await resp.json()
-
-            bases = [service.api_url, second_url] * 100
-            answers = await asyncio.gather(*(pay(base) for base in bases))
+        answers = await asyncio.gather(*(pay(b) for b in [service.api_url, second_url] * 100))
         assert all(status in (200, 202) for status, _ in answers)
         ids = [body["transaction_id"] for _, body in answers]
         assert len(set(ids)) == 200
         for txn in ids:
             await _assert_charged_once(service, txn)
-    finally:
-        for proc in extra.values():
-            proc.stop()
 
 
 @pytest.mark.fault
 async def test_broker_unavailable_answers_503_and_retry_charges_once(
     service: Service, merchant: Merchant, http: aiohttp.ClientSession
 ) -> None:
-    import os
-    import signal
-
     pid_file = Path(service.env.get("PAYMENT_STACK_DIR", "")) / "pids" / "kafka.pid"
     if not service.owns_processes or not pid_file.is_file():
         pytest.fail("this test needs the test session's own stack (run it through `make test`)")

@@ -16,10 +16,8 @@ from aiohttp import web
 
 from tests.e2e.helpers import canary_card
 from tests.fixtures.service import (
-    CLI,
     Merchant,
     Service,
-    ServiceProcess,
     eventually,
     free_ports,
     payment_body,
@@ -70,9 +68,7 @@ async def test_traces_and_metrics_flow_without_card_data(
     service: Service, merchant: Merchant, agent: tuple[Agent, int, int]
 ) -> None:
     recorder, http_port, udp_port = agent
-    (api_port,) = free_ports(1)
-    env = {
-        **service.env,
+    datadog = {
         "DD_TRACE_ENABLED": "true",
         "DD_TRACE_AGENT_URL": f"http://127.0.0.1:{http_port}",
         "DD_AGENT_HOST": "127.0.0.1",
@@ -80,34 +76,17 @@ async def test_traces_and_metrics_flow_without_card_data(
         "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
         "DD_REMOTE_CONFIGURATION_ENABLED": "false",
         "DD_TRACE_FLUSH_INTERVAL": "0.2",
-        "API_PORT": str(api_port),
-        "API_INSTANCE": "2",
     }
-    log_dir = service.processes["api"].log_path.parent
+    card = canary_card()
     # The traced pair replaces the processor (so it is the one consuming) and adds an API.
     processor = service.processes["processor"]
     processor.stop()
-    traced = {
-        "api": ServiceProcess("traced-api", [CLI, "api"], env, log_dir / "traced-api.log"),
-        "processor": ServiceProcess(
-            "traced-processor", [CLI, "processor"], env, log_dir / "traced-processor.log"
-        ),
-    }
-    for proc in traced.values():
-        proc.start()
-    card = canary_card()
     try:
-        url = f"http://127.0.0.1:{api_port}"
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as client:
-
-            async def healthy() -> bool:
-                try:
-                    async with client.get(f"{url}/health") as resp:
-                        return resp.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            await eventually(healthy, timeout=90, what="the traced API to be healthy")
+        async with (
+            service.spawn("traced-processor", "processor", **datadog),
+            service.spawn("traced-api", API_INSTANCE="2", **datadog) as (_, url),
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as client,
+        ):
             body = payment_body(merchant.merchant_id, card)
             async with client.post(
                 f"{url}/api/v1/payments/process", json=body, headers=merchant.headers
@@ -115,20 +94,18 @@ async def test_traces_and_metrics_flow_without_card_data(
                 answer = await resp.json()
                 assert resp.status == 200, answer
 
-        async def spans_arrived() -> bool:
-            joined = b"".join(recorder.traces)
-            return b"payment.command" in joined and b"aiohttp.request" in joined
+            async def spans_arrived() -> bool:
+                joined = b"".join(recorder.traces)
+                return b"payment.command" in joined and b"aiohttp.request" in joined
 
-        await eventually(spans_arrived, timeout=30, what="spans from API and processor")
+            await eventually(spans_arrived, timeout=30, what="spans from API and processor")
 
-        async def metrics_arrived() -> bool:
-            joined = b"".join(recorder.metrics)
-            return b"payment.processed" in joined and b"payment.api.requests" in joined
+            async def metrics_arrived() -> bool:
+                joined = b"".join(recorder.metrics)
+                return b"payment.processed" in joined and b"payment.api.requests" in joined
 
-        await eventually(metrics_arrived, timeout=30, what="DogStatsD metrics")
+            await eventually(metrics_arrived, timeout=30, what="DogStatsD metrics")
     finally:
-        for proc in traced.values():
-            proc.stop()
         processor.start()
     assert card.encode() not in b"".join(recorder.traces)
     assert card.encode() not in b"".join(recorder.metrics)
