@@ -207,3 +207,41 @@ async def test_broker_unavailable_answers_503_and_retry_charges_once(
     answer = await eventually(accepted, timeout=90, what="the retried payment to be accepted")
     assert answer["status"] == "captured"
     await _assert_charged_once(service, answer["transaction_id"])
+
+
+async def test_command_from_another_producer_with_unreadable_card_fails_cleanly(
+    service: Service, merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    from payment_service.schemas.messages import EncryptedCard, ProcessPayment, ProcessPaymentV1
+
+    txn = f"direct-{uuid.uuid4().hex}"
+    command = ProcessPaymentV1(
+        data=ProcessPayment(
+            transaction_id=txn,
+            merchant_id=merchant.merchant_id,
+            amount_minor=1234,
+            currency="EUR",
+            card=EncryptedCard(
+                number_envelope='{"v": 1, "kid": "other-team", "nonce": "AA", "ct": "AA"}',
+                fingerprint="unknown",
+                brand="visa",
+                last4="0000",
+                expiry_month=1,
+                expiry_year=2099,
+                holder_name="Direct Producer",
+            ),
+        )
+    )
+    await asyncio.to_thread(_produce_raw, service, command.model_dump_json().encode(), txn)
+
+    async def failed() -> bool:
+        row = await db_payment(service, txn)
+        return row is not None and row["status"] == "failed"
+
+    await eventually(failed, what="the undecryptable payment to be failed")
+    row = await db_payment(service, txn)
+    assert row is not None
+    assert row["failure_code"] == "card_data_unreadable"
+    assert await ledger(service, txn) == []
+    status, body = await _pay(http, merchant)
+    assert (status, body["status"]) == (200, "captured")

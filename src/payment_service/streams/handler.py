@@ -86,7 +86,16 @@ class CommandHandler:
             transaction_id=command.data.transaction_id,
             merchant_id=command.data.merchant_id,
         ):
-            result = await self._with_retries(command, headers, correlation_id)
+            try:
+                result = await self._with_retries(command, headers, correlation_id)
+            except TRANSIENT:
+                raise  # past its retry deadline: stop, and let redelivery try again
+            except Exception as exc:
+                # A bug or a message we cannot handle: park it rather than crash on it forever.
+                # A payment it left unsettled is settled by the reconciler from the bank's record.
+                log.exception("processing failed; message parked on the DLQ")
+                await self.dead_letter(raw, key, headers, "processing_failed", type(exc).__name__)
+                return
         outcome = result.error.code if result.error else _status(result)
         tags = {"kind": result.kind, "outcome": outcome, "final": str(result.final).lower()}
         self._metrics.increment("processed", tags)

@@ -29,6 +29,7 @@ from payment_service.bank.errors import (
 )
 from payment_service.bank.models import BankResult
 from payment_service.cards.crypto import KeyRing, decrypt_card_number
+from payment_service.cards.errors import CardCryptoError
 from payment_service.cards.vault import SecurityCodeVault
 from payment_service.schemas.messages import ProcessPayment
 from payment_service.storage.errors import IdempotencyConflict, TransitionConflict
@@ -129,8 +130,13 @@ class PaymentFlow:
     ) -> PaymentRecord:
         txn = payment.transaction_id
         key = idempotency_key(txn, "authorize")
+        try:
+            card_number = decrypt_card_number(self._keys, cmd.card.number_envelope, txn)
+        except CardCryptoError:
+            # Wrong key or a damaged envelope: nothing can be sent to the bank, ever.
+            message = "the card number could not be decrypted (unknown key or damaged envelope)"
+            return await self._fail(payment, "card_data_unreadable", None, message, correlation_id)
         security_code = await self._vault.take(txn)
-        card_number = decrypt_card_number(self._keys, cmd.card.number_envelope, txn)
         try:
             result = await self._bank.authorize(
                 reference=txn,
