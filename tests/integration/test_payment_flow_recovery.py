@@ -198,3 +198,57 @@ async def test_reconciler_fails_a_payment_the_bank_never_saw_only_after_give_up(
     assert old.status == PaymentStatus.FAILED
     assert old.failure_code == "not_processed_by_bank"
     assert await _ledger(bank_sim_url, cmd.transaction_id) == []
+
+
+async def test_refund_with_unknown_outcome_stays_reserved_then_reconciles(
+    flow: PaymentFlow, pg_pool: asyncpg.Pool, ring: KeyRing, bank_sim_url: str
+) -> None:
+    from payment_service.bank.simulator.control import SimulatorControl
+    from payment_service.schemas.messages import RefundPayment
+    from payment_service.storage.refunds import PgRefundRepository
+    from payment_service.streams.refunds import RefundFlow
+
+    cmd = _command(ring)
+    paid = await flow.run(cmd, correlation_id=None)
+    assert paid.payment is not None
+    assert paid.payment.status == PaymentStatus.CAPTURED
+    client = HttpBankClient(
+        BankSettings(
+            url=bank_sim_url,
+            max_attempts=1,
+            read_timeout_seconds=0.3,
+            total_timeout_seconds=0.5,
+            breaker_fail_max=100,
+        )
+    )
+    repo = PgRefundRepository(pg_pool)
+    refunds = RefundFlow(repo, client)
+    refund_cmd = RefundPayment(
+        refund_id=f"rf-{cmd.transaction_id}",
+        transaction_id=cmd.transaction_id,
+        merchant_id=cmd.merchant_id,
+        amount_minor=4000,
+    )
+    refs = [cmd.transaction_id]
+    async with SimulatorControl(bank_sim_url) as control:
+        hang = await control.add_fault(
+            "hang_after_commit", operations=["refund"], references=refs, delay_ms=5000
+        )
+        dark = await control.add_fault(
+            "error_before_commit", operations=["inquiry"], references=refs
+        )
+        try:
+            pending = await refunds.run(refund_cmd, correlation_id=None)
+        finally:
+            await control.remove_fault(hang)
+            await control.remove_fault(dark)
+    assert pending.refund is not None
+    assert pending.refund.status == "processing"  # never "completed" without knowing
+    settled = await refunds.reconcile(pending.refund, give_up_after=dt.timedelta(hours=1))
+    await client.close()
+    assert settled.refund is not None
+    assert settled.refund.status == "completed"
+    assert settled.payment is not None
+    assert settled.payment.refunded_minor == 4000
+    entries = await _ledger(bank_sim_url, cmd.transaction_id)
+    assert len([e for e in entries if e["operation"] == "refund"]) == 1

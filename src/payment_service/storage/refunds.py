@@ -8,6 +8,7 @@ payment are decided one after the other and can never together exceed what was c
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, replace
 
 import asyncpg
@@ -177,6 +178,17 @@ class PgRefundRepository:
         if row is None or (merchant_id is not None and row["merchant_id"] != merchant_id):
             return None
         return RefundRecord.from_row(row)
+
+    async def find_unsettled(self, older_than: dt.timedelta, limit: int) -> list[RefundRecord]:
+        """Refunds still `processing` after `older_than` (their bank outcome is unknown)."""
+        with translated():
+            rows = await self._pool.fetch(
+                "SELECT * FROM refunds WHERE status = 'processing'"
+                " AND updated_at < now() - $1::interval ORDER BY updated_at LIMIT $2",
+                older_than,
+                limit,
+            )
+        return [RefundRecord.from_row(r) for r in rows]
 
     async def list_refunds(self, transaction_id: str, merchant_id: str) -> list[RefundRecord]:
         """The merchant's refunds of one payment, oldest first (empty if not theirs)."""

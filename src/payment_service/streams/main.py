@@ -67,12 +67,14 @@ async def build_processor(settings: Settings) -> Processor:
     payments = PgPaymentRepository(pool)
     vault = SecurityCodeVault.from_settings(redis, keys, settings.redis)
     flow = PaymentFlow(payments, bank, vault, keys)
+    refunds_repo = PgRefundRepository(pool)
+    refunds = RefundFlow(refunds_repo, bank)
     processing = settings.processor
     handler = CommandHandler(
         settings.kafka,
         producer,
         flow,
-        RefundFlow(PgRefundRepository(pool), bank),
+        refunds,
         payments,
         metrics,
         tracing=settings.datadog.trace_enabled,
@@ -83,6 +85,8 @@ async def build_processor(settings: Settings) -> Processor:
         payments,
         flow,
         handler,
+        refunds_repo,
+        refunds,
         stale_after=dt.timedelta(seconds=processing.reconcile_stale_after_seconds),
         give_up_after=dt.timedelta(seconds=processing.reconcile_give_up_after_seconds),
     )

@@ -15,8 +15,10 @@ import asyncpg
 
 from payment_service.app.states import PaymentStatus
 from payment_service.storage.payments import PgPaymentRepository
+from payment_service.storage.refunds import PgRefundRepository
 from payment_service.streams.handler import CommandHandler
 from payment_service.streams.payments import PaymentFlow
+from payment_service.streams.refunds import RefundFlow
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,8 @@ class Reconciler:
         repo: PgPaymentRepository,
         flow: PaymentFlow,
         handler: CommandHandler,
+        refunds_repo: PgRefundRepository,
+        refunds: RefundFlow,
         *,
         stale_after: dt.timedelta,
         give_up_after: dt.timedelta,
@@ -39,6 +43,8 @@ class Reconciler:
         self._repo = repo
         self._flow = flow
         self._handler = handler
+        self._refunds_repo = refunds_repo
+        self._refunds = refunds
         self._stale_after = stale_after
         self._give_up_after = give_up_after
 
@@ -61,7 +67,7 @@ class Reconciler:
                 await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_ID)
 
     async def _round(self) -> int:
-        changed = 0
+        changed = await self._refund_round()
         for payment in await self._repo.find_unsettled(self._stale_after, BATCH):
             settled = await self._flow.reconcile(payment, give_up_after=self._give_up_after)
             if settled.status != payment.status:
@@ -74,4 +80,18 @@ class Reconciler:
                 )
                 if settled.status != PaymentStatus.PROCESSING:
                     await self._handler.publish_payment(settled)
+        return changed
+
+    async def _refund_round(self) -> int:
+        changed = 0
+        for refund in await self._refunds_repo.find_unsettled(self._stale_after, BATCH):
+            outcome = await self._refunds.reconcile(refund, give_up_after=self._give_up_after)
+            if outcome.refund is not None and outcome.refund.status != refund.status:
+                changed += 1
+                log.info(
+                    "reconciled refund %s: %s -> %s",
+                    refund.refund_id,
+                    refund.status,
+                    outcome.refund.status,
+                )
         return changed

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from payment_service.app.errors import NotFound, PaymentNotRefundable, RefundExc
 from payment_service.app.faults import crash_point
 from payment_service.app.states import RefundStatus
 from payment_service.bank.client import HttpBankClient, idempotency_key
-from payment_service.bank.errors import BankNotSent, BankOutcomeUnknown, BankRejected
+from payment_service.bank.errors import BankError, BankNotSent, BankOutcomeUnknown, BankRejected
 from payment_service.schemas.messages import RefundPayment
 from payment_service.storage.errors import IdempotencyConflict, TransitionConflict
 from payment_service.storage.records import PaymentRecord, RefundRecord
@@ -81,10 +82,39 @@ class RefundFlow:
             return await self._current(refund)
         return RefundOutcome(refund, payment)
 
+    async def reconcile(
+        self, refund: RefundRecord, *, give_up_after: dt.timedelta
+    ) -> RefundOutcome:
+        """Settle a refund whose bank outcome was never learned, from the bank's own record."""
+        key = idempotency_key(refund.refund_id, "refund")
+        try:
+            operation = (await self._bank.inquire(refund.transaction_id)).find(key)
+        except BankError:
+            return RefundOutcome(refund, None)
+        if operation is None:
+            if dt.datetime.now(dt.UTC) - refund.created_at <= give_up_after:
+                return RefundOutcome(refund, None)  # a delivery may still be sending it
+            message = "the bank has no record of this refund"
+            return await self._fail(refund, None, "not_processed_by_bank", message, None)
+        if operation.outcome == "rejected":
+            return await self._fail(refund, None, "refund_rejected", operation.message, None)
+        if operation.outcome == "declined":
+            code = operation.decline_code or "refund_declined"
+            return await self._fail(refund, None, code, operation.message, None)
+        try:
+            refund, payment = await self._repo.complete_refund(
+                refund.refund_id,
+                bank_refund_id=operation.bank_transaction_id or "",
+                correlation_id=None,
+            )
+        except TransitionConflict:
+            return await self._current(refund)
+        return RefundOutcome(refund, payment)
+
     async def _fail(
         self,
         refund: RefundRecord,
-        payment: PaymentRecord,
+        payment: PaymentRecord | None,
         code: str,
         message: str,
         correlation_id: str | None,
