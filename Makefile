@@ -112,9 +112,8 @@ format: install ## Format the code and apply ruff's safe fixes
 	$(PY) -m ruff format $(LINT_PATHS)
 	$(PY) -m ruff check --fix $(LINT_PATHS)
 
-bench: install ## PLACEHOLDER (benchmark is its own issue): run `python -m bench` against `make up`
-	@test -d bench || { echo "bench: not implemented yet (the benchmark is its own issue)"; exit 1; }
-	@$(STACK) exec $(STACK_ARGS) -- $(PY) -m bench
+bench: up ## Benchmark: start the stack if needed, run the 3 scenarios (~10-15 min), write bench/results/ (BENCH_ARGS='profile' or '--scenarios 2', docs/benchmark.md)
+	@$(STACK) exec $(STACK_ARGS) -- $(PY) -m bench $(BENCH_ARGS)
 
 # ---- Docker (needs a Docker engine; none on this project's machines) ----------------------------
 

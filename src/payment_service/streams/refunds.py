@@ -62,10 +62,13 @@ class RefundFlow:
                 amount_minor=refund.amount_minor,
                 currency=refund.currency,
             )
-        except (BankOutcomeUnknown, BankNotSent) as exc:
-            # Still reserved and `processing`: the next delivery repeats the same idempotent call.
+        except BankOutcomeUnknown as exc:
+            # Still reserved and `processing`, until the reconciler learns the bank's answer.
             log.warning("refund %s: bank outcome not known: %s", refund.refund_id, exc)
             return RefundOutcome(refund, payment)
+        except BankNotSent as exc:
+            # Never reached the bank: nothing was refunded, release the reservation.
+            return await self._fail(refund, payment, "bank_unavailable", str(exc), correlation_id)
         except BankRejected as exc:
             return await self._fail(refund, payment, "refund_rejected", str(exc), correlation_id)
         crash_point("after_refund_bank")
