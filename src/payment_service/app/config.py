@@ -68,6 +68,9 @@ class RedisSettings(BaseSettings):
     socket_timeout_seconds: float = Field(default=2.0, gt=0)
     connect_timeout_seconds: float = Field(default=2.0, gt=0)
     cvv_ttl_seconds: int = Field(default=300, ge=10)
+    # Connections per process; a caller waits up to pool_timeout for one rather than failing.
+    max_connections: int = Field(default=200, ge=1)
+    pool_timeout_seconds: float = Field(default=2.0, gt=0)
 
 
 class BankSettings(BaseSettings):

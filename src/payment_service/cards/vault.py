@@ -13,10 +13,10 @@ surface as `VaultUnavailable` (retryable); a bad envelope surfaces as a `CardCry
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import TypeVar
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
@@ -35,12 +35,15 @@ def redis_client(settings: RedisSettings) -> Redis:
     redis-py's default retries up to 10 times with backoff, which would multiply the timeouts;
     one quick retry covers a dropped pooled connection, and callers retry the rest.
     """
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         settings.url.get_secret_value(),
+        max_connections=settings.max_connections,
+        timeout=settings.pool_timeout_seconds,
         socket_timeout=settings.socket_timeout_seconds,
         socket_connect_timeout=settings.connect_timeout_seconds,
         retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.05), retries=1),
     )
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes its connections
 
 
 def vault_key(transaction_id: str) -> str:
@@ -74,11 +77,24 @@ class SecurityCodeVault:
         except (RedisError, TimeoutError) as exc:
             raise VaultUnavailable(f"redis {operation} failed: {type(exc).__name__}") from exc
 
-    async def put(self, transaction_id: str, code: SecurityCode) -> bool:
-        """Store the code encrypted with the TTL; False if one is already stored (kept as is)."""
+    async def put(
+        self,
+        transaction_id: str,
+        code: SecurityCode,
+        *,
+        also: Mapping[str, tuple[str, int]] | None = None,
+    ) -> bool:
+        """Store the code encrypted with the TTL; False if one is already stored (kept as is).
+
+        `also` ({key: (value, ttl seconds)}) is written in the same round trip, for callers
+        that record something alongside the code.
+        """
         sealed = encrypt_security_code(self._ring, code, transaction_id)
-        key = vault_key(transaction_id)
-        stored = await self._call("SET", self._redis.set(key, sealed, ex=self._ttl, nx=True))
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(vault_key(transaction_id), sealed, ex=self._ttl, nx=True)
+        for key, (value, ttl) in (also or {}).items():
+            pipe.set(key, value, ex=ttl)
+        stored, *_ = await self._call("SET", pipe.execute())
         return bool(stored)
 
     async def take(self, transaction_id: str) -> SecurityCode | None:

@@ -13,6 +13,7 @@ refuses concurrent use (409), a stored request hash tells a replay (same answer,
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from payment_service.app.config import Settings
 from payment_service.app.errors import (
@@ -53,6 +55,8 @@ from payment_service.schemas.payments import PaymentRequest, RefundRequest
 from payment_service.storage.payments import PgPaymentRepository
 from payment_service.storage.records import PaymentRecord, RefundRecord
 from payment_service.storage.refunds import PgRefundRepository
+
+log = logging.getLogger(__name__)
 
 LOCK_SECONDS = 60
 ACCEPTED_SECONDS = 24 * 3600
@@ -94,6 +98,11 @@ class Gateway:
         self._ring = ring
         self._producer = producer
         self._replies = replies
+        # Compare-and-delete: release the lock only if it is still ours.
+        self._release = redis.register_script(
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+            " return 0"
+        )
 
     # -- payments -------------------------------------------------------------------------------
 
@@ -118,11 +127,12 @@ class Gateway:
             return await self._submit_payment(
                 request, transaction_id, None, body_hash, correlation_id
             )
-        async with self._idempotency_lock(merchant_id, idempotency_key):
+        accepted_key = _accepted_key(transaction_id)
+        async with self._idempotency_lock(merchant_id, idempotency_key, accepted_key) as marker:
             existing = await self._payments.get_payment(transaction_id, merchant_id=merchant_id)
             if existing is not None:
                 return _replay(_check_hash(existing.request_hash, body_hash), existing, None)
-            accepted = await self._accepted(transaction_id, merchant_id)
+            accepted = _accepted_hash(marker, merchant_id)
             if accepted is not None:
                 _check_hash(accepted, body_hash)
                 return _processing(transaction_id, replayed=True)
@@ -146,10 +156,11 @@ class Gateway:
             idempotency_key=idempotency_key,
             body_hash=body_hash,
         )
-        await self._vault.put(transaction_id, request.card_data.cvv)
         accepted_key = _accepted_key(transaction_id)
         marker = json.dumps({"merchant_id": request.merchant_id, "request_hash": body_hash})
-        await self._redis.set(accepted_key, marker, ex=ACCEPTED_SECONDS)
+        # The security code and the "accepted" marker in one round trip.
+        also = {accepted_key: (marker, ACCEPTED_SECONDS)}
+        await self._vault.put(transaction_id, request.card_data.cvv, also=also)
         message = ProcessPaymentV1(data=command).model_dump_json().encode()
         try:
             result = await self._send(message, transaction_id, correlation_id)
@@ -195,7 +206,7 @@ class Gateway:
             return await self._submit_refund(
                 payment, request, refund_id, None, body_hash, correlation_id
             )
-        async with self._idempotency_lock(merchant_id, idempotency_key):
+        async with self._idempotency_lock(merchant_id, idempotency_key, None):
             existing = await self._refunds.get_refund(refund_id)
             if existing is not None:
                 if existing.merchant_id != merchant_id or existing.transaction_id != transaction_id:
@@ -292,32 +303,46 @@ class Gateway:
         return await self._replies.wait(reply_id, self._settings.api.sync_timeout_seconds)
 
     @asynccontextmanager
-    async def _idempotency_lock(self, merchant_id: str, key: str) -> AsyncIterator[None]:
+    async def _idempotency_lock(
+        self, merchant_id: str, key: str, prefetch: str | None
+    ) -> AsyncIterator[bytes | str | None]:
+        """Hold the key's lock (or 409); yields the value of `prefetch`, read in the same trip."""
         lock = f"idempotency-lock:{merchant_id}:{key}"
         token = str(uuid.uuid4())
-        if not await self._redis.set(lock, token, nx=True, ex=LOCK_SECONDS):
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(lock, token, nx=True, ex=LOCK_SECONDS)
+        if prefetch is not None:
+            pipe.get(prefetch)
+        acquired, *prefetched = await pipe.execute()
+        if not acquired:
             raise IdempotencyKeyInUse(
                 "another request with this Idempotency-Key is in progress; retry shortly"
             )
         try:
-            yield
+            yield prefetched[0] if prefetched else None
         finally:
-            if await self._redis.get(lock) == token.encode():
-                await self._redis.delete(lock)
+            try:
+                await self._release(keys=[lock], args=[token])
+            except RedisError:
+                # The answer is already decided; the lock expires by itself after LOCK_SECONDS.
+                log.warning("could not release an idempotency lock; it will expire")
 
     async def _accepted(self, transaction_id: str, merchant_id: str) -> str | None:
         """The request hash of an accepted, not yet recorded payment of this merchant's."""
-        raw = await self._redis.get(_accepted_key(transaction_id))
-        if raw is None:
-            return None
-        marker = json.loads(raw)
-        if marker.get("merchant_id") != merchant_id:
-            return None
-        return str(marker.get("request_hash"))
+        return _accepted_hash(await self._redis.get(_accepted_key(transaction_id)), merchant_id)
 
 
 def _accepted_key(transaction_id: str) -> str:
     return f"accepted:{transaction_id}"
+
+
+def _accepted_hash(raw: bytes | str | None, merchant_id: str) -> str | None:
+    if raw is None:
+        return None
+    marker = json.loads(raw)
+    if marker.get("merchant_id") != merchant_id:
+        return None
+    return str(marker.get("request_hash"))
 
 
 def _check_hash(stored: str | None, presented: str) -> str | None:

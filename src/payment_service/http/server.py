@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
+import uvloop
 from aiohttp import web
 
 from payment_service.app.config import Settings
@@ -101,4 +102,5 @@ def run_api(settings: Settings) -> None:
         access_log=None,
         print=None,
         shutdown_timeout=settings.api.sync_timeout_seconds + 5,
+        loop=uvloop.new_event_loop(),
     )

@@ -42,12 +42,24 @@ class AsyncProducer:
         self._kafka = kafka
         self._producer = Producer(producer_config(kafka, client_id))
         self._stop = threading.Event()
+        # Delivery reports gathered during one poll(), handed to the loop in one wake-up: a
+        # cross-thread wake-up per message was a large share of the API's CPU under load.
+        self._reports: list[tuple[asyncio.Future[None], KafkaError | None]] = []
+        self._reports_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._serve, name=f"{client_id}-poll", daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
         while not self._stop.is_set():
             self._producer.poll(0.05)
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        with self._reports_lock:
+            reports, self._reports = self._reports, []
+        if reports and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(_settle_all, reports)
 
     async def produce(
         self,
@@ -61,10 +73,12 @@ class AsyncProducer:
     ) -> None:
         """Send one message and wait for the broker's acknowledgement (or `ProduceFailed`)."""
         loop = asyncio.get_running_loop()
+        self._loop = loop
         done: asyncio.Future[None] = loop.create_future()
 
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
-            loop.call_soon_threadsafe(_settle, done, err)
+            with self._reports_lock:
+                self._reports.append((done, err))
 
         kwargs: dict[str, Any] = {"value": value, "on_delivery": on_delivery}
         if key is not None:
@@ -99,16 +113,18 @@ class AsyncProducer:
 
     def close(self, timeout: float = 5.0) -> None:
         left = self.flush(timeout)
+        self._hand_over()
         if left:
             log.warning("kafka producer closed with %s undelivered messages", left)
         self._stop.set()
         self._thread.join(timeout)
 
 
-def _settle(future: asyncio.Future[None], err: KafkaError | None) -> None:
-    if future.done():
-        return
-    if err is None:
-        future.set_result(None)
-    else:
-        future.set_exception(ProduceFailed(f"kafka delivery failed: {err.str()}"))
+def _settle_all(reports: list[tuple[asyncio.Future[None], KafkaError | None]]) -> None:
+    for future, err in reports:
+        if future.done():
+            continue
+        if err is None:
+            future.set_result(None)
+        else:
+            future.set_exception(ProduceFailed(f"kafka delivery failed: {err.str()}"))

@@ -8,7 +8,9 @@ audit row. Zero rows matched raises `TransitionConflict` with the status actuall
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Final, NamedTuple
 
 import asyncpg
@@ -36,6 +38,35 @@ INSERT INTO transactions (
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 ON CONFLICT (transaction_id) DO NOTHING
 RETURNING *
+"""
+# The common case of a claim in one statement (one round trip): bind the idempotency key, insert
+# the payment, append its audit row. It inserts nothing when the key or the id is already taken;
+# the caller then takes the careful path, which tells a redelivery from a conflict.
+_CLAIM_NEW = """
+WITH bound AS (
+    INSERT INTO idempotency_keys (merchant_id, idempotency_key, kind, request_hash, resource_id)
+    SELECT $2::text, $16::text, 'payment', $17::text, $1::text WHERE $16::text IS NOT NULL
+    ON CONFLICT DO NOTHING RETURNING 1
+), inserted AS (
+    INSERT INTO transactions (
+        transaction_id, merchant_id, status, amount_minor, currency, payment_method,
+        card_envelope, card_fingerprint, card_brand, card_last4, card_expiry_month,
+        card_expiry_year, cardholder_name, description, metadata, idempotency_key, request_hash,
+        correlation_id)
+    SELECT $1::text, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text, $8::text,
+        $9::text, $10::text, $11::smallint, $12::smallint, $13::text, $14::text, $15::jsonb,
+        $16::text, $17::text, $18::text
+    WHERE $16::text IS NULL OR EXISTS (SELECT 1 FROM bound)
+    ON CONFLICT (transaction_id) DO NOTHING
+    RETURNING *
+), audited AS (
+    INSERT INTO audit_log (event_id, transaction_id, merchant_id, action, from_status, to_status,
+        amount_minor, currency, correlation_id, details)
+    SELECT $19::uuid, transaction_id, merchant_id, 'payment.received', NULL, status,
+        amount_minor, currency, correlation_id, '{}'::jsonb
+    FROM inserted
+)
+SELECT * FROM inserted
 """
 _SELECT_PAYMENT = "SELECT * FROM transactions WHERE transaction_id = $1"
 _SELECT_FOR_UPDATE = "SELECT * FROM transactions WHERE transaction_id = $1 FOR UPDATE"
@@ -92,6 +123,22 @@ class PgPaymentRepository:
         Raises `IdempotencyConflict` when the idempotency key, or the transaction id, is already
         bound to a different request (other merchant, amount, currency or request hash).
         """
+        card = cmd.card
+        with translated():
+            row = await self._pool.fetchrow(
+                _CLAIM_NEW,
+                cmd.transaction_id, cmd.merchant_id, S.PROCESSING.value, cmd.amount_minor,
+                cmd.currency, cmd.payment_method, card.number_envelope, card.fingerprint,
+                card.brand, card.last4, card.expiry_month, card.expiry_year, card.holder_name,
+                cmd.description, dict(cmd.metadata), cmd.idempotency_key, cmd.request_hash,
+                correlation_id, uuid.uuid4(),
+            )  # fmt: skip
+        if row is not None:
+            return Claim(created=True, payment=PaymentRecord.from_row(row))
+        return await self._claim_carefully(cmd, correlation_id=correlation_id)
+
+    async def _claim_carefully(self, cmd: ProcessPayment, *, correlation_id: str | None) -> Claim:
+        """The claim of a command whose key or id is taken: a redelivery, or a conflict."""
         card = cmd.card
         with translated():
             async with self._pool.acquire() as conn, conn.transaction():
@@ -192,11 +239,13 @@ class PgPaymentRepository:
     ) -> PaymentRecord | None:
         """The payment with its refunds; None when missing or (with `merchant_id`) not theirs."""
         with translated():
+            row = await self._pool.fetchrow(_SELECT_PAYMENT, transaction_id)
+            if row is None or (merchant_id is not None and row["merchant_id"] != merchant_id):
+                return None
+            if row["captured_minor"] == 0:
+                return PaymentRecord.from_row(row)  # never captured, so it has no refunds
             async with self._pool.acquire() as conn:
-                payment = await _load_snapshot(conn, transaction_id)
-        if payment is None or (merchant_id is not None and payment.merchant_id != merchant_id):
-            return None
-        return payment
+                return await _load_snapshot(conn, transaction_id)
 
     async def get_by_idempotency_key(self, merchant_id: str, key: str) -> IdempotencyRecord | None:
         """What (merchant, key) is bound to, if anything."""
@@ -236,24 +285,21 @@ class PgPaymentRepository:
     ) -> PaymentRecord:
         # Illegal transitions raise InvalidTransition here, before any I/O.
         new_status = advance(expected, event)
+        audit = (
+            uuid.uuid4(), f"payment.{new_status.value}", correlation_id,
+            {"event": event.value, **details},
+        )  # fmt: skip
         with translated():
-            async with self._pool.acquire() as conn, conn.transaction():
-                row = await conn.fetchrow(
-                    sql, transaction_id, expected.value, new_status.value, *args
+            # The update and its audit row are one statement, hence one atomic round trip.
+            row = await self._pool.fetchrow(
+                _audited(sql, len(args)), transaction_id, expected.value, new_status.value,
+                *args, *audit,
+            )  # fmt: skip
+            if row is None:
+                current = await self._pool.fetchval(
+                    "SELECT status FROM transactions WHERE transaction_id = $1", transaction_id
                 )
-                if row is None:
-                    current = await conn.fetchval(
-                        "SELECT status FROM transactions WHERE transaction_id = $1",
-                        transaction_id,
-                    )
-                    raise TransitionConflict(current, resource_id=transaction_id)
-                await write_audit(
-                    conn, transaction_id=transaction_id, merchant_id=row["merchant_id"],
-                    action=f"payment.{new_status.value}", from_status=expected.value,
-                    to_status=new_status.value, amount_minor=row["amount_minor"],
-                    currency=row["currency"], correlation_id=correlation_id,
-                    details={"event": event.value, **details},
-                )  # fmt: skip
+                raise TransitionConflict(current, resource_id=transaction_id)
         # Transitions before capture: a payment here has no refunds yet.
         return PaymentRecord.from_row(row)
 
@@ -265,6 +311,28 @@ async def _load_snapshot(conn: asyncpg.Connection, transaction_id: str) -> Payme
 
 
 _AFTER_AUTH: Final = frozenset({S.AUTHORIZED, S.UNKNOWN_CAPTURE})
+
+
+@cache
+def _audited(update_sql: str, n_args: int) -> str:
+    """`update_sql` (a named transition, `RETURNING *`) plus the insert of its audit row.
+
+    Parameters: $1 id, $2 expected, $3 new status, the transition's own `n_args`, then the audit
+    row's event id, action, correlation id and details.
+    """
+    first = 4 + n_args
+    event_id, action, correlation_id, details = (f"${first + i}" for i in range(4))
+    # Built only from our constant SQL and numbered placeholders, never from values.
+    return f"""
+WITH updated AS ({update_sql}),
+audited AS (
+    INSERT INTO audit_log (event_id, transaction_id, merchant_id, action, from_status, to_status,
+        amount_minor, currency, correlation_id, details)
+    SELECT {event_id}::uuid, transaction_id, merchant_id, {action}::text, $2::text, status,
+        amount_minor, currency, {correlation_id}::text, {details}::jsonb
+    FROM updated
+)
+SELECT * FROM updated"""  # noqa: S608
 
 
 def _check_same_payment(existing: PaymentRecord, cmd: ProcessPayment) -> None:

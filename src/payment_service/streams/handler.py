@@ -176,13 +176,6 @@ class CommandHandler:
             if name in headers
         }
         partition = _reply_partition(headers, self._kafka.results_partitions)
-        await self._producer.produce(
-            self._kafka.topic_results,
-            PaymentResultV1(data=result).model_dump_json().encode(),
-            key=result.transaction_id,
-            headers=reply_headers,
-            partition=partition,
-        )
         status = (result.payment or {}).get("status")
         audit = AuditEvent(
             event_id=str(uuid.uuid4()),
@@ -194,11 +187,21 @@ class CommandHandler:
             correlation_id=correlation_id,
             details={"final": result.final},
         )
-        await self._producer.produce(
-            self._kafka.topic_audit,
-            AuditEventV1(data=audit).model_dump_json().encode(),
-            key=result.transaction_id,
-            headers=reply_headers,
+        # Both are awaited before the offset can commit; in flight together, they cost one wait.
+        await asyncio.gather(
+            self._producer.produce(
+                self._kafka.topic_results,
+                PaymentResultV1(data=result).model_dump_json().encode(),
+                key=result.transaction_id,
+                headers=reply_headers,
+                partition=partition,
+            ),
+            self._producer.produce(
+                self._kafka.topic_audit,
+                AuditEventV1(data=audit).model_dump_json().encode(),
+                key=result.transaction_id,
+                headers=reply_headers,
+            ),
         )
 
     async def dead_letter(

@@ -128,7 +128,8 @@ def build_application(settings: Settings, side: SideLoop, processor: Processor) 
         use_changelog_topics=False,
         processing_guarantee="at-least-once",
         on_consumer_error=on_consumer_error,
-        consumer_extra_config={"fetch.wait.max.ms": 10, "session.timeout.ms": 10000},
+        # fetch.min.bytes=1 answers a fetch as soon as data arrives; the wait only bounds idling.
+        consumer_extra_config={"fetch.wait.max.ms": 200, "session.timeout.ms": 10000},
         producer_extra_config={"linger.ms": kafka.linger_ms, "enable.idempotence": True},
         loglevel=None,  # our handler (JSON, card-data filter) takes Quix records too
     )

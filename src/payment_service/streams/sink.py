@@ -17,6 +17,7 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import uvloop
 from quixstreams.sinks import BaseSink
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ class SideLoop:
     """An asyncio event loop running on its own daemon thread."""
 
     def __init__(self, name: str = "processor-io") -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 

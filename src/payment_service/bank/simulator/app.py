@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+import uvloop
 from aiohttp import web
 
 from payment_service.app.config import BankSimSettings, Settings
@@ -31,7 +32,7 @@ def build_app(settings: BankSimSettings) -> web.Application:
 def run_simulator(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
     """Serve the simulator until SIGINT or SIGTERM. Prints its URL on stdout once listening."""
     configure_logging(settings, "banksim")
-    asyncio.run(
+    uvloop.run(
         _serve(
             settings.banksim,
             host if host is not None else settings.banksim.host,
