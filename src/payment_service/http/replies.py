@@ -65,8 +65,13 @@ class ReplyRouter:
     def _serve(self) -> None:
         assert self._loop is not None
         while not self._stop.is_set():
+            first = self._consumer.poll(0.1)
+            if first is None:
+                continue
+            # Then whatever else has arrived, without waiting (consume() with a timeout would
+            # wait to fill its batch and delay every answer).
             batch: list[tuple[str, bytes]] = []
-            for message in self._consumer.consume(num_messages=500, timeout=0.1):
+            for message in [first, *self._consumer.consume(num_messages=499, timeout=0)]:
                 if message.error() is not None:
                     continue
                 reply_id = dict(message.headers() or []).get(HEADER_REPLY_ID)
