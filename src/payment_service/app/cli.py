@@ -75,8 +75,10 @@ def _db_seed(settings: Settings, args: argparse.Namespace) -> int:
     from payment_service.storage.api_keys import create_key_cli
 
     key = asyncio.run(create_key_cli(settings, args.merchant, "demo"))
-    print(f"merchant: {args.merchant}", file=sys.stderr)
-    print(f"api key (shown once): {key}", file=sys.stderr)
+    print(
+        f"merchant {args.merchant}: its API key is below, shown once (only its hash is stored)",
+        file=sys.stderr,
+    )
     print(key)
     return 0
 
