@@ -54,8 +54,14 @@ async def db_audit(service: Service, transaction_id: str) -> list[asyncpg.Record
         await conn.close()
 
 
-def read_topic(service: Service, topic: str, timeout: float = 30.0) -> list[Any]:
-    """Every message now in `topic` (all partitions, from the beginning)."""
+def read_topic(
+    service: Service, topic: str, *, since_seconds: float = 600.0, timeout: float = 60.0
+) -> list[Any]:
+    """Every message now in `topic` (all partitions) written in the last `since_seconds`.
+
+    The window keeps reads short against a long-lived stack (`make test-api`) and still covers
+    everything a test wrote.
+    """
     consumer = Consumer(
         {
             "bootstrap.servers": service.kafka_bootstrap,
@@ -70,10 +76,15 @@ def read_topic(service: Service, topic: str, timeout: float = 30.0) -> list[Any]
         for p in partitions:
             _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
             ends[p] = high
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        since_ms = int((time.time() - since_seconds) * 1000)
+        starts = consumer.offsets_for_times(
+            [TopicPartition(topic, p, since_ms) for p in partitions], timeout=10
+        )
+        begin = {tp.partition: tp.offset if tp.offset >= 0 else ends[tp.partition] for tp in starts}
+        consumer.assign([TopicPartition(topic, p, begin[p]) for p in partitions])
         messages: list[Any] = []
         deadline = time.monotonic() + timeout
-        positions = dict.fromkeys(partitions, 0)
+        positions = dict(begin)
         while any(positions[p] < ends[p] for p in partitions):
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out reading {topic}")
