@@ -248,7 +248,6 @@ def test_envelope_never_contains_card_number(ring: KeyRing) -> None:
     for _ in range(50):
         sealed = encrypt_card_number(ring, CardNumber(PAN), _txid())
         assert PAN not in sealed
-        assert PAN[-4:] not in base64.b64decode(json.loads(sealed)["ct"]).hex()
         assert PAN.encode() not in base64.b64decode(json.loads(sealed)["ct"])
 
 
