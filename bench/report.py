@@ -42,7 +42,9 @@ def _bank(r: dict[str, Any]) -> str:
 
 def _flags(r: dict[str, Any]) -> str:
     flags = []
-    if r["saturated_after_s"] is not None:
+    if r["saturated_after_s"] is not None and r["saturated_after_s"] < 0:
+        flags.append("saturated during the warm-up: nothing measured")
+    elif r["saturated_after_s"] is not None:
         flags.append(f"saturated after {r['saturated_after_s']:.1f} s")
     if r["generator_lagging"]:
         flags.append("generator lagging")

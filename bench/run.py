@@ -187,7 +187,9 @@ def _record(
 def _say_result(r: dict[str, Any]) -> None:
     lat = r["latency_ms"]["all"]
     flags = []
-    if r["saturated_after_s"] is not None:
+    if r["saturated_after_s"] is not None and r["saturated_after_s"] < 0:
+        flags.append("SATURATED during the warm-up: nothing measured")
+    elif r["saturated_after_s"] is not None:
         flags.append(f"SATURATED after {r['saturated_after_s']:.1f}s")
     if r["generator_lagging"]:
         flags.append(f"generator lagging (p99 lag {r['lag_ms'].get('p99')} ms)")
