@@ -19,6 +19,8 @@ from tests.fixtures.service import Merchant, Service, eventually, payment_body
 
 pytestmark = pytest.mark.e2e
 
+SETTLED = {"captured", "failed"}
+
 
 async def _pay(
     http: aiohttp.ClientSession, merchant: Merchant, **overrides: object
@@ -29,14 +31,32 @@ async def _pay(
 
 
 async def _assert_charged_once(service: Service, txn: str) -> None:
-    async def captured() -> bool:
-        row = await db_payment(service, txn)
-        return row is not None and row["status"] == "captured"
+    assert await _settled_as_bank_says(service, txn) == "captured"
 
-    await eventually(captured, timeout=60, what=f"payment {txn} to be captured")
+
+async def _settled_as_bank_says(service: Service, txn: str) -> str:
+    """Wait for the payment to settle; check PostgreSQL agrees with the bank's ledger."""
+
+    async def settled() -> str | None:
+        row = await db_payment(service, txn)
+        return row["status"] if row is not None and row["status"] in SETTLED else None
+
+    status = await eventually(settled, timeout=60, what=f"payment {txn} to settle")
+    row = await db_payment(service, txn)
+    assert row is not None
     entries = await ledger(service, txn)
-    assert len(executed(entries, "authorize")) == 1, entries
-    assert len(executed(entries, "capture")) == 1, entries
+    authorized, captured = executed(entries, "authorize"), executed(entries, "capture")
+    if status == "captured":
+        assert len(authorized) == 1, entries
+        assert len(captured) == 1, entries
+        assert captured[0]["amount_minor"] == row["captured_minor"] == row["amount_minor"]
+    else:
+        assert captured == [], entries  # a failed payment moved no money
+    return str(status)
+
+
+def _card(number: str) -> dict[str, object]:
+    return {**payment_body("x")["card_data"], "card_number": number}
 
 
 def _produce_raw(service: Service, value: bytes, key: str) -> None:
@@ -81,16 +101,20 @@ async def test_processor_sigkill_loses_nothing_and_charges_once(
     processor = service.processes["processor"]
     processor.stop()
     processor.start(PROCESSOR_CRASH_AT=point)
-    status, body = await _pay(http, merchant)
-    # The processor dies at the crash point, so no answer arrives in time: 202, still processing.
-    assert status == 202, body
-    txn = body["transaction_id"]
+    # Twenty payments in flight, approvals and declines, when the processor dies at the point.
+    cards = ["4242424242424242", "4000000000000002"] * 10
+    sent = asyncio.gather(*(_pay(http, merchant, card_data=_card(c)) for c in cards))
     await asyncio.to_thread(processor.wait_exit, 60)
     processor.start()
-    await service.wait_healthy()
-    await _assert_charged_once(service, txn)
-    async with http.get(f"/api/v1/payments/{txn}", headers=merchant.headers) as resp:
-        assert (await resp.json())["status"] == "captured"
+    answers = await sent
+    assert all(status in (200, 202) for status, _ in answers), answers
+    assert any(status == 202 for status, _ in answers)  # the crash did interrupt some
+    expected = {"4242424242424242": "captured", "4000000000000002": "failed"}
+    for card, (_, body) in zip(cards, answers, strict=True):
+        txn = body["transaction_id"]
+        assert await _settled_as_bank_says(service, txn) == expected[card]
+        async with http.get(f"/api/v1/payments/{txn}", headers=merchant.headers) as resp:
+            assert (await resp.json())["status"] == expected[card]
 
 
 @pytest.mark.parametrize("count", [200])
