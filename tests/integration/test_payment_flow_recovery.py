@@ -25,7 +25,7 @@ from payment_service.schemas.messages import ProcessPayment
 from payment_service.storage.payments import PgPaymentRepository
 from payment_service.streams.payments import PaymentFlow
 from tests.fixtures.postgres import payment_command
-from tests.fixtures.stack import StackInfo
+from tests.fixtures.stack import StackInfo, free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -252,3 +252,125 @@ async def test_refund_with_unknown_outcome_stays_reserved_then_reconciles(
     assert settled.payment.refunded_minor == 4000
     entries = await _ledger(bank_sim_url, cmd.transaction_id)
     assert len([e for e in entries if e["operation"] == "refund"]) == 1
+
+
+def _unreachable_bank() -> HttpBankClient:
+    (port,) = free_ports(1)  # nothing listens there: every call is "not sent"
+    return HttpBankClient(BankSettings(url=f"http://127.0.0.1:{port}", max_attempts=1))
+
+
+async def _authorize_directly(bank: HttpBankClient, cmd: ProcessPayment) -> None:
+    """What an earlier delivery did before it died: the bank approved our authorization."""
+    result = await bank.authorize(
+        reference=cmd.transaction_id,
+        idempotency_key=idempotency_key(cmd.transaction_id, "authorize"),
+        amount_minor=cmd.amount_minor,
+        currency=cmd.currency,
+        card_number=CARD,
+        security_code=SecurityCode("123"),
+        expiry_month=cmd.card.expiry_month,
+        expiry_year=cmd.card.expiry_year,
+        holder_name=cmd.card.holder_name,
+    )
+    assert result.approved
+
+
+async def test_redelivery_that_cannot_reach_the_bank_is_unknown_not_failed(
+    pg_pool: asyncpg.Pool, redis: Redis, ring: KeyRing, bank: HttpBankClient, bank_sim_url: str
+) -> None:
+    repo = PgPaymentRepository(pg_pool)
+    vault = SecurityCodeVault(redis, ring, ttl_seconds=60, deadline_seconds=5)
+    cmd = _command(ring)
+    await vault.put(cmd.transaction_id, SecurityCode("123"))
+    await repo.claim_payment(cmd, correlation_id=None)  # the first delivery claimed it...
+    await _authorize_directly(bank, cmd)  # ...the bank approved, then the process died
+    unreachable = _unreachable_bank()
+    outcome = await PaymentFlow(repo, unreachable, vault, ring).run(cmd, correlation_id=None)
+    await unreachable.close()
+    assert outcome.payment is not None
+    assert outcome.payment.status == PaymentStatus.UNKNOWN  # may have charged: never "failed"
+    settled = await PaymentFlow(repo, bank, vault, ring).reconcile(
+        outcome.payment, give_up_after=dt.timedelta(hours=1)
+    )
+    assert settled.status == PaymentStatus.CAPTURED
+    entries = await _ledger(bank_sim_url, cmd.transaction_id)
+    assert [e["operation"] for e in entries if e["outcome"] == "approved"] == [
+        "authorize",
+        "capture",
+    ]
+
+
+async def test_first_delivery_that_cannot_reach_the_bank_fails_as_not_charged(
+    pg_pool: asyncpg.Pool, redis: Redis, ring: KeyRing, bank_sim_url: str
+) -> None:
+    vault = SecurityCodeVault(redis, ring, ttl_seconds=60, deadline_seconds=5)
+    cmd = _command(ring)
+    await vault.put(cmd.transaction_id, SecurityCode("123"))
+    unreachable = _unreachable_bank()
+    flow = PaymentFlow(PgPaymentRepository(pg_pool), unreachable, vault, ring)
+    outcome = await flow.run(cmd, correlation_id=None)
+    await unreachable.close()
+    assert outcome.payment is not None
+    assert outcome.payment.status == PaymentStatus.FAILED
+    assert outcome.payment.failure_code == "bank_unavailable"
+    assert await _ledger(bank_sim_url, cmd.transaction_id) == []
+
+
+async def test_expired_security_code_fails_before_the_bank_is_asked(
+    flow: PaymentFlow, ring: KeyRing, bank_sim_url: str
+) -> None:
+    cmd = _command(ring).model_copy(update={"security_code_in_vault": True})  # but it is gone
+    outcome = await flow.run(cmd, correlation_id=None)
+    assert outcome.payment is not None
+    assert outcome.payment.failure_code == "security_code_expired"
+    assert await _ledger(bank_sim_url, cmd.transaction_id) == []
+
+
+async def test_refund_redelivery_that_cannot_reach_the_bank_stays_reserved(
+    flow: PaymentFlow, pg_pool: asyncpg.Pool, ring: KeyRing, bank: HttpBankClient, bank_sim_url: str
+) -> None:
+    from payment_service.schemas.messages import RefundPayment
+    from payment_service.storage.refunds import PgRefundRepository
+    from payment_service.streams.refunds import RefundFlow
+
+    cmd = _command(ring)
+    paid = await flow.run(cmd, correlation_id=None)
+    assert paid.payment is not None
+    repo = PgRefundRepository(pg_pool)
+    half = cmd.amount_minor // 2
+    first = RefundPayment(
+        refund_id=f"rf-{cmd.transaction_id}",
+        transaction_id=cmd.transaction_id,
+        merchant_id=cmd.merchant_id,
+        amount_minor=half,
+    )
+    reserved = await repo.reserve_refund(first, correlation_id=None)
+    refunded = await bank.refund(  # an earlier delivery refunded at the bank, then died
+        reference=cmd.transaction_id,
+        refund_reference=first.refund_id,
+        idempotency_key=idempotency_key(first.refund_id, "refund"),
+        amount_minor=half,
+        currency=cmd.currency,
+    )
+    assert refunded.approved
+    unreachable = _unreachable_bank()
+    redelivered = await RefundFlow(repo, unreachable).run(first, correlation_id=None)
+    await unreachable.close()
+    assert redelivered.refund is not None
+    assert redelivered.refund.status == "processing"  # still reserved: never released blindly
+    # So a refund of the other half plus one minor unit is refused: the first half is held.
+    greedy = RefundPayment(
+        refund_id=f"rf2-{cmd.transaction_id}",
+        transaction_id=cmd.transaction_id,
+        merchant_id=cmd.merchant_id,
+        amount_minor=cmd.amount_minor - half + 1,
+    )
+    refused = await RefundFlow(repo, bank).run(greedy, correlation_id=None)
+    assert refused.error_code == "refund_exceeds_remaining"
+    settled = await RefundFlow(repo, bank).reconcile(
+        reserved.refund, give_up_after=dt.timedelta(hours=1)
+    )
+    assert settled.refund is not None
+    assert settled.refund.status == "completed"
+    entries = await _ledger(bank_sim_url, cmd.transaction_id)
+    assert sum(e["amount_minor"] for e in entries if e["operation"] == "refund") == half

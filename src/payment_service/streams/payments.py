@@ -79,7 +79,8 @@ class PaymentFlow:
             # An earlier attempt may have charged: ask the bank, never authorize again blindly.
             payment = await self._resolve(payment, correlation_id)
         if payment.status == S.PROCESSING:
-            payment = await self._authorize(cmd, payment, correlation_id)
+            # Only the delivery that created the row knows no earlier attempt reached the bank.
+            payment = await self._authorize(cmd, payment, correlation_id, first=claim.created)
         payment = await self._finish(payment, correlation_id)
         return PaymentOutcome(payment)
 
@@ -113,7 +114,10 @@ class PaymentFlow:
     async def _resolve(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
         """Record the bank's answer to our authorization, if the bank has one."""
         txn = payment.transaction_id
-        earlier = await self._earlier_authorization(txn, idempotency_key(txn, "authorize"))
+        try:
+            earlier = await self._earlier_authorization(txn, idempotency_key(txn, "authorize"))
+        except BankError:
+            return payment
         if earlier is None:
             return payment
         return await self._record_authorization(payment, earlier, correlation_id)
@@ -126,8 +130,15 @@ class PaymentFlow:
         return inquiry.find(idempotency_key(payment.transaction_id, "authorize")) is None
 
     async def _authorize(
-        self, cmd: ProcessPayment, payment: PaymentRecord, correlation_id: str | None
+        self,
+        cmd: ProcessPayment,
+        payment: PaymentRecord,
+        correlation_id: str | None,
+        *,
+        first: bool,
     ) -> PaymentRecord:
+        """Authorize at the bank. `first`: this delivery created the payment, so no earlier
+        attempt can have reached the bank, and "not sent" means "not charged"."""
         txn = payment.transaction_id
         key = idempotency_key(txn, "authorize")
         try:
@@ -137,6 +148,10 @@ class PaymentFlow:
             message = "the card number could not be decrypted (unknown key or damaged envelope)"
             return await self._fail(payment, "card_data_unreadable", None, message, correlation_id)
         security_code = await self._vault.take(txn)
+        if security_code is None and cmd.security_code_in_vault and first:
+            # Expired before we got to it (a long backlog): the issuer would see no code.
+            message = "the card security code expired before the payment was processed"
+            return await self._fail(payment, "security_code_expired", None, message, correlation_id)
         try:
             result = await self._bank.authorize(
                 reference=txn,
@@ -150,17 +165,26 @@ class PaymentFlow:
                 holder_name=cmd.card.holder_name,
             )
         except BankRejected as exc:
-            # Our key with another body: an earlier delivery's request (e.g. with a security code
-            # that has since expired) reached the bank. Its outcome, not this refusal, decides.
-            earlier = None
-            if exc.code == KEY_REUSED:
-                earlier = await self._earlier_authorization(txn, key)
-            if earlier is None:
+            if exc.code != KEY_REUSED:
                 return await self._fail(payment, "bank_rejected", None, str(exc), correlation_id)
+            # Our key with another body: an earlier delivery's request (e.g. with a security code
+            # that has since expired) reached the bank. Its outcome, not this refusal, decides;
+            # if the bank cannot tell us now, the outcome is unknown, never failed.
+            try:
+                earlier = await self._earlier_authorization(txn, key)
+            except BankError:
+                earlier = None
+            if earlier is None:
+                return await self._unknown(
+                    payment, "earlier authorization not found", correlation_id
+                )
             result = earlier
         except BankNotSent as exc:
-            # Nothing reached the bank, so nothing was charged: a definite, retryable failure.
-            return await self._fail(payment, "bank_unavailable", None, str(exc), correlation_id)
+            if first:
+                # Nothing reached the bank, so nothing was charged: a definite, retryable failure.
+                return await self._fail(payment, "bank_unavailable", None, str(exc), correlation_id)
+            # A redelivery: an earlier attempt may have charged. The reconciler asks the bank.
+            return await self._unknown(payment, "bank unreachable on redelivery", correlation_id)
         except BankOutcomeUnknown:
             return await self._unknown(payment, "authorization outcome unknown", correlation_id)
         crash_point("after_authorize")
@@ -185,10 +209,8 @@ class PaymentFlow:
         )
 
     async def _earlier_authorization(self, txn: str, key: str) -> BankResult | None:
-        try:
-            operation = (await self._bank.inquire(txn)).find(key)
-        except BankError:
-            return None
+        """The bank's answer to our authorization (None: it has none); BankError if unreachable."""
+        operation = (await self._bank.inquire(txn)).find(key)
         if operation is None or operation.outcome == "rejected":
             return None
         return BankResult(
@@ -211,7 +233,7 @@ class PaymentFlow:
                 currency=payment.currency,
             )
         except (BankOutcomeUnknown, BankNotSent):
-            # The authorization holds the funds; capture is retried by the next delivery.
+            # The authorization holds the funds; the reconciler captures with the same key.
             return await self._unknown(payment, "capture outcome unknown", correlation_id)
         except BankRejected as exc:
             return await self._fail(payment, "capture_rejected", None, str(exc), correlation_id)

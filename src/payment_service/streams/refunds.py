@@ -67,8 +67,10 @@ class RefundFlow:
             log.warning("refund %s: bank outcome not known: %s", refund.refund_id, exc)
             return RefundOutcome(refund, payment)
         except BankNotSent as exc:
-            # Never reached the bank: nothing was refunded, release the reservation.
-            return await self._fail(refund, payment, "bank_unavailable", str(exc), correlation_id)
+            # This attempt never reached the bank, but an earlier delivery's may have: the refund
+            # stays reserved and `processing` until the reconciler learns the bank's answer.
+            log.warning("refund %s: bank unreachable: %s", refund.refund_id, exc)
+            return RefundOutcome(refund, payment)
         except BankRejected as exc:
             return await self._fail(refund, payment, "refund_rejected", str(exc), correlation_id)
         crash_point("after_refund_bank")
