@@ -126,7 +126,12 @@ async def test_refund_retried_with_same_key_refunds_once(
 ) -> None:
     txn = await _captured_payment(http, merchant)
     first = await _refund(http, merchant, txn, {"amount": "5.00"}, key="refund-once")
-    second = await _refund(http, merchant, txn, {"amount": "5.00"}, key="refund-once")
+    headers = {**merchant.headers, "Idempotency-Key": "refund-once"}
+    async with http.post(
+        f"/api/v1/payments/{txn}/refund", json={"amount": "5.00"}, headers=headers
+    ) as resp:
+        second = (resp.status, await resp.json())
+        assert resp.headers["Idempotent-Replayed"] == "true"
     assert first[0] == 200
     assert second[0] == 200
     assert first[1]["refund_id"] == second[1]["refund_id"]

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
 import uuid
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
 from confluent_kafka import Producer
 
-from tests.e2e.helpers import db_payment, executed, ledger, topic_messages
+from payment_service.app.states import PAYMENT_TRANSITIONS
+from tests.e2e.helpers import db_audit, db_payment, executed, ledger, topic_messages
 from tests.fixtures.service import Merchant, Service, eventually, payment_body
 
 pytestmark = pytest.mark.e2e
@@ -46,6 +49,7 @@ async def _settled_as_bank_says(service: Service, txn: str) -> str:
     assert row is not None
     entries = await ledger(service, txn)
     authorized, captured = executed(entries, "authorize"), executed(entries, "capture")
+    await _assert_only_allowed_transitions(service, txn)
     if status == "captured":
         assert len(authorized) == 1, entries
         assert len(captured) == 1, entries
@@ -53,6 +57,33 @@ async def _settled_as_bank_says(service: Service, txn: str) -> str:
     else:
         assert captured == [], entries  # a failed payment moved no money
     return str(status)
+
+
+async def _assert_only_allowed_transitions(service: Service, txn: str) -> None:
+    """The audit trail is a path through the transition table, from `received` on."""
+    allowed = {(src.value, dst.value) for (src, _), dst in PAYMENT_TRANSITIONS.items()}
+    rows = [r for r in await db_audit(service, txn) if r["action"].startswith("payment.")]
+    assert rows[0]["action"] == "payment.received", rows
+    for previous, row in itertools.pairwise(rows):
+        assert (row["from_status"], row["to_status"]) in allowed, row
+        assert row["from_status"] == previous["to_status"], (previous, row)
+
+
+async def _redis_value(redis: Any, key: bytes) -> bytes:
+    """A key's value as plain bytes (DUMP would hide text in its LZF compression)."""
+    kind = (await redis.type(key)).decode()
+    if kind == "string":
+        return bytes(await redis.get(key) or b"")
+    if kind == "hash":
+        return b"".join(k + v for k, v in (await redis.hgetall(key)).items())
+    if kind in ("list", "set", "zset"):
+        items = {
+            "list": lambda: redis.lrange(key, 0, -1),
+            "set": lambda: redis.smembers(key),
+            "zset": lambda: redis.zrange(key, 0, -1),
+        }[kind]
+        return b"".join(await items())
+    return b""
 
 
 def _card(number: str) -> dict[str, object]:
@@ -171,8 +202,7 @@ async def test_card_data_never_rests_in_clear(
     try:
         assert not await redis.exists(f"cvv:{txn}")
         async for key in redis.scan_iter(count=1000):
-            value = await redis.dump(key)
-            assert needle not in (value or b""), key
+            assert needle not in await _redis_value(redis, key), key
     finally:
         await redis.aclose()
 
@@ -182,7 +212,7 @@ async def test_two_apis_and_two_processors_share_the_load(
     service: Service, merchant: Merchant
 ) -> None:
     async with (
-        service.spawn("processor2", "processor"),
+        service.spawn("processor2", "processor") as (processor2, _),
         service.spawn("api2", API_INSTANCE="1") as (_, second_url),
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as client,
     ):
@@ -200,6 +230,8 @@ async def test_two_apis_and_two_processors_share_the_load(
         assert len(set(ids)) == 200
         for txn in ids:
             await _assert_charged_once(service, txn)
+        # The second processor took part: the group gave it partitions of the requests topic.
+        assert b"Assigning topic partition" in processor2.log_path.read_bytes()
 
 
 @pytest.mark.fault

@@ -110,7 +110,7 @@ class ProcessorSettings(BaseSettings):
     reconcile_stale_after_seconds: float = Field(default=120.0, gt=0)
     reconcile_give_up_after_seconds: float = Field(default=900.0, gt=0)
     # Transient infrastructure errors (database, Redis, Kafka) are retried this long per message.
-    transient_retry_seconds: float = Field(default=60.0, gt=0)
+    transient_retry_seconds: float = Field(default=20.0, gt=0)
 
 
 class BankSimSettings(BaseSettings):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import uuid
+from typing import Any
 
 from payment_service.cards.crypto import KeyRing, encrypt_card_number, fingerprint
 from payment_service.schemas.messages import EncryptedCard, ProcessPayment, RefundPayment
@@ -24,9 +26,31 @@ def new_id(merchant_id: str, idempotency_key: str | None, kind: str) -> str:
     return str(uuid.uuid5(_ID_NAMESPACE, f"{kind}\x00{merchant_id}\x00{idempotency_key}"))
 
 
-def request_hash(secret_key: bytes, path: str, body: bytes) -> str:
-    """Keyed hash of a request body (it may hold a card number: never a plain hash)."""
-    return hmac.new(secret_key, path.encode() + b"\x00" + body, hashlib.sha256).hexdigest()
+def payment_request_hash(secret_key: bytes, request: PaymentRequest) -> str:
+    """What identifies a payment request for Idempotency-Key, without its card secrets.
+
+    Computed from the parsed request, so key order and number formatting do not matter. The
+    card number enters only as its keyed fingerprint and the security code not at all: this
+    hash is stored for as long as the payment, and a hash over a 3-digit code could be reversed
+    by trying all thousand values.
+    """
+    data = request.model_dump(mode="json")
+    data["amount"] = request.amount_minor
+    data["card_data"]["card_number"] = fingerprint(secret_key, request.card_data.card_number)
+    del data["card_data"]["cvv"]
+    return _keyed_hash(secret_key, "/api/v1/payments/process", data)
+
+
+def refund_request_hash(secret_key: bytes, transaction_id: str, request: RefundRequest) -> str:
+    """What identifies a refund request for Idempotency-Key (its payment, amount, reason...)."""
+    data = request.model_dump(mode="json")
+    data["amount"] = None if request.amount is None else str(request.amount.normalize())
+    return _keyed_hash(secret_key, f"/api/v1/payments/{transaction_id}/refund", data)
+
+
+def _keyed_hash(secret_key: bytes, path: str, data: dict[str, Any]) -> str:
+    canonical = json.dumps({"path": path, "request": data}, sort_keys=True, separators=(",", ":"))
+    return hmac.new(secret_key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def payment_command(

@@ -12,16 +12,23 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from payment_service.app.errors import (
     BodyTooLarge,
+    NotAccepted,
     PaymentServiceError,
     RateLimited,
     ValidationFailed,
 )
+from payment_service.cards.errors import VaultUnavailable
 from payment_service.http.state import CORRELATION_ID
+from payment_service.storage.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
+
+# Redis or PostgreSQL down: the request was not accepted, and saying so lets the client retry.
+DEPENDENCY_OUTAGES: tuple[type[Exception], ...] = (VaultUnavailable, StorageUnavailable, RedisError)
 
 HEADER_CORRELATION = "X-Correlation-ID"
 
@@ -65,6 +72,13 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         response: web.StreamResponse = await handler(request)
     except PaymentServiceError as exc:
         return error_response(exc, correlation_id)
+    except DEPENDENCY_OUTAGES as exc:
+        log.warning("dependency unavailable: %s", type(exc).__name__)
+        outage = NotAccepted(
+            "a service this request needs is unavailable; nothing was charged: "
+            "retry with the same Idempotency-Key"
+        )
+        return error_response(outage, correlation_id)
     except web.HTTPRequestEntityTooLarge:
         return error_response(BodyTooLarge("request body exceeds 64 KiB"), correlation_id)
     except web.HTTPException as exc:

@@ -35,7 +35,13 @@ from payment_service.app.errors import (
     RefundExceedsRemaining,
     ValidationFailed,
 )
-from payment_service.app.intake import new_id, payment_command, refund_command, request_hash
+from payment_service.app.intake import (
+    new_id,
+    payment_command,
+    payment_request_hash,
+    refund_command,
+    refund_request_hash,
+)
 from payment_service.app.money import MoneyError, to_major_units, to_minor_units
 from payment_service.app.states import REFUNDABLE
 from payment_service.app.telemetry import inject_trace
@@ -112,7 +118,6 @@ class Gateway:
         *,
         merchant_id: str,
         idempotency_key: str | None,
-        body: bytes,
         correlation_id: str,
     ) -> Answer:
         if request.merchant_id != merchant_id:
@@ -121,7 +126,7 @@ class Gateway:
                 errors=[{"param": "merchant_id", "message": "does not match the API key"}],
                 param="merchant_id",
             )
-        body_hash = request_hash(self._secret, "/api/v1/payments/process", body)
+        body_hash = payment_request_hash(self._secret, request)
         transaction_id = new_id(merchant_id, idempotency_key, "payment")
         if idempotency_key is None:
             return await self._submit_payment(
@@ -194,13 +199,12 @@ class Gateway:
         *,
         merchant_id: str,
         idempotency_key: str | None,
-        body: bytes,
         correlation_id: str,
     ) -> Answer:
         payment = await self._payments.get_payment(transaction_id, merchant_id=merchant_id)
         if payment is None:
             raise NotFound(f"no payment {transaction_id!r}", param="transaction_id")
-        body_hash = request_hash(self._secret, f"/api/v1/payments/{transaction_id}/refund", body)
+        body_hash = refund_request_hash(self._secret, transaction_id, request)
         refund_id = new_id(merchant_id, idempotency_key, "refund")
         if idempotency_key is None:
             return await self._submit_refund(

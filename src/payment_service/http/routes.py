@@ -26,7 +26,7 @@ async def _merchant(request: web.Request) -> str:
     return merchant
 
 
-async def _body(request: web.Request, model: type[Model]) -> tuple[Model, bytes]:
+async def _body(request: web.Request, model: type[Model]) -> Model:
     raw = await request.read()
     try:
         # Decimal for every JSON number: an amount must never pass through a float.
@@ -36,7 +36,7 @@ async def _body(request: web.Request, model: type[Model]) -> tuple[Model, bytes]
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object", code="malformed_json")
     try:
-        return model.model_validate(data), raw
+        return model.model_validate(data)
     except ValidationError as exc:
         raise validation_failed(exc) from None
 
@@ -60,12 +60,11 @@ def _respond(answer: Answer) -> web.Response:
 
 async def process_payment(request: web.Request) -> web.Response:
     merchant = await _merchant(request)
-    payment, raw = await _body(request, PaymentRequest)
+    payment = await _body(request, PaymentRequest)
     answer = await request.app[GATEWAY].process_payment(
         payment,
         merchant_id=merchant,
         idempotency_key=_idempotency_key(request),
-        body=raw,
         correlation_id=request[CORRELATION_ID],
     )
     return _respond(answer)
@@ -79,13 +78,12 @@ async def get_payment(request: web.Request) -> web.Response:
 
 async def refund_payment(request: web.Request) -> web.Response:
     merchant = await _merchant(request)
-    refund, raw = await _body(request, RefundRequest)
+    refund = await _body(request, RefundRequest)
     answer = await request.app[GATEWAY].refund(
         request.match_info["transaction_id"],
         refund,
         merchant_id=merchant,
         idempotency_key=_idempotency_key(request),
-        body=raw,
         correlation_id=request[CORRELATION_ID],
     )
     return _respond(answer)

@@ -19,6 +19,8 @@ from payment_service.app.config import KafkaSettings
 
 log = logging.getLogger(__name__)
 
+REPORT_MARGIN_SECONDS = 2.0
+
 
 class ProduceFailed(Exception):
     """The broker did not acknowledge the message in time; it may or may not be written."""
@@ -87,7 +89,9 @@ class AsyncProducer:
             kwargs["headers"] = [(k, v.encode()) for k, v in headers.items()]
         if partition is not None:
             kwargs["partition"] = partition
-        deadline = timeout if timeout is not None else self._kafka.produce_timeout_seconds
+        # librdkafka gives up on the message after message.timeout.ms and reports it; waiting a
+        # little longer lets that report, not our clock, decide what happened.
+        deadline = (timeout or self._kafka.produce_timeout_seconds) + REPORT_MARGIN_SECONDS
         try:
             async with asyncio.timeout(deadline):
                 while True:

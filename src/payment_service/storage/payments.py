@@ -258,17 +258,23 @@ class PgPaymentRepository:
             )
         return None if row is None else IdempotencyRecord(*row)
 
-    async def find_unsettled(self, older_than: dt.timedelta, limit: int) -> list[PaymentRecord]:
-        """Payments stuck before a final status for longer than `older_than`, oldest first.
+    async def find_unsettled(
+        self, older_than: dt.timedelta, limit: int, after: PaymentRecord | None = None
+    ) -> list[PaymentRecord]:
+        """Payments stuck before a final status for longer than `older_than`, oldest first,
+        from just past `after` (keyset paging, so rows that stay stuck cannot hide newer ones).
 
         These have no refunds (refunds need a captured payment), so `refunds` is empty.
         """
+        since = (after.updated_at, after.transaction_id) if after else (_EPOCH, "")
         with translated():
             rows = await self._pool.fetch(
                 "SELECT * FROM transactions WHERE status = ANY($1::text[])"
-                " AND updated_at < now() - $2::interval ORDER BY updated_at LIMIT $3",
+                " AND updated_at < now() - $2::interval AND (updated_at, transaction_id) > ($3, $4)"
+                " ORDER BY updated_at, transaction_id LIMIT $5",
                 [s.value for s in UNSETTLED],
                 older_than,
+                *since,
                 limit,
             )
         return [PaymentRecord.from_row(r) for r in rows]
@@ -311,6 +317,7 @@ async def _load_snapshot(conn: asyncpg.Connection, transaction_id: str) -> Payme
 
 
 _AFTER_AUTH: Final = frozenset({S.AUTHORIZED, S.UNKNOWN_CAPTURE})
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @cache

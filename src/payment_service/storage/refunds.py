@@ -52,6 +52,9 @@ _SET_PAYMENT_REFUNDED = """UPDATE transactions SET status = $3, refunded_minor =
     updated_at = now() WHERE transaction_id = $1 AND status = $2 RETURNING *"""
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 @dataclass(frozen=True)
 class RefundReservation:
     """`created` is False when this refund id was already reserved (a redelivered command)."""
@@ -179,13 +182,19 @@ class PgRefundRepository:
             return None
         return RefundRecord.from_row(row)
 
-    async def find_unsettled(self, older_than: dt.timedelta, limit: int) -> list[RefundRecord]:
-        """Refunds still `processing` after `older_than` (their bank outcome is unknown)."""
+    async def find_unsettled(
+        self, older_than: dt.timedelta, limit: int, after: RefundRecord | None = None
+    ) -> list[RefundRecord]:
+        """Refunds still `processing` after `older_than` (bank outcome unknown), oldest first,
+        from just past `after` (keyset paging)."""
+        since = (after.updated_at, after.refund_id) if after else (_EPOCH, "")
         with translated():
             rows = await self._pool.fetch(
                 "SELECT * FROM refunds WHERE status = 'processing'"
-                " AND updated_at < now() - $1::interval ORDER BY updated_at LIMIT $2",
+                " AND updated_at < now() - $1::interval AND (updated_at, refund_id) > ($2, $3)"
+                " ORDER BY updated_at, refund_id LIMIT $4",
                 older_than,
+                *since,
                 limit,
             )
         return [RefundRecord.from_row(r) for r in rows]

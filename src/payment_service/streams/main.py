@@ -101,6 +101,16 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
+def message_budget_seconds(settings: Settings) -> float:
+    """The longest one message can take: authorize and capture at their worst, plus the
+    handler's retries of store outages, plus a margin."""
+    bank = settings.bank
+    bank_worst = bank.total_timeout_seconds * (bank.max_attempts + 1) + (
+        bank.backoff_cap_seconds * bank.max_attempts
+    )
+    return 2 * bank_worst + settings.processor.transient_retry_seconds + 30
+
+
 def build_application(settings: Settings, side: SideLoop, processor: Processor) -> Application:
     kafka = settings.kafka
 
@@ -128,21 +138,25 @@ def build_application(settings: Settings, side: SideLoop, processor: Processor) 
         use_changelog_topics=False,
         processing_guarantee="at-least-once",
         on_consumer_error=on_consumer_error,
-        # fetch.min.bytes=1 answers a fetch as soon as data arrives; the wait only bounds idling.
-        consumer_extra_config={"fetch.wait.max.ms": 200, "session.timeout.ms": 10000},
+        consumer_extra_config={
+            # fetch.min.bytes=1 answers a fetch as soon as data arrives; the wait bounds idling.
+            "fetch.wait.max.ms": 200,
+            "session.timeout.ms": 10000,
+            # On a rebalance Quix waits for the sink's flush for at most a fifth of this: it must
+            # outlast any message still in flight, or its partition moves while the work runs.
+            "max.poll.interval.ms": int(5 * message_budget_seconds(settings) * 1000) + 10_000,
+        },
         producer_extra_config={"linger.ms": kafka.linger_ms, "enable.idempotence": True},
         loglevel=None,  # our handler (JSON, card-data filter) takes Quix records too
     )
     topic = app.topic(kafka.topic_requests, value_deserializer="bytes", key_deserializer="str")
     sdf = app.dataframe(topic)
-    bank = settings.bank
-    flush_timeout = bank.total_timeout_seconds * (bank.max_attempts + 2) + 30
     sdf.sink(
         CommandSink(
             side,
             processor.handler.handle,
             max_in_flight=settings.processor.max_in_flight,
-            flush_timeout_seconds=flush_timeout,
+            flush_timeout_seconds=message_budget_seconds(settings),
         )
     )
     return app

@@ -13,8 +13,8 @@ import logging
 
 import asyncpg
 
-from payment_service.app.states import PaymentStatus
 from payment_service.storage.payments import PgPaymentRepository
+from payment_service.storage.records import PaymentRecord, RefundRecord
 from payment_service.storage.refunds import PgRefundRepository
 from payment_service.streams.handler import CommandHandler
 from payment_service.streams.payments import PaymentFlow
@@ -67,10 +67,20 @@ class Reconciler:
                 await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_ID)
 
     async def _round(self) -> int:
-        changed = await self._refund_round()
-        for payment in await self._repo.find_unsettled(self._stale_after, BATCH):
-            settled = await self._flow.reconcile(payment, give_up_after=self._give_up_after)
-            if settled.status != payment.status:
+        return await self._refund_round() + await self._payment_round()
+
+    async def _payment_round(self) -> int:
+        changed = 0
+        last: PaymentRecord | None = None
+        while batch := await self._repo.find_unsettled(self._stale_after, BATCH, after=last):
+            for payment in batch:
+                try:
+                    settled = await self._flow.reconcile(payment, give_up_after=self._give_up_after)
+                except Exception:  # one payment's failure must not stop the others
+                    log.exception("reconciling payment %s failed", payment.transaction_id)
+                    continue
+                if settled.status == payment.status:
+                    continue
                 changed += 1
                 log.info(
                     "reconciled payment %s: %s -> %s",
@@ -78,20 +88,31 @@ class Reconciler:
                     payment.status,
                     settled.status,
                 )
-                if settled.status != PaymentStatus.PROCESSING:
-                    await self._handler.publish_payment(settled)
+                await self._handler.publish_payment(settled)
+            last = batch[-1]
         return changed
 
     async def _refund_round(self) -> int:
         changed = 0
-        for refund in await self._refunds_repo.find_unsettled(self._stale_after, BATCH):
-            outcome = await self._refunds.reconcile(refund, give_up_after=self._give_up_after)
-            if outcome.refund is not None and outcome.refund.status != refund.status:
-                changed += 1
-                log.info(
-                    "reconciled refund %s: %s -> %s",
-                    refund.refund_id,
-                    refund.status,
-                    outcome.refund.status,
-                )
+        last: RefundRecord | None = None
+        while batch := await self._refunds_repo.find_unsettled(
+            self._stale_after, BATCH, after=last
+        ):
+            for refund in batch:
+                try:
+                    outcome = await self._refunds.reconcile(
+                        refund, give_up_after=self._give_up_after
+                    )
+                except Exception:  # one refund's failure must not stop the others
+                    log.exception("reconciling refund %s failed", refund.refund_id)
+                    continue
+                if outcome.refund is not None and outcome.refund.status != refund.status:
+                    changed += 1
+                    log.info(
+                        "reconciled refund %s: %s -> %s",
+                        refund.refund_id,
+                        refund.status,
+                        outcome.refund.status,
+                    )
+            last = batch[-1]
         return changed

@@ -1,0 +1,87 @@
+"""Request identity for Idempotency-Key: stable across formatting, blind to card secrets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from payment_service.app.intake import new_id, payment_request_hash, refund_request_hash
+from payment_service.schemas.payments import PaymentRequest, RefundRequest
+
+pytestmark = pytest.mark.unit
+
+SECRET = b"s" * 32
+YEAR = dt.datetime.now(dt.UTC).year + 1
+
+
+def request(**card: Any) -> PaymentRequest:
+    data = {
+        "merchant_id": "m1",
+        "amount": Decimal("10.00"),
+        "currency": "USD",
+        "card_data": {
+            "card_number": "4242424242424242",
+            "expiry_month": 1,
+            "expiry_year": YEAR,
+            "cvv": "123",
+            "cardholder_name": "A B",
+            **card,
+        },
+        "metadata": {"a": "1", "b": "2"},
+    }
+    return PaymentRequest.model_validate(data)
+
+
+def test_formatting_does_not_change_the_hash() -> None:
+    reordered = PaymentRequest.model_validate(
+        json.loads(
+            json.dumps(
+                {
+                    "metadata": {"b": "2", "a": "1"},
+                    "card_data": request().model_dump(mode="json")["card_data"]
+                    | {"card_number": "4242 4242 4242 4242", "cvv": "123"},
+                    "currency": "usd",
+                    "amount": "10.0",
+                    "merchant_id": "m1",
+                }
+            ),
+            parse_float=Decimal,
+        )
+    )
+    assert payment_request_hash(SECRET, reordered) == payment_request_hash(SECRET, request())
+
+
+def test_what_identifies_a_payment_changes_the_hash() -> None:
+    base = payment_request_hash(SECRET, request())
+    assert payment_request_hash(SECRET, request(card_number="4111111111111111")) != base
+    assert payment_request_hash(SECRET, request(expiry_month=2)) != base
+    assert payment_request_hash(b"t" * 32, request()) != base
+
+
+def test_the_security_code_is_not_part_of_it() -> None:
+    # The hash is kept as long as the payment: it must not be a function of the code.
+    assert payment_request_hash(SECRET, request(cvv="999")) == payment_request_hash(
+        SECRET, request()
+    )
+
+
+def test_refund_hash_depends_on_payment_and_amount_not_formatting() -> None:
+    five = RefundRequest.model_validate({"amount": "5.00"})
+    assert refund_request_hash(SECRET, "t1", five) == refund_request_hash(
+        SECRET, "t1", RefundRequest.model_validate({"amount": "5"})
+    )
+    assert refund_request_hash(SECRET, "t2", five) != refund_request_hash(SECRET, "t1", five)
+    assert refund_request_hash(SECRET, "t1", RefundRequest()) != refund_request_hash(
+        SECRET, "t1", five
+    )
+
+
+def test_ids_derive_from_the_key_per_merchant_and_kind() -> None:
+    assert new_id("m1", "k", "payment") == new_id("m1", "k", "payment")
+    assert new_id("m1", "k", "payment") != new_id("m2", "k", "payment")
+    assert new_id("m1", "k", "payment") != new_id("m1", "k", "refund")
+    assert new_id("m1", None, "payment") != new_id("m1", None, "payment")
