@@ -127,3 +127,24 @@ def test_refund_request_defaults_and_limits() -> None:
         RefundRequest.model_validate({"reason": "x" * 101})
     with pytest.raises(ValidationError):
         RefundRequest.model_validate({"unknown": 1})
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"description": "card 4242 4242 4242 4242 please"}, "description"),
+        ({"metadata": {"note": "4111111111111111"}}, "metadata"),
+        ({"card": {"cardholder_name": "4111-1111-1111-1111"}}, "card_data.cardholder_name"),
+    ],
+)
+def test_free_text_may_not_carry_a_card_number(change: dict[str, Any], field: str) -> None:
+    found = errors(body(**change))
+    assert any(loc == field and "card number" in msg for loc, msg in found), found
+    assert "4242 4242" not in json.dumps(found)
+
+
+def test_free_text_with_ordinary_numbers_is_fine() -> None:
+    request = PaymentRequest.model_validate(
+        body(description="order 12345, invoice 2026-11-26", metadata={"order_id": "98765"})
+    )
+    assert request.description == "order 12345, invoice 2026-11-26"

@@ -76,6 +76,11 @@ def _redact_run(run: str) -> str:
     return "".join(pieces) + run[cursor:]
 
 
+def contains_card_number(text: str) -> bool:
+    """True when `text` holds a run of 13-19 digits that passes Luhn (a likely card number)."""
+    return _DIGIT_RUN.sub(lambda m: _redact_run(m[0]), text) != text
+
+
 def redact_text(text: str) -> str:
     """`text` with card numbers masked and sensitive `key=value` values redacted."""
     text = _KEY_VALUE.sub(lambda m: m["key"] + REDACTED, text)

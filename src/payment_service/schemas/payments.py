@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,6 +27,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from payment_service.app.money import MoneyError, currency_exponent, to_minor_units
 from payment_service.cards.masking import CardNumber, SecurityCode, luhn_valid
+from payment_service.cards.redact import contains_card_number
 
 MAX_DESCRIPTION = 500
 MAX_METADATA_KEYS = 50
@@ -71,6 +73,16 @@ def _amount(value: object) -> Decimal:
     raise ValueError("amount must be a decimal number")
 
 
+def _no_card_number(value: str) -> str:
+    # Free text is stored and published in clear: a card number must never ride along in it.
+    if contains_card_number(value):
+        raise ValueError("must not contain a card number (card data belongs in card_data only)")
+    return value
+
+
+FreeText = AfterValidator(_no_card_number)
+
+
 def _metadata(value: object) -> dict[str, str]:
     if value is None:
         return {}
@@ -90,7 +102,7 @@ def _metadata(value: object) -> dict[str, str]:
             raise ValueError(f"metadata value for {key!r} must be a string or number")
         if len(text) > MAX_METADATA_VALUE:
             raise ValueError(f"metadata value for {key!r} exceeds {MAX_METADATA_VALUE} characters")
-        result[key] = text
+        result[_no_card_number(key)] = _no_card_number(text)
     return result
 
 
@@ -143,7 +155,7 @@ class CardData(_Strict):
     expiry_month: int = Field(ge=1, le=12)
     expiry_year: int = Field(ge=2000, le=2100)
     cvv: SecurityCodeField
-    cardholder_name: str = Field(min_length=1, max_length=100)
+    cardholder_name: Annotated[str, FreeText] = Field(min_length=1, max_length=100)
 
     @field_validator("expiry_month", "expiry_year", mode="before")
     @classmethod
@@ -171,7 +183,7 @@ class PaymentRequest(_Strict):
     currency: str = Field(min_length=3, max_length=3)
     payment_method: Literal["credit_card", "debit_card", "card"] = "credit_card"
     card_data: CardData
-    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
+    description: Annotated[str, FreeText] | None = Field(default=None, max_length=MAX_DESCRIPTION)
     metadata: Metadata = Field(default_factory=dict)
 
     @field_validator("currency", mode="before")
@@ -203,7 +215,7 @@ class RefundRequest(_Strict):
     """Body of `POST .../{transaction_id}/refund`; the amount defaults to all that remains."""
 
     amount: AmountField | None = None
-    reason: str | None = Field(default=None, min_length=1, max_length=100)
+    reason: Annotated[str, FreeText] | None = Field(default=None, min_length=1, max_length=100)
     metadata: Metadata = Field(default_factory=dict)
 
     @field_validator("amount")
