@@ -76,3 +76,19 @@ def test_asyncpg_errors_are_translated_once(error: Exception, kind: type[Storage
     with pytest.raises(kind) as caught, translated():
         raise error
     assert caught.value.__cause__ is error
+
+
+async def test_waiting_for_a_pooled_connection_is_bounded(postgres_url: str) -> None:
+    from payment_service.storage.payments import PgPaymentRepository
+
+    settings = DatabaseSettings(
+        url=SecretStr(postgres_url), pool_min_size=1, pool_max_size=1,
+        pool_acquire_timeout_seconds=0.3,
+    )  # fmt: skip
+    pool = await create_pool(settings)
+    try:
+        async with pool.acquire():  # the only connection is busy
+            with pytest.raises(StorageUnavailable):
+                await PgPaymentRepository(pool).get_payment("anything")
+    finally:
+        await pool.close()

@@ -59,6 +59,8 @@ class DatabaseSettings(BaseSettings):
     pool_max_size: int = Field(default=20, ge=1)
     command_timeout_seconds: float = Field(default=5.0, gt=0)
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Longest wait for a free pooled connection (asyncpg's own default is forever).
+    pool_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
 
 
 class RedisSettings(BaseSettings):

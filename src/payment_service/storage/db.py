@@ -42,13 +42,27 @@ def _server_settings(statement_timeout_seconds: float) -> dict[str, str]:
     }
 
 
+class BoundedPool(asyncpg.Pool):  # type: ignore[misc]
+    """A pool whose every wait for a free connection is bounded (asyncpg's is not by default).
+
+    `Pool.fetchrow` and friends acquire through `acquire()`, so they are bounded too; a caller
+    that waits too long gets `TimeoutError`, which storage reports as `StorageUnavailable`.
+    """
+
+    acquire_timeout_seconds: float = 5.0
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=timeout or self.acquire_timeout_seconds)
+
+
 async def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
     """Open the connection pool (fails fast, as `StorageUnavailable`, if PostgreSQL is down)."""
     with translated():
-        pool: asyncpg.Pool = await asyncpg.create_pool(
-            dsn=settings.url.get_secret_value(),
+        pool = BoundedPool(
+            settings.url.get_secret_value(),
             min_size=min(settings.pool_min_size, settings.pool_max_size),
             max_size=settings.pool_max_size,
+            init_size=None,
             timeout=settings.connect_timeout_seconds,
             command_timeout=settings.command_timeout_seconds,
             server_settings=_server_settings(settings.command_timeout_seconds),
@@ -57,7 +71,16 @@ async def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
             # (four statements on every release) is pure overhead; the reconciler unlocks its
             # advisory lock itself.
             reset=_no_reset,
+            connection_class=asyncpg.Connection,
+            record_class=asyncpg.Record,
+            max_queries=50_000,
+            max_inactive_connection_lifetime=300.0,
+            setup=None,
+            loop=None,
+            connect=None,
         )
+        pool.acquire_timeout_seconds = settings.pool_acquire_timeout_seconds
+        await pool
     return pool
 
 
