@@ -73,14 +73,14 @@ def _command(ring: KeyRing) -> ProcessPayment:
     return cmd.model_copy(update={"card": card})
 
 
-async def test_redelivery_after_bank_approved_resumes_and_charges_once(
-    flow: PaymentFlow, bank: HttpBankClient, redis: Redis, ring: KeyRing, bank_sim_url: str
-) -> None:
-    cmd = _command(ring)
-    vault = SecurityCodeVault(redis, ring, ttl_seconds=60, deadline_seconds=5)
-    await vault.put(cmd.transaction_id, SecurityCode("123"))
-    # An earlier delivery authorized at the bank, then died before the database write.
-    first = await bank.authorize(
+def _unreachable_bank() -> HttpBankClient:
+    (port,) = free_ports(1)  # nothing listens there: every call is "not sent"
+    return HttpBankClient(BankSettings(url=f"http://127.0.0.1:{port}", max_attempts=1))
+
+
+async def _authorize_directly(bank: HttpBankClient, cmd: ProcessPayment) -> None:
+    """What an earlier delivery did before it died: the bank approved our authorization."""
+    result = await bank.authorize(
         reference=cmd.transaction_id,
         idempotency_key=idempotency_key(cmd.transaction_id, "authorize"),
         amount_minor=cmd.amount_minor,
@@ -91,7 +91,26 @@ async def test_redelivery_after_bank_approved_resumes_and_charges_once(
         expiry_year=cmd.card.expiry_year,
         holder_name=cmd.card.holder_name,
     )
-    assert first.approved
+    assert result.approved
+
+
+def _impatient_bank(url: str) -> HttpBankClient:
+    """A client that gives up fast and never opens its breaker: for outcome-unknown faults."""
+    settings = BankSettings(
+        url=url, max_attempts=1, read_timeout_seconds=0.3, total_timeout_seconds=0.5,
+        breaker_fail_max=100,
+    )  # fmt: skip
+    return HttpBankClient(settings)
+
+
+async def test_redelivery_after_bank_approved_resumes_and_charges_once(
+    flow: PaymentFlow, bank: HttpBankClient, redis: Redis, ring: KeyRing, bank_sim_url: str
+) -> None:
+    cmd = _command(ring)
+    vault = SecurityCodeVault(redis, ring, ttl_seconds=60, deadline_seconds=5)
+    await vault.put(cmd.transaction_id, SecurityCode("123"))
+    # An earlier delivery authorized at the bank, then died before the database write.
+    await _authorize_directly(bank, cmd)
 
     outcome = await flow.run(cmd, correlation_id="c-1")
     assert outcome.payment is not None
@@ -105,17 +124,7 @@ async def test_security_code_gone_earlier_authorization_found_by_inquiry(
     flow: PaymentFlow, bank: HttpBankClient, ring: KeyRing, bank_sim_url: str
 ) -> None:
     cmd = _command(ring)
-    await bank.authorize(
-        reference=cmd.transaction_id,
-        idempotency_key=idempotency_key(cmd.transaction_id, "authorize"),
-        amount_minor=cmd.amount_minor,
-        currency=cmd.currency,
-        card_number=CARD,
-        security_code=SecurityCode("123"),
-        expiry_month=cmd.card.expiry_month,
-        expiry_year=cmd.card.expiry_year,
-        holder_name=cmd.card.holder_name,
-    )
+    await _authorize_directly(bank, cmd)
     # The code has expired from the vault: the retried request differs, the bank refuses the key
     # reuse, and the flow must take the earlier approval instead of failing or charging again.
     outcome = await flow.run(cmd, correlation_id="c-2")
@@ -146,15 +155,7 @@ async def test_unknown_outcome_is_settled_by_the_reconciler(
 ) -> None:
     from payment_service.bank.simulator.control import SimulatorControl
 
-    client = HttpBankClient(
-        BankSettings(
-            url=bank_sim_url,
-            max_attempts=1,
-            read_timeout_seconds=0.3,
-            total_timeout_seconds=0.5,
-            breaker_fail_max=100,
-        )
-    )
+    client = _impatient_bank(bank_sim_url)
     vault = SecurityCodeVault(redis, ring, ttl_seconds=60, deadline_seconds=5)
     repo = PgPaymentRepository(pg_pool)
     flow = PaymentFlow(repo, client, vault, ring)
@@ -212,15 +213,7 @@ async def test_refund_with_unknown_outcome_stays_reserved_then_reconciles(
     paid = await flow.run(cmd, correlation_id=None)
     assert paid.payment is not None
     assert paid.payment.status == PaymentStatus.CAPTURED
-    client = HttpBankClient(
-        BankSettings(
-            url=bank_sim_url,
-            max_attempts=1,
-            read_timeout_seconds=0.3,
-            total_timeout_seconds=0.5,
-            breaker_fail_max=100,
-        )
-    )
+    client = _impatient_bank(bank_sim_url)
     repo = PgRefundRepository(pg_pool)
     refunds = RefundFlow(repo, client)
     refund_cmd = RefundPayment(
@@ -252,27 +245,6 @@ async def test_refund_with_unknown_outcome_stays_reserved_then_reconciles(
     assert settled.payment.refunded_minor == 4000
     entries = await _ledger(bank_sim_url, cmd.transaction_id)
     assert len([e for e in entries if e["operation"] == "refund"]) == 1
-
-
-def _unreachable_bank() -> HttpBankClient:
-    (port,) = free_ports(1)  # nothing listens there: every call is "not sent"
-    return HttpBankClient(BankSettings(url=f"http://127.0.0.1:{port}", max_attempts=1))
-
-
-async def _authorize_directly(bank: HttpBankClient, cmd: ProcessPayment) -> None:
-    """What an earlier delivery did before it died: the bank approved our authorization."""
-    result = await bank.authorize(
-        reference=cmd.transaction_id,
-        idempotency_key=idempotency_key(cmd.transaction_id, "authorize"),
-        amount_minor=cmd.amount_minor,
-        currency=cmd.currency,
-        card_number=CARD,
-        security_code=SecurityCode("123"),
-        expiry_month=cmd.card.expiry_month,
-        expiry_year=cmd.card.expiry_year,
-        holder_name=cmd.card.holder_name,
-    )
-    assert result.approved
 
 
 async def test_redelivery_that_cannot_reach_the_bank_is_unknown_not_failed(
