@@ -13,7 +13,6 @@ Every variable is documented in `.env.example`.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -189,8 +188,3 @@ class Settings(BaseSettings):
             hint = "run `make up` (it generates local keys) or set it in .env"
             raise RuntimeError(f"{name.upper()} is not set: {hint}")
         return value.get_secret_value()
-
-
-def working_directory_has_stack() -> bool:
-    """True when run from the project root with a local stack (used for friendly errors)."""
-    return os.path.isdir(".stack")

@@ -136,7 +136,8 @@ class Gateway:
         async with self._idempotency_lock(merchant_id, idempotency_key, accepted_key) as marker:
             existing = await self._payments.get_payment(transaction_id, merchant_id=merchant_id)
             if existing is not None:
-                return _replay(_check_hash(existing.request_hash, body_hash), existing, None)
+                _check_hash(existing.request_hash, body_hash)
+                return _replay(existing, None)
             accepted = _accepted_hash(marker, merchant_id)
             if accepted is not None:
                 _check_hash(accepted, body_hash)
@@ -216,7 +217,7 @@ class Gateway:
                 if existing.merchant_id != merchant_id or existing.transaction_id != transaction_id:
                     raise IdempotencyKeyReused("Idempotency-Key was used for another request")
                 _check_hash(existing.request_hash, body_hash)
-                return _replay(existing.request_hash, payment, existing)
+                return _replay(payment, existing)
             return await self._submit_refund(
                 payment, request, refund_id, idempotency_key, body_hash, correlation_id
             )
@@ -349,15 +350,14 @@ def _accepted_hash(raw: bytes | str | None, merchant_id: str) -> str | None:
     return str(marker.get("request_hash"))
 
 
-def _check_hash(stored: str | None, presented: str) -> str | None:
+def _check_hash(stored: str | None, presented: str) -> None:
     if stored is not None and stored != presented:
         raise IdempotencyKeyReused(
             "Idempotency-Key was already used with a different request body; use a new key"
         )
-    return stored
 
 
-def _replay(_hash: str | None, payment: PaymentRecord, refund: RefundRecord | None) -> Answer:
+def _replay(payment: PaymentRecord, refund: RefundRecord | None) -> Answer:
     headers = {"Idempotent-Replayed": "true"}
     view = payment.to_view().model_dump(mode="json")
     if refund is not None:

@@ -1,7 +1,7 @@
 """Reply routing for sync over async: this API instance's partition of `payments.results`.
 
 The instance assigns itself one partition (no consumer group), starting from the partition's end,
-and reports ready only once it is positioned there. Handlers `expect()` a correlation id before
+and reports ready only once it is positioned there. Handlers `expect()` a reply id before
 producing their command, then `wait()` for the result or the deadline. A result nobody waits for
 is dropped: PostgreSQL, not the reply, is the record.
 """
@@ -91,25 +91,25 @@ class ReplyRouter:
             except ValidationError:
                 log.warning("unreadable result for reply id %s", reply_id)
 
-    def expect(self, correlation_id: str) -> asyncio.Future[PaymentResult]:
+    def expect(self, reply_id: str) -> asyncio.Future[PaymentResult]:
         future: asyncio.Future[PaymentResult] = asyncio.get_running_loop().create_future()
-        self._waiting[correlation_id] = future
+        self._waiting[reply_id] = future
         return future
 
-    def forget(self, correlation_id: str) -> None:
-        self._waiting.pop(correlation_id, None)
+    def forget(self, reply_id: str) -> None:
+        self._waiting.pop(reply_id, None)
 
-    async def wait(self, correlation_id: str, timeout: float) -> PaymentResult | None:
-        """The result for `correlation_id`, or None when the deadline passes first."""
-        future = self._waiting.get(correlation_id)
+    async def wait(self, reply_id: str, timeout: float) -> PaymentResult | None:
+        """The result for `reply_id`, or None when the deadline passes first."""
+        future = self._waiting.get(reply_id)
         if future is None:
-            raise KeyError(correlation_id)
+            raise KeyError(reply_id)
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
             return None
         finally:
-            self.forget(correlation_id)
+            self.forget(reply_id)
 
     @property
     def healthy(self) -> bool:

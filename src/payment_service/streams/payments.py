@@ -20,14 +20,14 @@ from dataclasses import dataclass
 
 from payment_service.app.faults import crash_point
 from payment_service.app.states import PAYMENT_SETTLED, PaymentStatus
-from payment_service.bank.client import HttpBankClient, idempotency_key
+from payment_service.bank.client import idempotency_key
 from payment_service.bank.errors import (
     BankError,
     BankNotSent,
     BankOutcomeUnknown,
     BankRejected,
 )
-from payment_service.bank.models import BankResult
+from payment_service.bank.models import BankClient, BankResult
 from payment_service.cards.crypto import KeyRing, decrypt_card_number
 from payment_service.cards.errors import CardCryptoError
 from payment_service.cards.vault import SecurityCodeVault
@@ -60,7 +60,7 @@ class PaymentFlow:
     def __init__(
         self,
         repo: PgPaymentRepository,
-        bank: HttpBankClient,
+        bank: BankClient,
         vault: SecurityCodeVault,
         keys: KeyRing,
     ) -> None:

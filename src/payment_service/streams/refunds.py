@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from payment_service.app.errors import NotFound, PaymentNotRefundable, RefundExceedsRemaining
 from payment_service.app.faults import crash_point
 from payment_service.app.states import RefundStatus
-from payment_service.bank.client import HttpBankClient, idempotency_key
+from payment_service.bank.client import idempotency_key
 from payment_service.bank.errors import BankError, BankNotSent, BankOutcomeUnknown, BankRejected
+from payment_service.bank.models import BankClient
 from payment_service.schemas.messages import RefundPayment
 from payment_service.storage.errors import IdempotencyConflict, TransitionConflict
 from payment_service.storage.records import PaymentRecord, RefundRecord
@@ -40,7 +41,7 @@ class RefundOutcome:
 
 
 class RefundFlow:
-    def __init__(self, repo: PgRefundRepository, bank: HttpBankClient) -> None:
+    def __init__(self, repo: PgRefundRepository, bank: BankClient) -> None:
         self._repo = repo
         self._bank = bank
 
