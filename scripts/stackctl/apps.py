@@ -1,0 +1,100 @@
+"""The service's own processes: `migrate` and `topics`, then banksim, processor and api.
+
+They run from the project's `.venv` (`PAYMENT_SERVICE_BIN` overrides the executable) with the
+stack's variables from `local.env`; variables exported by the caller win.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import APPS, INFRA, PROJECT, Config, StackError, say, tail, where
+from .env import read_env_file
+from .ports import check_ports_free
+from .probes import HEALTH, wait_healthy
+from .procs import launch, recorded_pid
+
+APP_BIN = PROJECT / ".venv" / "bin" / "payment-service"
+
+
+def app_env(cfg: Config) -> dict[str, str]:
+    """The process environment, completed by local.env (explicitly exported variables win)."""
+    env = dict(os.environ)
+    for key, value in read_env_file(cfg.local_env).items():
+        env.setdefault(key, value)
+    env["API_PORT"] = str(cfg.ports["api"])
+    env["BANKSIM_PORT"] = str(cfg.ports["banksim"])
+    env["PAYMENT_STACK_DIR"] = str(cfg.dir)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def app_bin() -> Path:
+    exe = Path(os.environ.get("PAYMENT_SERVICE_BIN", APP_BIN))
+    if not exe.exists():
+        raise StackError(
+            f"{exe} does not exist: the virtual environment is not installed",
+            "run: make install",
+        )
+    return exe
+
+
+def run_app_task(cfg: Config, task: str, env: dict[str, str]) -> None:
+    say(f"running `payment-service {task}`…")
+    cmd = [str(app_bin()), task]
+    try:
+        result = subprocess.run(
+            cmd, env=env, cwd=PROJECT, capture_output=True, stdin=subprocess.DEVNULL, timeout=180
+        )
+    except subprocess.TimeoutExpired as e:
+        raise StackError(f"`payment-service {task}` did not finish in 180s") from e
+    output = (result.stdout + result.stderr).decode(errors="replace")
+    with open(cfg.log(task), "a", encoding="utf-8") as log:
+        log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} payment-service {task}\n")
+        log.write(output)
+    if result.returncode != 0:
+        last = "\n".join("    " + line for line in output.strip().splitlines()[-20:])
+        raise StackError(
+            f"`payment-service {task}` failed (exit {result.returncode}):\n{last}",
+            f"log: {cfg.log(task)}; retry: make up",
+        )
+    for line in result.stdout.decode(errors="replace").strip().splitlines():
+        say(f"  {task}: {line}")
+
+
+def start_apps(cfg: Config, names: Sequence[str]) -> None:
+    for name in INFRA:
+        if recorded_pid(cfg, name) is None or not HEALTH[name](cfg):
+            raise StackError(
+                f"{name} is not running; the service needs the whole stack",
+                "run: python3 scripts/stack.py start  (or make up)",
+            )
+    env = app_env(cfg)
+    if not all(recorded_pid(cfg, n) for n in names):
+        run_app_task(cfg, "migrate", env)
+        run_app_task(cfg, "topics", env)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    for name in (n for n in APPS if n in names):
+        pid = recorded_pid(cfg, name)
+        if pid is not None:
+            say(f"{name} already running (pid {pid}){where(cfg, name)}")
+            if name in HEALTH and not HEALTH[name](cfg):
+                wait_healthy(cfg, name, None, pid)
+            continue
+        if name in cfg.ports:
+            check_ports_free(cfg, name, {name: cfg.ports[name]})
+        say(f"starting {name}{where(cfg, name)}…")
+        procs[name] = launch(cfg, name, [str(app_bin()), name], env=env, cwd=PROJECT)
+        if name in HEALTH:
+            wait_healthy(cfg, name, procs[name], procs[name].pid)
+    for name, proc in procs.items():
+        if proc.poll() is not None:
+            cfg.pidfile(name).unlink(missing_ok=True)
+            raise StackError(
+                f"{name} exited (status {proc.returncode}); last log lines:\n{tail(cfg.log(name))}",
+                f"full log: {cfg.log(name)}",
+            )

@@ -1,0 +1,159 @@
+"""Health checks of every process, and waiting for one to become healthy within its deadline.
+
+Kafka is asked a real Metadata request over a raw socket (a small hand-written Kafka protocol
+client: the script runs before any Kafka library is installed); PostgreSQL with `pg_isready`,
+Redis with `PING`, the apps with `GET /health`.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from .config import (
+    APP_STOP_TIMEOUT,
+    HOST,
+    STOP_TIMEOUT,
+    Config,
+    StackError,
+    say,
+    tail,
+    where,
+)
+from .procs import alive, stop_processes
+from .system import pg_bin_dir
+
+
+def kafka_metadata(port: int, timeout: float = 2.0) -> dict[str, Any]:
+    """A real Kafka Metadata request (v4, the oldest Kafka 4 still serves) over a raw socket."""
+    client_id = b"stack.py"
+    header = struct.pack(">hhih", 3, 4, 1, len(client_id)) + client_id
+    body = struct.pack(">i", -1) + b"\x00"  # all topics, allow_auto_topic_creation=false
+    request = header + body
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(struct.pack(">i", len(request)) + request)
+        size = struct.unpack(">i", recv_exact(s, 4))[0]
+        data = recv_exact(s, size)
+    pos = 8  # correlation id, throttle time
+
+    def i32() -> int:
+        nonlocal pos
+        value = struct.unpack_from(">i", data, pos)[0]
+        pos += 4
+        return int(value)
+
+    def string() -> str | None:
+        nonlocal pos
+        n = struct.unpack_from(">h", data, pos)[0]
+        pos += 2
+        if n < 0:
+            return None
+        value = data[pos : pos + n].decode()
+        pos += n
+        return value
+
+    brokers = []
+    for _ in range(i32()):
+        node, host, bport, _rack = i32(), string(), i32(), string()
+        brokers.append((node, host, bport))
+    cluster_id = string()
+    controller = i32()
+    return {"brokers": brokers, "cluster_id": cluster_id, "controller": controller}
+
+
+def recv_exact(s: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise OSError("connection closed")
+        buf += chunk
+    return buf
+
+
+def kafka_healthy(cfg: Config) -> bool:
+    try:
+        meta = kafka_metadata(cfg.ports["kafka"])
+    except (OSError, struct.error, UnicodeDecodeError):
+        return False
+    return meta["controller"] >= 0 and any(b[2] == cfg.ports["kafka"] for b in meta["brokers"])
+
+
+def postgres_healthy(cfg: Config) -> bool:
+    bindir = pg_bin_dir()
+    if bindir is None:
+        return False
+    cmd = [str(bindir / "pg_isready"), "-q", "-h", HOST, "-p", str(cfg.ports["postgres"])]
+    return subprocess.run([*cmd, "-t", "2"], stdin=subprocess.DEVNULL).returncode == 0
+
+
+def redis_healthy(cfg: Config) -> bool:
+    try:
+        with socket.create_connection((HOST, cfg.ports["redis"]), timeout=1.0) as s:
+            s.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def http_status(port: int, path: str = "/health", timeout: float = 2.0) -> int | None:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=timeout) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+    except (OSError, ValueError):
+        return None
+
+
+def api_healthy(cfg: Config) -> bool:
+    return http_status(cfg.ports["api"]) == 200
+
+
+def banksim_healthy(cfg: Config) -> bool:
+    status = http_status(cfg.ports["banksim"])
+    return status is not None and status < 500
+
+
+HEALTH: dict[str, Callable[[Config], bool]] = {
+    "kafka": kafka_healthy,
+    "postgres": postgres_healthy,
+    "redis": redis_healthy,
+    "api": api_healthy,
+    "banksim": banksim_healthy,
+}
+
+
+def wait_healthy(cfg: Config, name: str, proc: subprocess.Popen[bytes] | None, pid: int) -> None:
+    timeout = cfg.timeout(name)
+    say(f"waiting for {name} (up to {timeout:.0f}s)…")
+    started = time.monotonic()
+    deadline = started + timeout
+    check = HEALTH[name]
+    while True:
+        if check(cfg):
+            say(f"{name} healthy{where(cfg, name)} ({time.monotonic() - started:.1f}s)")
+            return
+        exited = proc.poll() if proc is not None else (None if alive(pid) else "?")
+        if exited is not None:
+            cfg.pidfile(name).unlink(missing_ok=True)
+            raise StackError(
+                f"{name} exited (status {exited}) before becoming healthy; last log lines:\n"
+                f"{tail(cfg.log(name))}",
+                f"full log: {cfg.log(name)}",
+            )
+        if time.monotonic() > deadline:
+            say(f"{name} not healthy after {timeout:.0f}s; stopping it")
+            stop_processes(cfg, [name], lambda n: STOP_TIMEOUT.get(n, APP_STOP_TIMEOUT))
+            raise StackError(
+                f"{name} did not become healthy within {timeout:.0f}s; last log lines:\n"
+                f"{tail(cfg.log(name))}",
+                f"full log: {cfg.log(name)}; a slow machine can use --timeout-scale 3",
+            )
+        time.sleep(0.25)
