@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from confluent_kafka import Producer
 
-from payment_service.app.states import PAYMENT_TRANSITIONS
+from payment_service.core.states import PAYMENT_TRANSITIONS
 from tests.e2e.helpers import db_audit, db_payment, executed, ledger, topic_messages
 from tests.fixtures.service import Merchant, Service, eventually, payment_body
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from payment_service.bank.breaker import BankCircuitBreaker, BreakerState
-from payment_service.bank.errors import (
+from payment_service.core.errors import (
     BankCircuitOpen,
     BankNotSent,
     BankOutcomeUnknown,

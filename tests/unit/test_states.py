@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from payment_service.app.states import (
+from payment_service.core.states import (
     PAYMENT_SETTLED,
     PAYMENT_TERMINAL,
     PAYMENT_TRANSITIONS,

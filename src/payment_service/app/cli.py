@@ -7,25 +7,25 @@ import asyncio
 import sys
 from collections.abc import Callable
 
-from payment_service.app.config import Settings
+from payment_service.config.settings import Settings
 
 
 def _api(settings: Settings, args: argparse.Namespace) -> int:
-    from payment_service.http.server import run_api
+    from payment_service.app.api import run_api
 
     run_api(settings)
     return 0
 
 
 def _processor(settings: Settings, args: argparse.Namespace) -> int:
-    from payment_service.streams.main import run_processor
+    from payment_service.app.processor import run_processor
 
     run_processor(settings)
     return 0
 
 
 def _banksim(settings: Settings, args: argparse.Namespace) -> int:
-    from payment_service.bank.simulator import run_simulator
+    from payment_service.app.banksim import run_simulator
 
     run_simulator(settings, host=args.host, port=args.port)
     return 0
