@@ -62,6 +62,19 @@ def _schemas(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _states(settings: Settings, args: argparse.Namespace) -> int:
+    from payment_service.core.diagram import states_page
+    from payment_service.core.states import PAYMENT_TRANSITIONS, REFUND_TRANSITIONS
+
+    if args.mermaid:
+        print(states_page(), end="")
+        return 0
+    for table in (PAYMENT_TRANSITIONS, REFUND_TRANSITIONS):
+        for (status, event), target in table.items():
+            print(f"{status.value:<20} --{event.value}--> {target.value}")
+    return 0
+
+
 def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
     from payment_service.storage.api_keys import create_key_cli
 
@@ -97,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
     schemas = sub.add_parser("schemas", help="write (or --check) the Kafka message JSON Schemas")
     schemas.add_argument("--check", action="store_true")
     schemas.set_defaults(run=_schemas)
+    states = sub.add_parser("states", help="print the payment and refund state tables")
+    states.add_argument(
+        "--mermaid", action="store_true", help="as Mermaid diagrams (docs/states.md)"
+    )
+    states.set_defaults(run=_states)
     keys = sub.add_parser("keys", help="manage merchant API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create an API key (printed once)")

@@ -5,23 +5,8 @@ no other rule. Amount rules (a refund <= what remains refundable, `core.rules`) 
 `advance`. Storage records each transition as a compare-and-set on the expected current status,
 so the table is enforced against races too.
 
-Payments::
-
-    processing --authorization_approved--> authorized --capture_approved--> captured
-    processing --authorization_declined--> failed
-    processing --authorization_unknown---> unknown   (bank outcome unresolved; reconciled later)
-    unknown    --authorization_approved--> authorized
-    unknown    --authorization_declined--> failed
-    authorized --capture_declined--------> failed
-    authorized --capture_unknown---------> unknown_capture
-    unknown_capture --capture_approved---> captured
-    captured / partially_refunded --refund_partial--> partially_refunded
-    captured / partially_refunded --refund_full-----> refunded
-
-Refunds::
-
-    processing --refund_approved--> completed
-    processing --refund_declined--> failed
+The diagrams in docs/states.md are drawn from these tables (`payment-service states --mermaid`);
+a test keeps them in step.
 """
 
 from __future__ import annotations
