@@ -26,8 +26,9 @@ LOCK_SECONDS = 60
 ACCEPTED_SECONDS = 24 * 3600
 
 # Compare-and-delete: release the lock only if it is still ours.
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
-_RELEASE += " return 0"
+_RELEASE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
 
 
 class IdempotencyLocks:

@@ -119,10 +119,10 @@ class CommandHandler:
     async def _execute(
         self, command: ProcessPaymentV1 | RefundPaymentV1, correlation_id: str | None
     ) -> CommandResult:
-        data = command.data
         if isinstance(command, ProcessPaymentV1):
-            outcome = await self._payments.run(new_payment(command.data), correlation_id)
-            return payment_result(data.transaction_id, data.merchant_id, outcome)
+            payment_cmd = command.data
+            outcome = await self._payments.run(new_payment(payment_cmd), correlation_id)
+            return payment_result(payment_cmd.transaction_id, payment_cmd.merchant_id, outcome)
         refund = command.data
         refunded = await self._refunds.run(new_refund(refund), correlation_id)
         # The payment as it stands after the refund, with the refund listed.

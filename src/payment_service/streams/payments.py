@@ -92,13 +92,8 @@ class PaymentFlow:
                 age = dt.datetime.now(dt.UTC) - payment.created_at
                 if age > give_up_after and await self._bank_has_no_record(payment):
                     message = "the bank has no record of this authorization"
-                    return await self._record.failed(
-                        payment,
-                        E.AUTHORIZATION_DECLINED,
-                        "not_processed_by_bank",
-                        None,
-                        message,
-                        None,
+                    return await self._decline(
+                        payment, "not_processed_by_bank", None, message, None
                     )
                 return payment
             payment = resolved
