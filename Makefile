@@ -106,7 +106,7 @@ lint: install ## ruff check, ruff format --check, mypy
 	$(PY) -m ruff check $(LINT_PATHS)
 	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m mypy
-	$(PY) -m mypy --strict scripts tests/fixtures/stack.py bench
+	$(PY) -m mypy --strict scripts tests bench
 
 format: install ## Format the code and apply ruff's safe fixes
 	$(PY) -m ruff format $(LINT_PATHS)

@@ -164,7 +164,7 @@ LOOP_FILES = (
     "threading.py",
     "concurrent/",
     "aiohttp/web.py",
-    "payment_service/app/cli.py",
+    "payment_service/app/",
     "payment-service",
 )
 LOOP_FUNCTIONS = ("SideLoop._run", "run_api", "run_simulator", "<module>")

@@ -19,7 +19,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 STACK = ["python3", str(PROJECT / "scripts" / "stack.py")]
 APP_BIN = PROJECT / ".venv" / "bin" / "payment-service"
 
-# Which app reads a variable, by prefix (src/payment_service/app/config.py).
+# Which app reads a variable, by prefix (src/payment_service/config/settings.py).
 PREFIX_OWNERS = {
     "API_": ("api",),
     "PROCESSOR_": ("processor",),

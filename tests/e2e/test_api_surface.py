@@ -98,7 +98,7 @@ async def test_bank_down_fails_fast_and_charges_nothing(
             json=payment_body(merchant.merchant_id),
             headers=merchant.headers,
         ) as resp:
-            return (await resp.json()).get("status") == "captured"
+            return bool((await resp.json()).get("status") == "captured")
 
     # The breaker (if it opened) lets a probe through after its reset time, then closes.
     await eventually(captured_again, timeout=60, what="payments to succeed once the bank is back")

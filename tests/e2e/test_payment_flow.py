@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import pytest
@@ -80,7 +82,7 @@ async def test_test_card_outcome_everywhere(
 
 
 async def test_get_payment_and_merchant_isolation(
-    merchant: Merchant, merchant_factory, http: aiohttp.ClientSession
+    merchant: Merchant, merchant_factory: Callable[[], Merchant], http: aiohttp.ClientSession
 ) -> None:
     async with http.post(
         "/api/v1/payments/process",
@@ -120,7 +122,11 @@ async def test_merchant_id_must_match_key(merchant: Merchant, http: aiohttp.Clie
     ],
 )
 async def test_validation_errors_are_specific_and_change_nothing(
-    change: dict, param: str, service: Service, merchant: Merchant, http: aiohttp.ClientSession
+    change: dict[str, Any],
+    param: str,
+    service: Service,
+    merchant: Merchant,
+    http: aiohttp.ClientSession,
 ) -> None:
     body = payment_body(merchant.merchant_id, **change)
     async with http.post("/api/v1/payments/process", json=body, headers=merchant.headers) as resp:
@@ -183,7 +189,7 @@ async def test_concurrent_requests_with_one_key_charge_once(
     body = payment_body(merchant.merchant_id)
     headers = {**merchant.headers, "Idempotency-Key": "concurrent-key"}
 
-    async def attempt() -> tuple[int, dict]:
+    async def attempt() -> tuple[int, dict[str, Any]]:
         async with http.post("/api/v1/payments/process", json=body, headers=headers) as resp:
             return resp.status, await resp.json()
 

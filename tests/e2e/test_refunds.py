@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -28,9 +30,9 @@ async def _refund(
     http: aiohttp.ClientSession,
     merchant: Merchant,
     txn: str,
-    body: dict | None = None,
+    body: dict[str, Any] | None = None,
     key: str | None = None,
-) -> tuple[int, dict]:
+) -> tuple[int, dict[str, Any]]:
     headers = dict(merchant.headers)
     if key:
         headers["Idempotency-Key"] = key
@@ -141,7 +143,10 @@ async def test_refund_retried_with_same_key_refunds_once(
 
 
 async def test_refund_of_declined_missing_and_foreign_payment(
-    service: Service, merchant: Merchant, merchant_factory, http: aiohttp.ClientSession
+    service: Service,
+    merchant: Merchant,
+    merchant_factory: Callable[[], Merchant],
+    http: aiohttp.ClientSession,
 ) -> None:
     body = payment_body(merchant.merchant_id, card="4000000000000002")
     async with http.post("/api/v1/payments/process", json=body, headers=merchant.headers) as resp:

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import asyncpg
 import pytest
 from confluent_kafka import Producer
 
-from payment_service.app.states import PAYMENT_TRANSITIONS
+from payment_service.core.states import PAYMENT_TRANSITIONS
 from tests.e2e.helpers import db_audit, db_payment, executed, ledger, topic_messages
 from tests.fixtures.service import Merchant, Service, eventually, payment_body
 
@@ -26,8 +27,8 @@ SETTLED = {"captured", "failed"}
 
 
 async def _pay(
-    http: aiohttp.ClientSession, merchant: Merchant, **overrides: object
-) -> tuple[int, dict]:
+    http: aiohttp.ClientSession, merchant: Merchant, **overrides: Any
+) -> tuple[int, dict[str, Any]]:
     body = payment_body(merchant.merchant_id, **overrides)
     async with http.post("/api/v1/payments/process", json=body, headers=merchant.headers) as resp:
         return resp.status, await resp.json()
@@ -77,7 +78,7 @@ async def _redis_value(redis: Any, key: bytes) -> bytes:
     if kind == "hash":
         return b"".join(k + v for k, v in (await redis.hgetall(key)).items())
     if kind in ("list", "set", "zset"):
-        items = {
+        items: Callable[[], Awaitable[list[bytes]]] = {
             "list": lambda: redis.lrange(key, 0, -1),
             "set": lambda: redis.smembers(key),
             "zset": lambda: redis.zrange(key, 0, -1),
@@ -135,11 +136,12 @@ async def test_processor_sigkill_loses_nothing_and_charges_once(
     # Twenty payments in flight, approvals and declines, when the processor dies at the point.
     cards = ["4242424242424242", "4000000000000002"] * 10
     sent = asyncio.gather(*(_pay(http, merchant, card_data=_card(c)) for c in cards))
-    await asyncio.to_thread(processor.wait_exit, 60)
+    # The crash point fires only when a payment reaches it, so the kill interrupted one.
+    assert await asyncio.to_thread(processor.wait_exit, 60) == -signal.SIGKILL
     processor.start()
     answers = await sent
+    # 200 or 202, whichever the restart's speed gives: the sync timeout decides, not the test.
     assert all(status in (200, 202) for status, _ in answers), answers
-    assert any(status == 202 for status, _ in answers)  # the crash did interrupt some
     expected = {"4242424242424242": "captured", "4000000000000002": "failed"}
     for card, (_, body) in zip(cards, answers, strict=True):
         txn = body["transaction_id"]
@@ -217,7 +219,7 @@ async def test_two_apis_and_two_processors_share_the_load(
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as client,
     ):
 
-        async def pay(base: str) -> tuple[int, dict]:
+        async def pay(base: str) -> tuple[int, dict[str, Any]]:
             body = payment_body(merchant.merchant_id)
             async with client.post(
                 f"{base}/api/v1/payments/process", json=body, headers=merchant.headers
@@ -254,7 +256,7 @@ async def test_broker_unavailable_answers_503_and_retry_charges_once(
     assert status == 503, refused
     assert refused["error"]["code"] == "not_accepted"
 
-    async def accepted() -> dict | None:
+    async def accepted() -> dict[str, Any] | None:
         async with http.post("/api/v1/payments/process", json=body, headers=headers) as resp:
             answer = await resp.json()
             return answer if resp.status == 200 else None
@@ -264,9 +266,9 @@ async def test_broker_unavailable_answers_503_and_retry_charges_once(
     # security code gone (the 503 discarded it) and fails before reaching the bank, and the retry
     # replays that: "503, nothing was charged" stays true either way.
     answer = await eventually(accepted, timeout=90, what="the retried payment to be accepted")
-    status = await _settled_as_bank_says(service, answer["transaction_id"])
-    assert status == answer["status"]
-    if status == "failed":
+    settled = await _settled_as_bank_says(service, answer["transaction_id"])
+    assert settled == answer["status"]
+    if settled == "failed":
         assert answer["failure_code"] == "security_code_expired", answer
         assert await ledger(service, answer["transaction_id"]) == []
 

@@ -19,9 +19,9 @@ from tests.fixtures.service import (
     Merchant,
     Service,
     eventually,
-    free_ports,
     payment_body,
 )
+from tests.fixtures.stack import free_ports
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
 

@@ -14,6 +14,7 @@ import pytest_asyncio
 
 from payment_service.bank.simulator.control import SimulatorControl
 from tests.fixtures.bank import BankSimulator, unique_reference
+from tests.fixtures.service import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -203,12 +204,23 @@ async def test_the_same_key_with_another_body_is_refused(
 async def test_concurrent_requests_with_one_key_execute_once(
     raw: Raw, bank_control: SimulatorControl
 ) -> None:
-    # A long processing time makes every duplicate arrive while the first is still executing.
-    await bank_control.set_latency(200)
+    # The first request holds its key for the whole processing time. The simulator's counters
+    # show all twenty received while nothing was committed yet: they provably overlapped.
+    await bank_control.set_latency(3000)
     reference = unique_reference()
-    answers = await asyncio.gather(
+    before = await bank_control.stats()
+    sent = asyncio.gather(
         *(raw.post("authorize", authorize_body(reference), "k-" + reference) for _ in range(20))
     )
+
+    async def all_received() -> dict[str, Any] | None:
+        stats = await bank_control.stats()
+        received = stats["received"].get("authorize", 0) - before["received"].get("authorize", 0)
+        return stats if received >= 20 else None
+
+    snapshot = await eventually(all_received, timeout=30, what="all twenty requests at the bank")
+    assert snapshot["ledger_entries"] == before["ledger_entries"], "one finished before all came"
+    answers = await sent
     assert {a[0] for a in answers} == {200}
     assert len({a[1]["authorization_id"] for a in answers}) == 1
     [entry] = await bank_control.ledger(reference)

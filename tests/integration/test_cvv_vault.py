@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -15,11 +14,12 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from payment_service.app.config import RedisSettings
 from payment_service.cards.crypto import KeyRing, generate_key_spec
-from payment_service.cards.errors import DecryptionError, VaultUnavailable
-from payment_service.cards.masking import SecurityCode
-from payment_service.cards.vault import SecurityCodeVault, redis_client, vault_key
+from payment_service.cards.vault import SecurityCodeVault, vault_key
+from payment_service.config.settings import RedisSettings
+from payment_service.core.errors import DecryptionError, VaultUnavailable
+from payment_service.core.masking import SecurityCode
+from payment_service.ops.redis_client import redis_client
 from tests.fixtures.stack import StackInfo
 
 pytestmark = pytest.mark.integration
@@ -32,20 +32,6 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def _wait_for_pong(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"redis-server on port {port} did not answer PING")
 
 
 @pytest.fixture(scope="session")

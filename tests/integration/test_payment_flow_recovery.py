@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -15,16 +17,21 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from payment_service.app.config import BankSettings, RedisSettings
-from payment_service.app.states import PaymentStatus
-from payment_service.bank.client import HttpBankClient, idempotency_key
+from payment_service.bank.client import HttpBankClient
+from payment_service.bank.simulator.control import SimulatorControl
 from payment_service.cards.crypto import KeyRing, encrypt_card_number, generate_key_spec
-from payment_service.cards.masking import CardNumber, SecurityCode
-from payment_service.cards.vault import SecurityCodeVault, redis_client
-from payment_service.schemas.messages import ProcessPayment
+from payment_service.cards.vault import SecurityCodeVault
+from payment_service.config.settings import BankSettings, RedisSettings
+from payment_service.core.ids import idempotency_key
+from payment_service.core.masking import CardNumber, SecurityCode
+from payment_service.core.records import NewPayment, NewRefund
+from payment_service.core.states import PaymentStatus, RefundStatus
+from payment_service.ops.redis_client import redis_client
 from payment_service.storage.payments import PgPaymentRepository
+from payment_service.storage.refunds import PgRefundRepository
 from payment_service.streams.payments import PaymentFlow
-from tests.fixtures.postgres import payment_command
+from payment_service.streams.refunds import RefundFlow
+from tests.fixtures.postgres import new_payment
 from tests.fixtures.stack import StackInfo, free_ports
 
 pytestmark = pytest.mark.integration
@@ -57,7 +64,7 @@ def flow(pg_pool: asyncpg.Pool, bank: HttpBankClient, redis: Redis, ring: KeyRin
     return PaymentFlow(PgPaymentRepository(pg_pool), bank, vault, ring)
 
 
-async def _ledger(url: str, reference: str) -> list[dict]:
+async def _ledger(url: str, reference: str) -> list[dict[str, Any]]:
     async with (
         aiohttp.ClientSession() as session,
         session.get(f"{url}/sim/ledger", params={"reference": reference}) as resp,
@@ -65,12 +72,10 @@ async def _ledger(url: str, reference: str) -> list[dict]:
         return list((await resp.json())["entries"])
 
 
-def _command(ring: KeyRing) -> ProcessPayment:
-    cmd = payment_command()
-    card = cmd.card.model_copy(
-        update={"number_envelope": encrypt_card_number(ring, CARD, cmd.transaction_id)}
-    )
-    return cmd.model_copy(update={"card": card})
+def _command(ring: KeyRing) -> NewPayment:
+    cmd = new_payment()
+    envelope = encrypt_card_number(ring, CARD, cmd.transaction_id)
+    return replace(cmd, card=replace(cmd.card, number_envelope=envelope))
 
 
 def _unreachable_bank() -> HttpBankClient:
@@ -78,7 +83,7 @@ def _unreachable_bank() -> HttpBankClient:
     return HttpBankClient(BankSettings(url=f"http://127.0.0.1:{port}", max_attempts=1))
 
 
-async def _authorize_directly(bank: HttpBankClient, cmd: ProcessPayment) -> None:
+async def _authorize_directly(bank: HttpBankClient, cmd: NewPayment) -> None:
     """What an earlier delivery did before it died: the bank approved our authorization."""
     result = await bank.authorize(
         reference=cmd.transaction_id,
@@ -153,8 +158,6 @@ async def test_replayed_settled_payment_changes_nothing(
 async def test_unknown_outcome_is_settled_by_the_reconciler(
     pg_pool: asyncpg.Pool, redis: Redis, ring: KeyRing, bank_sim_url: str
 ) -> None:
-    from payment_service.bank.simulator.control import SimulatorControl
-
     client = _impatient_bank(bank_sim_url)
     vault = SecurityCodeVault(redis, ring, ttl_seconds=60, deadline_seconds=5)
     repo = PgPaymentRepository(pg_pool)
@@ -204,11 +207,6 @@ async def test_reconciler_fails_a_payment_the_bank_never_saw_only_after_give_up(
 async def test_refund_with_unknown_outcome_stays_reserved_then_reconciles(
     flow: PaymentFlow, pg_pool: asyncpg.Pool, ring: KeyRing, bank_sim_url: str
 ) -> None:
-    from payment_service.bank.simulator.control import SimulatorControl
-    from payment_service.schemas.messages import RefundPayment
-    from payment_service.storage.refunds import PgRefundRepository
-    from payment_service.streams.refunds import RefundFlow
-
     cmd = _command(ring)
     paid = await flow.run(cmd, correlation_id=None)
     assert paid.payment is not None
@@ -216,7 +214,7 @@ async def test_refund_with_unknown_outcome_stays_reserved_then_reconciles(
     client = _impatient_bank(bank_sim_url)
     repo = PgRefundRepository(pg_pool)
     refunds = RefundFlow(repo, client)
-    refund_cmd = RefundPayment(
+    refund_cmd = NewRefund(
         refund_id=f"rf-{cmd.transaction_id}",
         transaction_id=cmd.transaction_id,
         merchant_id=cmd.merchant_id,
@@ -236,11 +234,11 @@ async def test_refund_with_unknown_outcome_stays_reserved_then_reconciles(
             await control.remove_fault(hang)
             await control.remove_fault(dark)
     assert pending.refund is not None
-    assert pending.refund.status == "processing"  # never "completed" without knowing
+    assert pending.refund.status == RefundStatus.PROCESSING  # never "completed" without knowing
     settled = await refunds.reconcile(pending.refund, give_up_after=dt.timedelta(hours=1))
     await client.close()
     assert settled.refund is not None
-    assert settled.refund.status == "completed"
+    assert settled.refund.status == RefundStatus.COMPLETED
     assert settled.payment is not None
     assert settled.payment.refunded_minor == 4000
     entries = await _ledger(bank_sim_url, cmd.transaction_id)
@@ -291,7 +289,7 @@ async def test_first_delivery_that_cannot_reach_the_bank_fails_as_not_charged(
 async def test_expired_security_code_fails_before_the_bank_is_asked(
     flow: PaymentFlow, ring: KeyRing, bank_sim_url: str
 ) -> None:
-    cmd = _command(ring).model_copy(update={"security_code_in_vault": True})  # but it is gone
+    cmd = replace(_command(ring), security_code_in_vault=True)  # but it is gone
     outcome = await flow.run(cmd, correlation_id=None)
     assert outcome.payment is not None
     assert outcome.payment.failure_code == "security_code_expired"
@@ -301,16 +299,12 @@ async def test_expired_security_code_fails_before_the_bank_is_asked(
 async def test_refund_redelivery_that_cannot_reach_the_bank_stays_reserved(
     flow: PaymentFlow, pg_pool: asyncpg.Pool, ring: KeyRing, bank: HttpBankClient, bank_sim_url: str
 ) -> None:
-    from payment_service.schemas.messages import RefundPayment
-    from payment_service.storage.refunds import PgRefundRepository
-    from payment_service.streams.refunds import RefundFlow
-
     cmd = _command(ring)
     paid = await flow.run(cmd, correlation_id=None)
     assert paid.payment is not None
     repo = PgRefundRepository(pg_pool)
     half = cmd.amount_minor // 2
-    first = RefundPayment(
+    first = NewRefund(
         refund_id=f"rf-{cmd.transaction_id}",
         transaction_id=cmd.transaction_id,
         merchant_id=cmd.merchant_id,
@@ -329,9 +323,11 @@ async def test_refund_redelivery_that_cannot_reach_the_bank_stays_reserved(
     redelivered = await RefundFlow(repo, unreachable).run(first, correlation_id=None)
     await unreachable.close()
     assert redelivered.refund is not None
-    assert redelivered.refund.status == "processing"  # still reserved: never released blindly
+    assert (
+        redelivered.refund.status == RefundStatus.PROCESSING
+    )  # still reserved: never released blindly
     # So a refund of the other half plus one minor unit is refused: the first half is held.
-    greedy = RefundPayment(
+    greedy = NewRefund(
         refund_id=f"rf2-{cmd.transaction_id}",
         transaction_id=cmd.transaction_id,
         merchant_id=cmd.merchant_id,
@@ -343,6 +339,6 @@ async def test_refund_redelivery_that_cannot_reach_the_bank_stays_reserved(
         reserved.refund, give_up_after=dt.timedelta(hours=1)
     )
     assert settled.refund is not None
-    assert settled.refund.status == "completed"
+    assert settled.refund.status == RefundStatus.COMPLETED
     entries = await _ledger(bank_sim_url, cmd.transaction_id)
     assert sum(e["amount_minor"] for e in entries if e["operation"] == "refund") == half

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import asyncpg
 import pytest
 
-from payment_service.app.config import DatabaseSettings, Settings
+from payment_service.config.settings import DatabaseSettings, Settings
 from payment_service.storage.api_keys import authenticate, create_api_key, create_key_cli, revoke
 from tests.fixtures.postgres import new_id
 

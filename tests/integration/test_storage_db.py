@@ -8,15 +8,10 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 
-from payment_service.app.config import DatabaseSettings
+from payment_service.config.settings import DatabaseSettings
+from payment_service.core.errors import IntegrityViolation, StorageError, StorageUnavailable
 from payment_service.storage.db import create_pool
-from payment_service.storage.errors import (
-    IntegrityViolation,
-    StorageError,
-    StorageUnavailable,
-    translate,
-    translated,
-)
+from payment_service.storage.errors import translate, translated
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 
-from payment_service.app.config import DatabaseSettings
-from payment_service.app.states import PaymentStatus, RefundStatus
-from payment_service.storage.errors import MigrationError, StorageError
+from payment_service.config.settings import DatabaseSettings
+from payment_service.core.errors import MigrationError, StorageError
+from payment_service.core.states import PaymentStatus, RefundStatus
 from payment_service.storage.migrate import MIGRATIONS_DIR, load_migrations, migrate
 
 pytestmark = pytest.mark.integration

@@ -10,19 +10,20 @@ from typing import Any
 import asyncpg
 import pytest
 
-from payment_service.app.errors import IdempotencyKeyReused
-from payment_service.app.states import InvalidTransition, PaymentStatus
-from payment_service.storage.errors import (
+from payment_service.core.errors import (
     IdempotencyConflict,
+    IdempotencyKeyReused,
     IntegrityViolation,
     TransitionConflict,
 )
+from payment_service.core.records import PaymentRecord
+from payment_service.core.states import InvalidTransition, PaymentEvent, PaymentStatus
+from payment_service.schemas.views import payment_view
 from payment_service.storage.payments import PgPaymentRepository
-from payment_service.storage.records import PaymentRecord
-from tests.fixtures.postgres import CANARY_ENVELOPE, new_id, payment_command
+from tests.fixtures.postgres import CANARY_ENVELOPE, new_id, new_payment
 
 pytestmark = pytest.mark.integration
-S = PaymentStatus
+S, E = PaymentStatus, PaymentEvent
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ async def _audit(pool: asyncpg.Pool, transaction_id: str) -> list[tuple[str, str
 
 
 async def _claimed(repo: PgPaymentRepository, **overrides: Any) -> PaymentRecord:
-    claim = await repo.claim_payment(payment_command(**overrides), correlation_id="corr-1")
+    claim = await repo.claim_payment(new_payment(**overrides), correlation_id="corr-1")
     assert claim.created
     return claim.payment
 
@@ -48,7 +49,7 @@ async def _claimed(repo: PgPaymentRepository, **overrides: Any) -> PaymentRecord
 async def test_claim_stores_a_processing_payment_with_its_audit_row(
     repo: PgPaymentRepository, pg_pool: asyncpg.Pool
 ) -> None:
-    cmd = payment_command(idempotency_key=new_id("key"))
+    cmd = new_payment(idempotency_key=new_id("key"))
     claim = await repo.claim_payment(cmd, correlation_id="corr-1")
     assert claim.created
     payment = claim.payment
@@ -57,17 +58,19 @@ async def test_claim_stores_a_processing_payment_with_its_audit_row(
     assert payment.metadata == {"order": "42"}
     assert payment == await repo.get_payment(cmd.transaction_id)
     assert await _audit(pg_pool, cmd.transaction_id) == [("payment.received", None, "processing")]
-    assert await repo.get_by_idempotency_key(cmd.merchant_id, cmd.idempotency_key or "") == (
-        "payment",
-        cmd.request_hash,
-        cmd.transaction_id,
+    bound = await pg_pool.fetchrow(
+        "SELECT kind, request_hash, resource_id FROM idempotency_keys"
+        " WHERE merchant_id = $1 AND idempotency_key = $2",
+        cmd.merchant_id,
+        cmd.idempotency_key,
     )
+    assert tuple(bound) == ("payment", cmd.request_hash, cmd.transaction_id)
 
 
 async def test_the_same_command_twice_stores_one_payment(
     repo: PgPaymentRepository, pg_pool: asyncpg.Pool
 ) -> None:
-    cmd = payment_command(idempotency_key=new_id("key"))
+    cmd = new_payment(idempotency_key=new_id("key"))
     first = await repo.claim_payment(cmd, correlation_id="a")
     second = await repo.claim_payment(cmd, correlation_id="b")
     assert (first.created, second.created) == (True, False)
@@ -82,7 +85,7 @@ async def test_the_same_command_twice_stores_one_payment(
 async def test_concurrent_claims_of_one_payment_create_it_exactly_once(
     repo: PgPaymentRepository,
 ) -> None:
-    cmd = payment_command(idempotency_key=new_id("key"))
+    cmd = new_payment(idempotency_key=new_id("key"))
     claims = await asyncio.gather(*(repo.claim_payment(cmd, correlation_id=None) for _ in range(5)))
     assert sorted(c.created for c in claims) == [False, False, False, False, True]
     assert len({c.payment.created_at for c in claims}) == 1
@@ -92,7 +95,7 @@ async def test_an_idempotency_key_reused_with_another_body_is_a_conflict(
     repo: PgPaymentRepository,
 ) -> None:
     first = await _claimed(repo, idempotency_key="order-1", merchant_id=new_id("m"))
-    other = payment_command(
+    other = new_payment(
         merchant_id=first.merchant_id, idempotency_key="order-1", request_hash="another-body"
     )
     with pytest.raises(IdempotencyConflict) as caught:
@@ -112,7 +115,7 @@ async def test_same_key_and_body_but_another_transaction_is_a_conflict_naming_th
     repo: PgPaymentRepository,
 ) -> None:
     first = await _claimed(repo, idempotency_key="order-2", merchant_id=new_id("m"))
-    again = payment_command(
+    again = new_payment(
         merchant_id=first.merchant_id, idempotency_key="order-2", request_hash=first.request_hash
     )
     with pytest.raises(IdempotencyConflict) as caught:
@@ -129,7 +132,7 @@ async def test_a_transaction_id_reused_for_another_payment_is_a_conflict(
 ) -> None:
     first = await _claimed(repo)
     same = {"merchant_id": first.merchant_id, "request_hash": first.request_hash}
-    again = payment_command(transaction_id=first.transaction_id, **{**same, **change})
+    again = new_payment(transaction_id=first.transaction_id, **{**same, **change})
     with pytest.raises(IdempotencyConflict):
         await repo.claim_payment(again, correlation_id=None)
     assert await repo.get_payment(first.transaction_id) == first
@@ -154,7 +157,7 @@ async def test_happy_path_transitions_are_recorded_with_audit_rows(
         ("payment.authorized", "processing", "authorized"),
         ("payment.captured", "authorized", "captured"),
     ]
-    view = captured.to_view()
+    view = payment_view(captured)
     assert (view.amount, view.refunded_amount, view.card.last4) == ("100.00", "0.00", "4242")
     assert CANARY_ENVELOPE not in view.model_dump_json()
     assert CANARY_ENVELOPE not in repr(captured)
@@ -163,11 +166,14 @@ async def test_happy_path_transitions_are_recorded_with_audit_rows(
 async def test_unknown_outcomes_and_their_resolution(repo: PgPaymentRepository) -> None:
     tid = (await _claimed(repo)).transaction_id
     unknown = await repo.mark_unknown(
-        tid, expected=S.PROCESSING, correlation_id=None, detail="timeout"
-    )
+        tid, expected=S.PROCESSING, event=E.AUTHORIZATION_UNKNOWN, correlation_id=None,
+        detail="timeout",
+    )  # fmt: skip
     assert unknown.status == S.UNKNOWN
     await repo.mark_authorized(tid, expected=S.UNKNOWN, authorization_id="a", correlation_id=None)
-    lost = await repo.mark_unknown(tid, expected=S.AUTHORIZED, correlation_id=None, detail="reset")
+    lost = await repo.mark_unknown(
+        tid, expected=S.AUTHORIZED, event=E.CAPTURE_UNKNOWN, correlation_id=None, detail="reset"
+    )
     assert lost.status == S.UNKNOWN_CAPTURE
     done = await repo.mark_captured(
         tid, expected=S.UNKNOWN_CAPTURE, captured_minor=10_000, correlation_id=None
@@ -184,9 +190,11 @@ async def test_declines_record_their_codes(
         await repo.mark_authorized(
             tid, expected=S.PROCESSING, authorization_id="a", correlation_id=None
         )
+    event = E.CAPTURE_DECLINED if expected == S.AUTHORIZED else E.AUTHORIZATION_DECLINED
     failed = await repo.mark_failed(
         tid,
         expected=expected,
+        event=event,
         failure_code="card_declined",
         decline_code="insufficient_funds",
         failure_message="Your card has insufficient funds.",
@@ -197,12 +205,12 @@ async def test_declines_record_their_codes(
         "card_declined",
         "insufficient_funds",
     )
-    event = await pg_pool.fetchval(
+    audited = await pg_pool.fetchval(
         "SELECT details->>'event' FROM audit_log"
         " WHERE transaction_id = $1 AND to_status = 'failed'",
         tid,
     )
-    assert event == ("capture_declined" if expected == S.AUTHORIZED else "authorization_declined")
+    assert audited == event.value
 
 
 def _transitions(
@@ -218,13 +226,28 @@ def _transitions(
         "fail": lambda e: repo.mark_failed(
             tid,
             expected=e,
+            event=_decline_from(e),
             failure_code="x",
             decline_code=None,
             failure_message=None,
             correlation_id=None,
         ),
-        "unknown": lambda e: repo.mark_unknown(tid, expected=e, correlation_id=None, detail=None),
+        "unknown": lambda e: repo.mark_unknown(
+            tid, expected=e, event=_unknown_from(e), correlation_id=None, detail=None
+        ),
     }
+
+
+def _decline_from(status: PaymentStatus) -> PaymentEvent:
+    """The decline the flow would name in `status`."""
+    after_auth = status in (S.AUTHORIZED, S.UNKNOWN_CAPTURE)
+    return E.CAPTURE_DECLINED if after_auth else E.AUTHORIZATION_DECLINED
+
+
+def _unknown_from(status: PaymentStatus) -> PaymentEvent:
+    """The lost answer the flow would name in `status`."""
+    after_auth = status in (S.AUTHORIZED, S.UNKNOWN_CAPTURE)
+    return E.CAPTURE_UNKNOWN if after_auth else E.AUTHORIZATION_UNKNOWN
 
 
 @pytest.mark.parametrize("name", ["authorize", "capture", "fail", "unknown"])
@@ -271,6 +294,19 @@ async def test_a_transition_of_a_missing_payment_is_a_conflict_with_no_status(
     assert caught.value.current_status is None
 
 
+@pytest.mark.parametrize("event", [E.AUTHORIZATION_APPROVED, E.CAPTURE_UNKNOWN])
+async def test_mark_failed_records_only_a_decline(
+    repo: PgPaymentRepository, event: PaymentEvent
+) -> None:
+    payment = await _claimed(repo)
+    with pytest.raises(ValueError, match="decline"):
+        await repo.mark_failed(
+            payment.transaction_id, expected=S.PROCESSING, event=event, failure_code="x",
+            decline_code=None, failure_message=None, correlation_id=None,
+        )  # fmt: skip
+    assert await repo.get_payment(payment.transaction_id) == payment
+
+
 async def test_capturing_more_than_the_amount_is_refused_by_the_database(
     repo: PgPaymentRepository,
 ) -> None:
@@ -309,21 +345,25 @@ async def test_another_merchants_payment_is_not_found(repo: PgPaymentRepository)
     found = await repo.get_payment(payment.transaction_id, merchant_id=payment.merchant_id)
     assert found == payment
     assert await repo.get_payment(new_id("txn")) is None
-    assert await repo.get_by_idempotency_key(payment.merchant_id, "never-used") is None
 
 
 async def test_find_unsettled_lists_payments_stuck_before_a_final_status(
-    repo: PgPaymentRepository,
+    repo: PgPaymentRepository, pg_pool: asyncpg.Pool
 ) -> None:
     stuck = await _claimed(repo)
     settled = await _claimed(repo)
+    fresh = await _claimed(repo)
     await _transitions(repo, settled.transaction_id)["fail"](S.PROCESSING)
-    await asyncio.sleep(0.01)
-    found = {p.transaction_id for p in await repo.find_unsettled(dt.timedelta(0), 10_000)}
+    # Two hours old, set explicitly rather than waited for.
+    await pg_pool.execute(
+        "UPDATE transactions SET updated_at = now() - interval '2 hours'"
+        " WHERE transaction_id = ANY($1::text[])",
+        [stuck.transaction_id, settled.transaction_id],
+    )
+    found = {p.transaction_id for p in await repo.find_unsettled(dt.timedelta(hours=1), 10_000)}
     assert stuck.transaction_id in found
     assert settled.transaction_id not in found
-    recent = await repo.find_unsettled(dt.timedelta(hours=1), 10_000)
-    assert stuck.transaction_id not in {p.transaction_id for p in recent}
+    assert fresh.transaction_id not in found
 
 
 async def test_the_card_is_stored_only_as_the_envelope_it_was_given(

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
 import pytest
 
-from payment_service.app.errors import NotFound, PaymentNotRefundable, RefundExceedsRemaining
-from payment_service.app.states import PaymentStatus, RefundStatus
-from payment_service.schemas.messages import RefundPayment
-from payment_service.storage.errors import IdempotencyConflict, TransitionConflict
+from payment_service.core.errors import (
+    IdempotencyConflict,
+    NotFound,
+    PaymentNotRefundable,
+    RefundExceedsRemaining,
+    TransitionConflict,
+)
+from payment_service.core.records import NewRefund, PaymentRecord, RefundReservation
+from payment_service.core.states import PaymentEvent, PaymentStatus, RefundStatus
+from payment_service.schemas.views import payment_view, refund_view
 from payment_service.storage.payments import PgPaymentRepository
-from payment_service.storage.records import PaymentRecord
-from payment_service.storage.refunds import PgRefundRepository, RefundReservation
-from tests.fixtures.postgres import new_id, payment_command
+from payment_service.storage.refunds import PgRefundRepository
+from tests.fixtures.postgres import new_id, new_payment
 
 pytestmark = pytest.mark.integration
 S = PaymentStatus
@@ -32,7 +38,7 @@ def refunds(pg_pool: asyncpg.Pool) -> PgRefundRepository:
 
 
 async def _captured(payments: PgPaymentRepository, amount_minor: int = 10_000) -> PaymentRecord:
-    cmd = payment_command(amount_minor=amount_minor)
+    cmd = new_payment(amount_minor=amount_minor)
     tid = (await payments.claim_payment(cmd, correlation_id=None)).payment.transaction_id
     await payments.mark_authorized(
         tid, expected=S.PROCESSING, authorization_id="auth", correlation_id=None
@@ -42,8 +48,8 @@ async def _captured(payments: PgPaymentRepository, amount_minor: int = 10_000) -
     )
 
 
-def _refund(payment: PaymentRecord, amount_minor: int | None, **extra: Any) -> RefundPayment:
-    return RefundPayment(
+def _refund(payment: PaymentRecord, amount_minor: int | None, **extra: Any) -> NewRefund:
+    return NewRefund(
         refund_id=new_id("re"),
         transaction_id=payment.transaction_id,
         merchant_id=payment.merchant_id,
@@ -52,7 +58,7 @@ def _refund(payment: PaymentRecord, amount_minor: int | None, **extra: Any) -> R
     )
 
 
-async def _settle(refunds: PgRefundRepository, cmd: RefundPayment) -> PaymentRecord:
+async def _settle(refunds: PgRefundRepository, cmd: NewRefund) -> PaymentRecord:
     await refunds.reserve_refund(cmd, correlation_id=None)
     _, payment = await refunds.complete_refund(
         cmd.refund_id, bank_refund_id="bank_" + cmd.refund_id, correlation_id=None
@@ -84,7 +90,7 @@ async def test_partial_then_the_rest_then_nothing_more(
     )
     assert (after_rest.status, after_rest.refunded_minor) == (S.REFUNDED, 10_000)
     assert [r.amount_minor for r in after_rest.refunds] == [3_000, 7_000]
-    view = after_rest.to_view()
+    view = payment_view(after_rest)
     assert (view.refunded_amount, [r.amount for r in view.refunds]) == (
         "100.00",
         ["30.00", "70.00"],
@@ -170,10 +176,10 @@ async def test_a_redelivered_reservation_returns_the_first(
     second = await refunds.reserve_refund(cmd, correlation_id=None)
     assert (first.created, second.created) == (True, False)
     assert second.refund == first.refund
-    other_body = cmd.model_copy(update={"refund_id": new_id("re"), "request_hash": "h2"})
+    other_body = replace(cmd, refund_id=new_id("re"), request_hash="h2")
     with pytest.raises(IdempotencyConflict):
         await refunds.reserve_refund(other_body, correlation_id=None)
-    reused_id = cmd.model_copy(update={"idempotency_key": None, "amount_minor": 100})
+    reused_id = replace(cmd, idempotency_key=None, amount_minor=100)
     with pytest.raises(IdempotencyConflict):
         await refunds.reserve_refund(reused_id, correlation_id=None)
 
@@ -213,7 +219,7 @@ async def test_completing_twice_or_after_failure_is_a_conflict_and_changes_nothi
 async def test_a_payment_that_was_not_captured_is_not_refundable(
     payments: PgPaymentRepository, refunds: PgRefundRepository, status: PaymentStatus
 ) -> None:
-    payment = (await payments.claim_payment(payment_command(), correlation_id=None)).payment
+    payment = (await payments.claim_payment(new_payment(), correlation_id=None)).payment
     tid = payment.transaction_id
     if status == S.AUTHORIZED:
         await payments.mark_authorized(
@@ -223,6 +229,7 @@ async def test_a_payment_that_was_not_captured_is_not_refundable(
         await payments.mark_failed(
             tid,
             expected=S.PROCESSING,
+            event=PaymentEvent.AUTHORIZATION_DECLINED,
             failure_code="card_declined",
             decline_code=None,
             failure_message=None,
@@ -236,10 +243,10 @@ async def test_another_merchants_or_a_missing_payment_is_not_found(
     payments: PgPaymentRepository, refunds: PgRefundRepository
 ) -> None:
     payment = await _captured(payments)
-    stolen = _refund(payment, 100).model_copy(update={"merchant_id": "intruder"})
+    stolen = replace(_refund(payment, 100), merchant_id="intruder")
     with pytest.raises(NotFound):
         await refunds.reserve_refund(stolen, correlation_id=None)
-    missing = _refund(payment, 100).model_copy(update={"transaction_id": new_id("txn")})
+    missing = replace(_refund(payment, 100), transaction_id=new_id("txn"))
     with pytest.raises(NotFound):
         await refunds.reserve_refund(missing, correlation_id=None)
 
@@ -253,6 +260,8 @@ async def test_reads_are_scoped_to_the_merchant(
     assert reserved.metadata == {"ticket": "7"}
     assert await refunds.get_refund(cmd.refund_id) == reserved
     assert await refunds.get_refund(cmd.refund_id, merchant_id="intruder") is None
-    assert await refunds.list_refunds(payment.transaction_id, payment.merchant_id) == [reserved]
-    assert await refunds.list_refunds(payment.transaction_id, "intruder") == []
-    assert reserved.to_view().amount == "5.00"
+    listed = await payments.get_payment(payment.transaction_id, merchant_id=payment.merchant_id)
+    assert listed is not None
+    assert listed.refunds == (reserved,)
+    assert await payments.get_payment(payment.transaction_id, merchant_id="intruder") is None
+    assert refund_view(reserved).amount == "5.00"

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from payment_service.bank.client import idempotency_key
 from payment_service.bank.retry import backoff_ceiling, backoff_delay
+from payment_service.core.ids import idempotency_key
 
 pytestmark = pytest.mark.unit
 

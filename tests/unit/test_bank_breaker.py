@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from payment_service.bank.breaker import BankCircuitBreaker, BreakerState
-from payment_service.bank.errors import (
+from payment_service.core.errors import (
     BankCircuitOpen,
     BankNotSent,
     BankOutcomeUnknown,
@@ -265,14 +265,19 @@ async def test_calls_sent_before_the_trip_do_not_decide_the_state(
 ) -> None:
     bank = Bank()
     slow_ok, slow_fail = asyncio.Event(), asyncio.Event()
+    ok_sent, fail_sent = asyncio.Event(), asyncio.Event()
 
     async def fails_later() -> str:
+        fail_sent.set()
         await slow_fail.wait()
         raise unknown()
 
-    late_success = asyncio.create_task(breaker.call(bank.waits(slow_ok), operation="authorize"))
+    late_success = asyncio.create_task(
+        breaker.call(bank.waits(slow_ok, ok_sent), operation="authorize")
+    )
     late_failure = asyncio.create_task(breaker.call(fails_later, operation="authorize"))
-    await asyncio.sleep(0)
+    # Both calls are past the breaker's gate (sent, closed state) before it trips.
+    await asyncio.wait_for(asyncio.gather(ok_sent.wait(), fail_sent.wait()), timeout=5)
     await trip(breaker, bank)
     clock.advance(RESET / 2)
     slow_ok.set()

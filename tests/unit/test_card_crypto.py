@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from payment_service.app.config import Settings
+from payment_service.app.keys import key_ring
 from payment_service.cards.crypto import (
     Envelope,
     KeyRing,
@@ -20,14 +20,15 @@ from payment_service.cards.crypto import (
     fingerprint,
     generate_key_spec,
 )
-from payment_service.cards.errors import (
+from payment_service.config.settings import Settings
+from payment_service.core.errors import (
     CardCryptoError,
     DecryptionError,
     KeyConfigError,
     MalformedEnvelope,
     UnknownKeyId,
 )
-from payment_service.cards.masking import CardNumber, SecurityCode
+from payment_service.core.masking import CardNumber, SecurityCode
 
 pytestmark = pytest.mark.unit
 
@@ -136,11 +137,11 @@ def test_rotation() -> None:
     assert new_ring.rewrap(rewrapped, aad) is rewrapped
 
 
-def test_from_settings() -> None:
-    ring = KeyRing.from_settings(Settings(encryption_key=f"{K1},{K2}"))  # type: ignore[arg-type]
+def test_the_root_parses_the_ring_from_settings() -> None:
+    ring = key_ring(Settings(encryption_key=f"{K1},{K2}"))  # type: ignore[arg-type]
     assert ring.kids == ("k1", "k2")
     with pytest.raises(KeyConfigError, match="ENCRYPTION_KEY is not set"):
-        KeyRing.from_settings(Settings(encryption_key=None))
+        key_ring(Settings(encryption_key=None))
 
 
 def test_ring_repr_shows_no_key_material() -> None:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from payment_service.app.config import ApiSettings, BankSimSettings, Settings
+from payment_service.config.settings import ApiSettings, BankSimSettings, Settings
 from tests.fixtures.stack import PROJECT, load_stack_script
 
 pytestmark = pytest.mark.unit

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from payment_service.app.intake import new_id, payment_request_hash, refund_request_hash
+from payment_service.core.ids import new_id
+from payment_service.http.intake import payment_request_hash, refund_request_hash
 from payment_service.schemas.payments import PaymentRequest, RefundRequest
 
 pytestmark = pytest.mark.unit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from payment_service.cards.masking import CardNumber, card_brand, luhn_valid
+from payment_service.core.masking import CardNumber, card_brand, luhn_valid
 
 pytestmark = pytest.mark.unit
 

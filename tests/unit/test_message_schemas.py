@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import jsonschema
 import pytest
@@ -48,7 +49,11 @@ def test_a_model_message_validates_against_the_committed_schema() -> None:
 
 def test_amount_as_float_is_refused() -> None:
     schema = json.loads((schemas.SCHEMA_DIR / "payment.process.v1.schema.json").read_text())
-    bad = {"type": "payment.process/v1", "message_id": "x", "occurred_at": "2026-01-01T00:00:00Z"}
+    bad: dict[str, Any] = {
+        "type": "payment.process/v1",
+        "message_id": "x",
+        "occurred_at": "2026-01-01T00:00:00Z",
+    }
     bad["data"] = {"amount_minor": 19.99}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)

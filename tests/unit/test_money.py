@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from payment_service.app.money import (
+from payment_service.core.money import (
     CURRENCY_EXPONENTS,
     MoneyError,
     currency_exponent,

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from payment_service.cards.masking import CardNumber, SecurityCode
 from payment_service.cards.redact import CardDataFilter, is_sensitive_key, redact_text, redact_value
+from payment_service.core.masking import CardNumber, SecurityCode
 
 pytestmark = pytest.mark.unit
 

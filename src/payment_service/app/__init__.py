@@ -1,1 +1,1 @@
-"""Wiring, configuration, the pure payment core and the command line."""
+"""Composition roots and entry points: the CLI, one `build_*()` per process; imported by nothing."""

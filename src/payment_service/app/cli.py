@@ -7,25 +7,25 @@ import asyncio
 import sys
 from collections.abc import Callable
 
-from payment_service.app.config import Settings
+from payment_service.config.settings import Settings
 
 
 def _api(settings: Settings, args: argparse.Namespace) -> int:
-    from payment_service.http.server import run_api
+    from payment_service.app.api import run_api
 
     run_api(settings)
     return 0
 
 
 def _processor(settings: Settings, args: argparse.Namespace) -> int:
-    from payment_service.streams.main import run_processor
+    from payment_service.app.processor import run_processor
 
     run_processor(settings)
     return 0
 
 
 def _banksim(settings: Settings, args: argparse.Namespace) -> int:
-    from payment_service.bank.simulator import run_simulator
+    from payment_service.app.banksim import run_simulator
 
     run_simulator(settings, host=args.host, port=args.port)
     return 0
@@ -59,6 +59,19 @@ def _schemas(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     for name in jsonschema.write():
         print(f"wrote {jsonschema.SCHEMA_DIR / name}")
+    return 0
+
+
+def _states(settings: Settings, args: argparse.Namespace) -> int:
+    from payment_service.core.diagram import states_page
+    from payment_service.core.states import PAYMENT_TRANSITIONS, REFUND_TRANSITIONS
+
+    if args.mermaid:
+        print(states_page(), end="")
+        return 0
+    for table in (PAYMENT_TRANSITIONS, REFUND_TRANSITIONS):
+        for (status, event), target in table.items():
+            print(f"{status.value:<20} --{event.value}--> {target.value}")
     return 0
 
 
@@ -97,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
     schemas = sub.add_parser("schemas", help="write (or --check) the Kafka message JSON Schemas")
     schemas.add_argument("--check", action="store_true")
     schemas.set_defaults(run=_schemas)
+    states = sub.add_parser("states", help="print the payment and refund state tables")
+    states.add_argument(
+        "--mermaid", action="store_true", help="as Mermaid diagrams (docs/states.md)"
+    )
+    states.set_defaults(run=_states)
     keys = sub.add_parser("keys", help="manage merchant API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create an API key (printed once)")

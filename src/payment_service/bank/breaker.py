@@ -33,8 +33,8 @@ from typing import Any, Literal, TypeVar
 from aiobreaker import CircuitBreaker, CircuitBreakerListener, CircuitBreakerState
 from aiobreaker.storage.memory import CircuitMemoryStorage
 
-from payment_service.app.config import BankSettings
-from payment_service.bank.errors import (
+from payment_service.config.settings import BankSettings
+from payment_service.core.errors import (
     BankCircuitOpen,
     BankNotSent,
     BankOutcomeUnknown,

@@ -14,14 +14,14 @@ from typing import Any
 import aiohttp
 from pydantic import ValidationError
 
-from payment_service.app.config import BankSettings
-from payment_service.bank.errors import (
+from payment_service.bank.wire import ErrorResponse
+from payment_service.config.settings import BankSettings
+from payment_service.core.errors import (
     BankError,
     BankNotSent,
     BankOutcomeUnknown,
     BankRejected,
 )
-from payment_service.bank.wire import ErrorResponse
 
 
 class RequestBody:

@@ -6,11 +6,11 @@ malformed request must never echo a card number into a log line or an error body
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-Operation = Literal["authorize", "capture", "refund"]
+from payment_service.core.banking import Operation
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 AmountMinor = Annotated[int, Field(gt=0, le=10**15)]

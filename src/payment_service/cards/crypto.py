@@ -28,15 +28,14 @@ from typing import Final, Literal
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from payment_service.app.config import Settings
-from payment_service.cards.errors import (
+from payment_service.core.errors import (
     CardCryptoError,
     DecryptionError,
     KeyConfigError,
     MalformedEnvelope,
     UnknownKeyId,
 )
-from payment_service.cards.masking import CardNumber, SecurityCode
+from payment_service.core.masking import CardNumber, SecurityCode
 
 ENVELOPE_VERSION: Final = 1
 KEY_BYTES: Final = 32  # AES-256
@@ -161,15 +160,6 @@ class KeyRing:
             raise KeyConfigError("ENCRYPTION_KEY is empty")
         return cls(_parse_entry(i, entry) for i, entry in enumerate(spec.split(","), start=1))
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> KeyRing:
-        """The ring from `settings.encryption_key`; raises `KeyConfigError` when unset or bad."""
-        try:
-            spec = settings.require_secret("encryption_key")
-        except RuntimeError as exc:
-            raise KeyConfigError(str(exc)) from None
-        return cls.parse(spec)
-
     @property
     def primary_kid(self) -> str:
         """The id of the key that encrypts."""
@@ -200,6 +190,10 @@ class KeyRing:
             raise DecryptionError(
                 "card data failed authentication (wrong key or transaction id, or tampered)"
             ) from None
+
+    def open_card_number(self, envelope: str, transaction_id: str) -> CardNumber:
+        """The `CardOpener` port: `decrypt_card_number` with this ring."""
+        return decrypt_card_number(self, envelope, transaction_id)
 
     def needs_rewrap(self, envelope: Envelope) -> bool:
         """True when `envelope` was sealed under a key other than the primary one."""

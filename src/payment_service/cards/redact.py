@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
-from payment_service.cards.masking import luhn_valid
+from payment_service.core.masking import luhn_valid
 
 REDACTED: Final = "[REDACTED]"
 _SENSITIVE_KEYS: Final = frozenset(

@@ -5,9 +5,10 @@ its purpose) and kept under `cvv:{transaction_id}` with a short TTL. `take` read
 deleting, so a redelivered request can still reach the bank; `discard` deletes once the bank has
 answered, after which no replay can use the code. Redis never sees the clear code.
 
-Every call is bounded: the client has socket and connect timeouts and one quick retry, and each
-vault operation runs under a deadline of connect + socket timeout. Redis failures and timeouts
-surface as `VaultUnavailable` (retryable); a bad envelope surfaces as a `CardCryptoError`.
+Every call is bounded: the client (`ops.redis_client`, handed in) has socket and connect timeouts
+and one quick retry, and each vault operation runs under a deadline of connect + socket timeout.
+Redis failures and timeouts surface as `VaultUnavailable` (retryable); a bad envelope surfaces as
+a `CardCryptoError`. `SecurityCodeVault` is the core's `SecurityCodeStore` port.
 """
 
 from __future__ import annotations
@@ -16,34 +17,15 @@ import asyncio
 from collections.abc import Awaitable, Mapping
 from typing import TypeVar
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from payment_service.app.config import RedisSettings
 from payment_service.cards.crypto import KeyRing, decrypt_security_code, encrypt_security_code
-from payment_service.cards.errors import VaultUnavailable
-from payment_service.cards.masking import SecurityCode
+from payment_service.config.settings import RedisSettings
+from payment_service.core.errors import VaultUnavailable
+from payment_service.core.masking import SecurityCode
 
 _T = TypeVar("_T")
-
-
-def redis_client(settings: RedisSettings) -> Redis:
-    """A Redis client whose every call is bounded by the configured timeouts.
-
-    redis-py's default retries up to 10 times with backoff, which would multiply the timeouts;
-    one quick retry covers a dropped pooled connection, and callers retry the rest.
-    """
-    pool = BlockingConnectionPool.from_url(
-        settings.url.get_secret_value(),
-        max_connections=settings.max_connections,
-        timeout=settings.pool_timeout_seconds,
-        socket_timeout=settings.socket_timeout_seconds,
-        socket_connect_timeout=settings.connect_timeout_seconds,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.05), retries=1),
-    )
-    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes its connections
 
 
 def vault_key(transaction_id: str) -> str:

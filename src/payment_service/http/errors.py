@@ -1,6 +1,6 @@
 """One error shape for every answer: `{"error": {type, code, message, param?}, "correlation_id"}`.
 
-The middleware maps the service's error tree (app/errors.py) to statuses by class, once, and turns
+The middleware maps the service's error tree (core/errors.py) to statuses by class, once, and turns
 anything unexpected into a 500 that reveals nothing. It also stamps the correlation id.
 """
 
@@ -14,16 +14,16 @@ from aiohttp import web
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from payment_service.app.errors import (
+from payment_service.core.errors import (
     BodyTooLarge,
     NotAccepted,
     PaymentServiceError,
     RateLimited,
+    StorageUnavailable,
     ValidationFailed,
+    VaultUnavailable,
 )
-from payment_service.cards.errors import VaultUnavailable
 from payment_service.http.state import CORRELATION_ID
-from payment_service.storage.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 

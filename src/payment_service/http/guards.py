@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import time
 
-import asyncpg
 from redis.asyncio import Redis
 
-from payment_service.app.errors import AuthenticationFailed, RateLimited
-from payment_service.storage.api_keys import authenticate
+from payment_service.core.errors import AuthenticationFailed, RateLimited
+from payment_service.core.ports import MerchantKeys
 
 CACHE_SECONDS = 60.0
 CACHE_MAX = 10_000
@@ -18,8 +17,8 @@ CACHE_MAX = 10_000
 class ApiKeyAuth:
     """Resolves `Authorization: Bearer <key>` to a merchant id; only hashes are kept in memory."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, keys: MerchantKeys) -> None:
+        self._keys = keys
         self._cache: dict[bytes, tuple[str, float]] = {}
 
     async def merchant_for(self, authorization: str | None) -> str:
@@ -32,7 +31,7 @@ class ApiKeyAuth:
         now = time.monotonic()
         if cached is not None and cached[1] > now:
             return cached[0]
-        merchant = await authenticate(self._pool, key)
+        merchant = await self._keys.merchant_for_key(key)
         if merchant is None:
             raise AuthenticationFailed("invalid API key")
         if len(self._cache) >= CACHE_MAX:

@@ -1,18 +1,18 @@
 """`GET /health`: the state of each dependency (Kafka, PostgreSQL, Redis, bank), with deadlines.
 
-Results are cached for a second so that a busy load balancer cannot turn health checks into load.
+The checks are handed in by the composition root, one probe per dependency, in the order the
+report lists them. Results are cached for a second so that a busy load balancer cannot turn health
+checks into load.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
-import asyncpg
-from redis.asyncio import Redis
 
 from payment_service.http.replies import ReplyRouter
 from payment_service.kafka.producer import AsyncProducer
@@ -20,24 +20,12 @@ from payment_service.kafka.producer import AsyncProducer
 CHECK_TIMEOUT_SECONDS = 2.0
 CACHE_SECONDS = 1.0
 
+Check = Callable[[], Awaitable[object]]
+
 
 class HealthCheck:
-    def __init__(
-        self,
-        *,
-        pool: asyncpg.Pool,
-        redis: Redis,
-        producer: AsyncProducer,
-        replies: ReplyRouter,
-        bank_url: str,
-        session: aiohttp.ClientSession,
-    ) -> None:
-        self._checks: dict[str, Callable[[], Awaitable[object]]] = {
-            "postgres": lambda: pool.fetchval("SELECT 1"),
-            "redis": lambda: redis.ping(),
-            "kafka": lambda: _kafka(producer, replies),
-            "bank": lambda: _bank(session, bank_url),
-        }
+    def __init__(self, checks: Mapping[str, Check]) -> None:
+        self._checks = dict(checks)
         self._cached: tuple[float, dict[str, Any]] | None = None
 
     async def report(self) -> dict[str, Any]:
@@ -53,7 +41,7 @@ class HealthCheck:
         return report
 
     @staticmethod
-    async def _run(check: Callable[[], Awaitable[object]]) -> dict[str, Any]:
+    async def _run(check: Check) -> dict[str, Any]:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
@@ -63,12 +51,22 @@ class HealthCheck:
         return {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
-async def _kafka(producer: AsyncProducer, replies: ReplyRouter) -> None:
-    if not replies.healthy:
-        raise RuntimeError("reply consumer is not running")
-    await asyncio.to_thread(producer.list_topics, CHECK_TIMEOUT_SECONDS)
+def kafka_check(producer: AsyncProducer, replies: ReplyRouter) -> Check:
+    """Up when the reply consumer runs and the broker answers a metadata request."""
+
+    async def check() -> None:
+        if not replies.healthy:
+            raise RuntimeError("reply consumer is not running")
+        await asyncio.to_thread(producer.list_topics, CHECK_TIMEOUT_SECONDS)
+
+    return check
 
 
-async def _bank(session: aiohttp.ClientSession, url: str) -> None:
-    async with session.get(f"{url}/health") as response:
-        response.raise_for_status()
+def bank_check(session: aiohttp.ClientSession, url: str) -> Check:
+    """Up when the bank's `/health` answers 2xx."""
+
+    async def check() -> None:
+        async with session.get(f"{url}/health") as response:
+            response.raise_for_status()
+
+    return check

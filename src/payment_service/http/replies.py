@@ -16,7 +16,7 @@ import uuid
 from confluent_kafka import Consumer, TopicPartition
 from pydantic import ValidationError
 
-from payment_service.app.config import KafkaSettings
+from payment_service.config.settings import KafkaSettings
 from payment_service.schemas.messages import HEADER_REPLY_ID, PaymentResult, PaymentResultV1
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The route table and its handlers: parse, authenticate, call the gateway, map the answer."""
+"""The route table and its handlers: parse, authenticate, call the use case, map the answer."""
 
 from __future__ import annotations
 
@@ -9,11 +9,19 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from payment_service.app.errors import InvalidRequest
+from payment_service.core.errors import InvalidRequest
+from payment_service.http.answers import Answer
 from payment_service.http.errors import validation_failed
-from payment_service.http.gateway import Answer
 from payment_service.http.openapi import docs_page, openapi_spec
-from payment_service.http.state import AUTH, CORRELATION_ID, GATEWAY, HEALTH, LIMITER, SETTINGS
+from payment_service.http.state import (
+    AUTH,
+    CORRELATION_ID,
+    HEALTH,
+    LIMITER,
+    PAYMENTS,
+    REFUNDS,
+    SETTINGS,
+)
 from payment_service.schemas.payments import PaymentRequest, RefundRequest
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -61,7 +69,7 @@ def _respond(answer: Answer) -> web.Response:
 async def process_payment(request: web.Request) -> web.Response:
     merchant = await _merchant(request)
     payment = await _body(request, PaymentRequest)
-    answer = await request.app[GATEWAY].process_payment(
+    answer = await request.app[PAYMENTS].process_payment(
         payment,
         merchant_id=merchant,
         idempotency_key=_idempotency_key(request),
@@ -73,13 +81,13 @@ async def process_payment(request: web.Request) -> web.Response:
 async def get_payment(request: web.Request) -> web.Response:
     merchant = await _merchant(request)
     transaction_id = request.match_info["transaction_id"]
-    return _respond(await request.app[GATEWAY].get_payment(transaction_id, merchant_id=merchant))
+    return _respond(await request.app[PAYMENTS].get_payment(transaction_id, merchant_id=merchant))
 
 
 async def refund_payment(request: web.Request) -> web.Response:
     merchant = await _merchant(request)
     refund = await _body(request, RefundRequest)
-    answer = await request.app[GATEWAY].refund(
+    answer = await request.app[REFUNDS].refund(
         request.match_info["transaction_id"],
         refund,
         merchant_id=merchant,
@@ -92,12 +100,12 @@ async def refund_payment(request: web.Request) -> web.Response:
 async def list_refunds(request: web.Request) -> web.Response:
     merchant = await _merchant(request)
     transaction_id = request.match_info["transaction_id"]
-    return _respond(await request.app[GATEWAY].list_refunds(transaction_id, merchant_id=merchant))
+    return _respond(await request.app[REFUNDS].list_refunds(transaction_id, merchant_id=merchant))
 
 
 async def get_refund(request: web.Request) -> web.Response:
     merchant = await _merchant(request)
-    answer = await request.app[GATEWAY].get_refund(
+    answer = await request.app[REFUNDS].get_refund(
         request.match_info["transaction_id"], request.match_info["refund_id"], merchant_id=merchant
     )
     return _respond(answer)

@@ -15,7 +15,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from payment_service.app.config import KafkaSettings
+from payment_service.config.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 

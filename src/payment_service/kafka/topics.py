@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
-from payment_service.app.config import KafkaSettings
+from payment_service.config.settings import KafkaSettings
 
 ADMIN_TIMEOUT_SECONDS = 30.0
 

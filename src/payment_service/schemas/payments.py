@@ -25,9 +25,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from payment_service.app.money import MoneyError, currency_exponent, to_minor_units
-from payment_service.cards.masking import CardNumber, SecurityCode, luhn_valid
 from payment_service.cards.redact import contains_card_number
+from payment_service.core.masking import CardNumber, SecurityCode, luhn_valid
+from payment_service.core.money import MoneyError, currency_exponent, to_minor_units
 
 MAX_DESCRIPTION = 500
 MAX_METADATA_KEYS = 50

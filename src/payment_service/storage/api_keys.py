@@ -15,7 +15,7 @@ from typing import Final
 
 import asyncpg
 
-from payment_service.app.config import Settings
+from payment_service.config.settings import Settings
 from payment_service.storage.db import connect
 from payment_service.storage.errors import translated
 
@@ -82,6 +82,16 @@ async def authenticate(pool: asyncpg.Pool, presented_key: str) -> str | None:
         await pool.execute(_TOUCH, key_id)
     merchant_id: str = row["merchant_id"]
     return merchant_id
+
+
+class PgMerchantKeys:
+    """The `MerchantKeys` port over the api_keys table."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def merchant_for_key(self, presented_key: str) -> str | None:
+        return await authenticate(self._pool, presented_key)
 
 
 async def revoke(pool: asyncpg.Pool, key_id: str) -> bool:

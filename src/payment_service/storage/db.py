@@ -5,21 +5,17 @@ a connection, `command_timeout_seconds` bounds each call on the client side, and
 `statement_timeout` (same bound, so the server stops work the client gave up on) and
 `idle_in_transaction_session_timeout` (a client that dies inside a transaction cannot hold row
 locks on a payment for long). `jsonb` columns are read and written as Python dicts.
-
-Also the two statements every repository runs inside its own transactions: appending an audit
-row, and binding an idempotency key to the resource it created.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any, Final
 
 import asyncpg
 
-from payment_service.app.config import DatabaseSettings
-from payment_service.storage.errors import IdempotencyConflict, translated
+from payment_service.config.settings import DatabaseSettings
+from payment_service.storage.errors import translated
 
 APPLICATION_NAME: Final = "payment-service"
 # A transaction idle this long while open is a bug or a dead client: the server ends it.
@@ -102,59 +98,3 @@ async def connect(
         )
         await _init_connection(conn)
     return conn
-
-
-async def write_audit(
-    conn: asyncpg.Connection,
-    *,
-    transaction_id: str,
-    merchant_id: str,
-    action: str,
-    from_status: str | None,
-    to_status: str | None,
-    amount_minor: int | None = None,
-    currency: str | None = None,
-    refund_id: str | None = None,
-    correlation_id: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    """Append one audit row on `conn`, inside the caller's transaction."""
-    await conn.execute(
-        """INSERT INTO audit_log (event_id, transaction_id, refund_id, merchant_id, action,
-            from_status, to_status, amount_minor, currency, correlation_id, details)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
-        uuid.uuid4(), transaction_id, refund_id, merchant_id, action, from_status, to_status,
-        amount_minor, currency, correlation_id, details or {},
-    )  # fmt: skip
-
-
-async def claim_idempotency_key(
-    conn: asyncpg.Connection,
-    *,
-    merchant_id: str,
-    key: str,
-    kind: str,
-    request_hash: str | None,
-    resource_id: str,
-) -> None:
-    """Bind (merchant, key) to `resource_id`, or check an existing binding is the same request."""
-    inserted = await conn.fetchval(
-        """INSERT INTO idempotency_keys (merchant_id, idempotency_key, kind, request_hash,
-            resource_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true""",
-        merchant_id, key, kind, request_hash, resource_id,
-    )  # fmt: skip
-    if inserted:
-        return
-    row = await conn.fetchrow(
-        "SELECT kind, request_hash, resource_id FROM idempotency_keys"
-        " WHERE merchant_id = $1 AND idempotency_key = $2",
-        merchant_id,
-        key,
-    )
-    same_request = row["kind"] == kind and row["request_hash"] == request_hash
-    if not same_request or row["resource_id"] != resource_id:
-        raise IdempotencyConflict(
-            "this Idempotency-Key was already used with a different request",
-            existing_resource_id=row["resource_id"],
-            same_request=same_request,
-        )

@@ -19,9 +19,10 @@ from typing import Final
 
 import asyncpg
 
-from payment_service.app.config import DatabaseSettings
+from payment_service.config.settings import DatabaseSettings
+from payment_service.core.errors import MigrationError
 from payment_service.storage.db import connect
-from payment_service.storage.errors import MigrationError, translated
+from payment_service.storage.errors import translated
 
 MIGRATIONS_DIR: Final = Path(__file__).with_name("migrations")
 # Arbitrary constant shared by every migrator of this schema ("paymig" in ASCII).

@@ -1,6 +1,7 @@
 """Refunds in PostgreSQL: reserve an amount under a row lock, then complete or fail it.
 
-Money rule: a refund may take at most `captured - refunded - (refunds still processing)`.
+Money rule (`core.rules.refundable_amount`): a refund may take at most `captured - refunded -
+(refunds still processing)`.
 Reserving locks the payment row (`SELECT ... FOR UPDATE`), so two concurrent refunds of one
 payment are decided one after the other and can never together exceed what was captured; the
 `refunded_minor <= captured_minor` CHECK is the last line of defence.
@@ -9,31 +10,30 @@ payment are decided one after the other and can never together exceed what was c
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import asyncpg
 
-from payment_service.app.errors import NotFound, PaymentNotRefundable, RefundExceedsRemaining
-from payment_service.app.money import to_major_units
-from payment_service.app.states import (
-    REFUNDABLE,
-    PaymentStatus,
+from payment_service.core.errors import (
+    IdempotencyConflict,
+    NotFound,
+    StorageError,
+    TransitionConflict,
+)
+from payment_service.core.records import NewRefund, PaymentRecord, RefundRecord, RefundReservation
+from payment_service.core.rules import refundable_amount
+from payment_service.core.states import (
     RefundEvent,
     RefundStatus,
     advance,
     advance_refund,
     refund_event,
 )
-from payment_service.schemas.messages import RefundPayment
-from payment_service.storage.db import claim_idempotency_key, write_audit
-from payment_service.storage.errors import (
-    IdempotencyConflict,
-    StorageError,
-    TransitionConflict,
-    translated,
-)
+from payment_service.storage.audit import write_audit
+from payment_service.storage.errors import translated
+from payment_service.storage.idempotency import claim_idempotency_key
 from payment_service.storage.payments import load_payment
-from payment_service.storage.records import PaymentRecord, RefundRecord
+from payment_service.storage.rows import payment_from_row, refund_from_row
 
 _INSERT_REFUND = """
 INSERT INTO refunds (refund_id, transaction_id, merchant_id, status, amount_minor, currency,
@@ -55,15 +55,6 @@ _SET_PAYMENT_REFUNDED = """UPDATE transactions SET status = $3, refunded_minor =
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-@dataclass(frozen=True)
-class RefundReservation:
-    """`created` is False when this refund id was already reserved (a redelivered command)."""
-
-    created: bool
-    refund: RefundRecord
-    payment: PaymentRecord
-
-
 class PgRefundRepository:
     """The refunds table: reservations, their completion or failure, and reads."""
 
@@ -71,9 +62,9 @@ class PgRefundRepository:
         self._pool = pool
 
     async def reserve_refund(
-        self, cmd: RefundPayment, *, correlation_id: str | None
+        self, new: NewRefund, *, correlation_id: str | None
     ) -> RefundReservation:
-        """Reserve `cmd.amount_minor` (None: all that remains) of the payment as `processing`.
+        """Reserve `new.amount_minor` (None: all that remains) of the payment as `processing`.
 
         Raises `NotFound` (missing, or another merchant's payment), `IdempotencyConflict`,
         `PaymentNotRefundable` (not captured) or `RefundExceedsRemaining`.
@@ -81,35 +72,36 @@ class PgRefundRepository:
         with translated():
             async with self._pool.acquire() as conn, conn.transaction():
                 # Step 1: lock the payment; every refund decision for it queues here.
-                payment = await load_payment(conn, cmd.transaction_id, for_update=True)
-                if payment is None or payment.merchant_id != cmd.merchant_id:
-                    raise NotFound(f"no such payment: {cmd.transaction_id}")
+                payment = await load_payment(conn, new.transaction_id, for_update=True)
+                if payment is None or payment.merchant_id != new.merchant_id:
+                    raise NotFound(f"no such payment: {new.transaction_id}")
                 # Step 2: idempotency and redelivery return the refund already reserved.
-                if cmd.idempotency_key is not None:
+                if new.idempotency_key is not None:
                     await claim_idempotency_key(
-                        conn, merchant_id=cmd.merchant_id, key=cmd.idempotency_key,
-                        kind="refund", request_hash=cmd.request_hash, resource_id=cmd.refund_id,
+                        conn, merchant_id=new.merchant_id, key=new.idempotency_key,
+                        kind="refund", request_hash=new.request_hash, resource_id=new.refund_id,
                     )  # fmt: skip
-                existing = next((r for r in payment.refunds if r.refund_id == cmd.refund_id), None)
+                existing = next((r for r in payment.refunds if r.refund_id == new.refund_id), None)
                 if existing is None:
-                    existing = await _foreign_refund(conn, cmd.refund_id)
+                    existing = await _foreign_refund(conn, new.refund_id)
                 if existing is not None:
-                    _check_same_refund(existing, cmd)
+                    _check_same_refund(existing, new)
                     return RefundReservation(created=False, refund=existing, payment=payment)
                 # Step 3: the amount rule, then the reservation and its audit row.
-                amount = await _refund_amount(conn, payment, cmd.amount_minor)
+                in_flight: int = await conn.fetchval(_IN_FLIGHT, payment.transaction_id)
+                amount = refundable_amount(payment, new.amount_minor, in_flight)
                 row = await conn.fetchrow(
                     _INSERT_REFUND,
-                    cmd.refund_id, payment.transaction_id, payment.merchant_id,
-                    RefundStatus.PROCESSING.value, amount, payment.currency, cmd.reason,
-                    dict(cmd.metadata), cmd.idempotency_key, cmd.request_hash, correlation_id,
+                    new.refund_id, payment.transaction_id, payment.merchant_id,
+                    RefundStatus.PROCESSING.value, amount, payment.currency, new.reason,
+                    dict(new.metadata), new.idempotency_key, new.request_hash, correlation_id,
                 )  # fmt: skip
-                refund = RefundRecord.from_row(row)
+                refund = refund_from_row(row)
                 await write_audit(
                     conn, transaction_id=payment.transaction_id, refund_id=refund.refund_id,
                     merchant_id=payment.merchant_id, action="refund.requested", from_status=None,
                     to_status=refund.status.value, amount_minor=amount, currency=refund.currency,
-                    correlation_id=correlation_id, details={"reason": cmd.reason},
+                    correlation_id=correlation_id, details={"reason": new.reason},
                 )  # fmt: skip
         payment = replace(payment, refunds=(*payment.refunds, refund))
         return RefundReservation(created=True, refund=refund, payment=payment)
@@ -153,7 +145,7 @@ class PgRefundRepository:
                     details={"event": event.value, "refunded_minor": refunded_after},
                 )  # fmt: skip
         refunds = tuple(refund if r.refund_id == refund_id else r for r in payment.refunds)
-        return refund, PaymentRecord.from_row(row, refunds)
+        return refund, payment_from_row(row, refunds)
 
     async def fail_refund(
         self,
@@ -180,7 +172,7 @@ class PgRefundRepository:
             row = await self._pool.fetchrow("SELECT * FROM refunds WHERE refund_id = $1", refund_id)
         if row is None or (merchant_id is not None and row["merchant_id"] != merchant_id):
             return None
-        return RefundRecord.from_row(row)
+        return refund_from_row(row)
 
     async def find_unsettled(
         self, older_than: dt.timedelta, limit: int, after: RefundRecord | None = None
@@ -197,18 +189,7 @@ class PgRefundRepository:
                 *since,
                 limit,
             )
-        return [RefundRecord.from_row(r) for r in rows]
-
-    async def list_refunds(self, transaction_id: str, merchant_id: str) -> list[RefundRecord]:
-        """The merchant's refunds of one payment, oldest first (empty if not theirs)."""
-        with translated():
-            rows = await self._pool.fetch(
-                "SELECT * FROM refunds WHERE transaction_id = $1 AND merchant_id = $2"
-                " ORDER BY created_at, refund_id",
-                transaction_id,
-                merchant_id,
-            )
-        return [RefundRecord.from_row(r) for r in rows]
+        return [refund_from_row(r) for r in rows]
 
     @staticmethod
     async def _cas_refund(
@@ -223,11 +204,9 @@ class PgRefundRepository:
         expected = RefundStatus.PROCESSING
         row = await conn.fetchrow(sql, refund_id, expected.value, to_status.value, *args)
         if row is None:
-            current = await conn.fetchval(
-                "SELECT status FROM refunds WHERE refund_id = $1", refund_id
-            )
+            current = await conn.fetchval(_SELECT_STATUS, refund_id)
             raise TransitionConflict(current, resource_id=refund_id)
-        refund = RefundRecord.from_row(row)
+        refund = refund_from_row(row)
         await write_audit(
             conn, transaction_id=refund.transaction_id, refund_id=refund_id,
             merchant_id=refund.merchant_id, action=f"refund.{to_status.value}",
@@ -241,40 +220,18 @@ class PgRefundRepository:
 async def _foreign_refund(conn: asyncpg.Connection, refund_id: str) -> RefundRecord | None:
     """A refund with this id on another payment (a reused id), if any."""
     row = await conn.fetchrow("SELECT * FROM refunds WHERE refund_id = $1", refund_id)
-    return None if row is None else RefundRecord.from_row(row)
+    return None if row is None else refund_from_row(row)
 
 
-def _check_same_refund(existing: RefundRecord, cmd: RefundPayment) -> None:
+def _check_same_refund(existing: RefundRecord, new: NewRefund) -> None:
     same = (
-        existing.transaction_id == cmd.transaction_id
-        and existing.merchant_id == cmd.merchant_id
-        and existing.request_hash == cmd.request_hash
-        and (cmd.amount_minor is None or cmd.amount_minor == existing.amount_minor)
+        existing.transaction_id == new.transaction_id
+        and existing.merchant_id == new.merchant_id
+        and existing.request_hash == new.request_hash
+        and (new.amount_minor is None or new.amount_minor == existing.amount_minor)
     )
     if not same:
         raise IdempotencyConflict(
             "this refund id was already used for a different refund",
             existing_resource_id=existing.refund_id,
         )
-
-
-async def _refund_amount(
-    conn: asyncpg.Connection, payment: PaymentRecord, requested: int | None
-) -> int:
-    """The amount to reserve, checked against what remains (refunds in flight are reserved)."""
-    if payment.status == PaymentStatus.REFUNDED:
-        raise PaymentNotRefundable(f"payment {payment.transaction_id} is already fully refunded")
-    if payment.status not in REFUNDABLE:
-        raise PaymentNotRefundable(
-            f"payment {payment.transaction_id} is {payment.status.value}: only captured"
-            " payments can be refunded"
-        )
-    in_flight: int = await conn.fetchval(_IN_FLIGHT, payment.transaction_id)
-    remaining = payment.captured_minor - payment.refunded_minor - in_flight
-    amount = remaining if requested is None else requested
-    if remaining <= 0 or amount > remaining:
-        shown = f"{to_major_units(max(remaining, 0), payment.currency)} {payment.currency}"
-        raise RefundExceedsRemaining(
-            f"refund exceeds the remaining refundable amount of {shown}", param="amount"
-        )
-    return amount

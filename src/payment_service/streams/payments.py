@@ -1,4 +1,4 @@
-"""Carry one payment command through the bank and into PostgreSQL, safely repeatable.
+"""Carry one payment through the bank and into its repository, safely repeatable.
 
 1. Claim the transaction row (insert, or find the one a previous delivery made).
 2. Authorize at the bank with the key `<transaction>:authorize`; record the outcome.
@@ -14,33 +14,26 @@ An outcome the bank did not give us stays `unknown`, never `failed`.
 from __future__ import annotations
 
 import datetime as dt
-import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from payment_service.app.faults import crash_point
-from payment_service.app.states import PAYMENT_SETTLED, PaymentStatus
-from payment_service.bank.client import idempotency_key
-from payment_service.bank.errors import (
+from payment_service.core.banking import BankResult
+from payment_service.core.errors import (
     BankError,
     BankNotSent,
     BankOutcomeUnknown,
     BankRejected,
+    CardCryptoError,
+    IdempotencyConflict,
 )
-from payment_service.bank.models import BankClient, BankResult
-from payment_service.cards.crypto import KeyRing, decrypt_card_number
-from payment_service.cards.errors import CardCryptoError
-from payment_service.cards.vault import SecurityCodeVault
-from payment_service.schemas.messages import ProcessPayment
-from payment_service.storage.errors import IdempotencyConflict, TransitionConflict
-from payment_service.storage.payments import PgPaymentRepository
-from payment_service.storage.records import PaymentRecord
+from payment_service.core.ids import idempotency_key
+from payment_service.core.ports import BankClient, CardOpener, PaymentRepository, SecurityCodeStore
+from payment_service.core.records import NewPayment, PaymentRecord
+from payment_service.core.states import PAYMENT_SETTLED, PaymentEvent, PaymentStatus
+from payment_service.ops.faults import crash_point
+from payment_service.streams.recorder import PaymentRecorder
 
-log = logging.getLogger(__name__)
-
-S = PaymentStatus
+S, E = PaymentStatus, PaymentEvent
 KEY_REUSED = "idempotency_key_reuse"
-_Recorder = Callable[[PaymentStatus], Awaitable[PaymentRecord]]
 
 
 @dataclass(frozen=True)
@@ -55,23 +48,24 @@ class PaymentOutcome:
 
 
 class PaymentFlow:
-    """The payment workflow; the I/O it needs is handed in."""
+    """The payment workflow; the I/O it needs is handed in as ports."""
 
     def __init__(
         self,
-        repo: PgPaymentRepository,
+        repo: PaymentRepository,
         bank: BankClient,
-        vault: SecurityCodeVault,
-        keys: KeyRing,
+        vault: SecurityCodeStore,
+        cards: CardOpener,
     ) -> None:
         self._repo = repo
         self._bank = bank
         self._vault = vault
-        self._keys = keys
+        self._cards = cards
+        self._record = PaymentRecorder(repo)
 
-    async def run(self, cmd: ProcessPayment, correlation_id: str | None) -> PaymentOutcome:
+    async def run(self, new: NewPayment, correlation_id: str | None) -> PaymentOutcome:
         try:
-            claim = await self._repo.claim_payment(cmd, correlation_id=correlation_id)
+            claim = await self._repo.claim_payment(new, correlation_id=correlation_id)
         except IdempotencyConflict as exc:
             return PaymentOutcome(None, "idempotency_key_reused", str(exc))
         payment = claim.payment
@@ -80,7 +74,7 @@ class PaymentFlow:
             payment = await self._resolve(payment, correlation_id)
         if payment.status == S.PROCESSING:
             # Only the delivery that created the row knows no earlier attempt reached the bank.
-            payment = await self._authorize(cmd, payment, correlation_id, first=claim.created)
+            payment = await self._authorize(new, payment, correlation_id, first=claim.created)
         payment = await self._finish(payment, correlation_id)
         return PaymentOutcome(payment)
 
@@ -98,7 +92,9 @@ class PaymentFlow:
                 age = dt.datetime.now(dt.UTC) - payment.created_at
                 if age > give_up_after and await self._bank_has_no_record(payment):
                     message = "the bank has no record of this authorization"
-                    return await self._fail(payment, "not_processed_by_bank", None, message, None)
+                    return await self._decline(
+                        payment, "not_processed_by_bank", None, message, None
+                    )
                 return payment
             payment = resolved
         return await self._finish(payment, None)
@@ -131,7 +127,7 @@ class PaymentFlow:
 
     async def _authorize(
         self,
-        cmd: ProcessPayment,
+        new: NewPayment,
         payment: PaymentRecord,
         correlation_id: str | None,
         *,
@@ -142,16 +138,20 @@ class PaymentFlow:
         txn = payment.transaction_id
         key = idempotency_key(txn, "authorize")
         try:
-            card_number = decrypt_card_number(self._keys, cmd.card.number_envelope, txn)
+            card_number = self._cards.open_card_number(new.card.number_envelope, txn)
         except CardCryptoError:
             # Wrong key or a damaged envelope: nothing can be sent to the bank, ever.
             message = "the card number could not be decrypted (unknown key or damaged envelope)"
-            return await self._fail(payment, "card_data_unreadable", None, message, correlation_id)
+            return await self._decline(
+                payment, "card_data_unreadable", None, message, correlation_id
+            )
         security_code = await self._vault.take(txn)
-        if security_code is None and cmd.security_code_in_vault and first:
+        if security_code is None and new.security_code_in_vault and first:
             # Expired before we got to it (a long backlog): the issuer would see no code.
             message = "the card security code expired before the payment was processed"
-            return await self._fail(payment, "security_code_expired", None, message, correlation_id)
+            return await self._decline(
+                payment, "security_code_expired", None, message, correlation_id
+            )
         try:
             result = await self._bank.authorize(
                 reference=txn,
@@ -160,13 +160,13 @@ class PaymentFlow:
                 currency=payment.currency,
                 card_number=card_number,
                 security_code=security_code,
-                expiry_month=cmd.card.expiry_month,
-                expiry_year=cmd.card.expiry_year,
-                holder_name=cmd.card.holder_name,
+                expiry_month=new.card.expiry_month,
+                expiry_year=new.card.expiry_year,
+                holder_name=new.card.holder_name,
             )
         except BankRejected as exc:
             if exc.code != KEY_REUSED:
-                return await self._fail(payment, "bank_rejected", None, str(exc), correlation_id)
+                return await self._decline(payment, "bank_rejected", None, str(exc), correlation_id)
             # Our key with another body: an earlier delivery's request (e.g. with a security code
             # that has since expired) reached the bank. Its outcome, not this refusal, decides;
             # if the bank cannot tell us now, the outcome is unknown, never failed.
@@ -175,52 +175,45 @@ class PaymentFlow:
             except BankError:
                 earlier = None
             if earlier is None:
-                return await self._unknown(
-                    payment, "earlier authorization not found", correlation_id
+                return await self._record.unknown(
+                    payment,
+                    E.AUTHORIZATION_UNKNOWN,
+                    "earlier authorization not found",
+                    correlation_id,
                 )
             result = earlier
         except BankNotSent as exc:
             if first:
                 # Nothing reached the bank, so nothing was charged: a definite, retryable failure.
-                return await self._fail(payment, "bank_unavailable", None, str(exc), correlation_id)
+                return await self._decline(
+                    payment, "bank_unavailable", None, str(exc), correlation_id
+                )
             # A redelivery: an earlier attempt may have charged. The reconciler asks the bank.
-            return await self._unknown(payment, "bank unreachable on redelivery", correlation_id)
+            return await self._record.unknown(
+                payment, E.AUTHORIZATION_UNKNOWN, "bank unreachable on redelivery", correlation_id
+            )
         except BankOutcomeUnknown:
-            return await self._unknown(payment, "authorization outcome unknown", correlation_id)
+            return await self._record.unknown(
+                payment, E.AUTHORIZATION_UNKNOWN, "authorization outcome unknown", correlation_id
+            )
         crash_point("after_authorize")
         return await self._record_authorization(payment, result, correlation_id)
 
     async def _record_authorization(
         self, payment: PaymentRecord, result: BankResult, correlation_id: str | None
     ) -> PaymentRecord:
-        txn = payment.transaction_id
         if not result.approved:
-            return await self._fail(
+            return await self._decline(
                 payment, "card_declined", result.decline_code, result.message, correlation_id
             )
-        return await self._transition(
-            payment,
-            lambda expected: self._repo.mark_authorized(
-                txn,
-                expected=expected,
-                authorization_id=result.authorization_id or "",
-                correlation_id=correlation_id,
-            ),
-        )
+        return await self._record.authorized(payment, result.authorization_id or "", correlation_id)
 
     async def _earlier_authorization(self, txn: str, key: str) -> BankResult | None:
         """The bank's answer to our authorization (None: it has none); BankError if unreachable."""
         operation = (await self._bank.inquire(txn)).find(key)
         if operation is None or operation.outcome == "rejected":
             return None
-        return BankResult(
-            approved=operation.outcome == "approved",
-            response_code=operation.response_code or "",
-            decline_code=operation.decline_code,
-            message=operation.message,
-            authorization_id=operation.authorization_id,
-            via="inquiry",
-        )
+        return operation.as_result()
 
     async def _capture(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
         txn = payment.transaction_id
@@ -234,24 +227,25 @@ class PaymentFlow:
             )
         except (BankOutcomeUnknown, BankNotSent):
             # The authorization holds the funds; the reconciler captures with the same key.
-            return await self._unknown(payment, "capture outcome unknown", correlation_id)
-        except BankRejected as exc:
-            return await self._fail(payment, "capture_rejected", None, str(exc), correlation_id)
-        if not result.approved:
-            return await self._fail(
-                payment, "capture_declined", result.decline_code, result.message, correlation_id
+            return await self._record.unknown(
+                payment, E.CAPTURE_UNKNOWN, "capture outcome unknown", correlation_id
             )
-        return await self._transition(
-            payment,
-            lambda expected: self._repo.mark_captured(
-                txn,
-                expected=expected,
-                captured_minor=payment.amount_minor,
-                correlation_id=correlation_id,
-            ),
-        )
+        except BankRejected as exc:
+            return await self._record.failed(
+                payment, E.CAPTURE_DECLINED, "capture_rejected", None, str(exc), correlation_id
+            )
+        if not result.approved:
+            return await self._record.failed(
+                payment,
+                E.CAPTURE_DECLINED,
+                "capture_declined",
+                result.decline_code,
+                result.message,
+                correlation_id,
+            )
+        return await self._record.captured(payment, correlation_id)
 
-    async def _fail(
+    async def _decline(
         self,
         payment: PaymentRecord,
         failure_code: str,
@@ -259,39 +253,7 @@ class PaymentFlow:
         message: str,
         correlation_id: str | None,
     ) -> PaymentRecord:
-        return await self._transition(
-            payment,
-            lambda expected: self._repo.mark_failed(
-                payment.transaction_id,
-                expected=expected,
-                failure_code=failure_code,
-                decline_code=decline_code,
-                failure_message=message,
-                correlation_id=correlation_id,
-            ),
+        """Fail a payment at (or instead of) its authorization."""
+        return await self._record.failed(
+            payment, E.AUTHORIZATION_DECLINED, failure_code, decline_code, message, correlation_id
         )
-
-    async def _unknown(
-        self, payment: PaymentRecord, detail: str, correlation_id: str | None
-    ) -> PaymentRecord:
-        if payment.status in (S.UNKNOWN, S.UNKNOWN_CAPTURE):
-            return payment
-        log.warning("payment %s: %s", payment.transaction_id, detail)
-        return await self._transition(
-            payment,
-            lambda expected: self._repo.mark_unknown(
-                payment.transaction_id,
-                expected=expected,
-                correlation_id=correlation_id,
-                detail=detail,
-            ),
-        )
-
-    async def _transition(self, payment: PaymentRecord, record: _Recorder) -> PaymentRecord:
-        """Record a transition; if another delivery got there first, take what it recorded."""
-        try:
-            return await record(payment.status)
-        except TransitionConflict:
-            current = await self._repo.get_payment(payment.transaction_id)
-            assert current is not None  # a claimed payment is never deleted
-            return current

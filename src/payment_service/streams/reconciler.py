@@ -1,8 +1,9 @@
 """Settle payments that no message will settle: outcome unknown, or stuck mid-flow.
 
-Every interval, the processor that holds a PostgreSQL advisory lock (one at a time across all
-processors) asks the bank about payments unsettled for longer than `stale_after` and records what
-the bank says, with the same idempotency keys as the flow, so it is safe beside redeliveries.
+Every interval, the processor that holds the reconciliation lock (`LOCK_ID`, a PostgreSQL
+advisory lock: one holder at a time across all processors) asks the bank about payments unsettled
+for longer than `stale_after` and records what the bank says, with the same idempotency keys as
+the flow, so it is safe beside redeliveries.
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ import asyncio
 import datetime as dt
 import logging
 
-import asyncpg
-
-from payment_service.storage.payments import PgPaymentRepository
-from payment_service.storage.records import PaymentRecord, RefundRecord
-from payment_service.storage.refunds import PgRefundRepository
-from payment_service.streams.handler import CommandHandler
+from payment_service.core.ports import ExclusiveLock, PaymentRepository, RefundRepository
+from payment_service.core.records import PaymentRecord, RefundRecord
 from payment_service.streams.payments import PaymentFlow
+from payment_service.streams.publisher import ResultPublisher
 from payment_service.streams.refunds import RefundFlow
 
 log = logging.getLogger(__name__)
@@ -29,20 +27,20 @@ BATCH = 100
 class Reconciler:
     def __init__(
         self,
-        pool: asyncpg.Pool,
-        repo: PgPaymentRepository,
+        lock: ExclusiveLock,
+        repo: PaymentRepository,
         flow: PaymentFlow,
-        handler: CommandHandler,
-        refunds_repo: PgRefundRepository,
+        publisher: ResultPublisher,
+        refunds_repo: RefundRepository,
         refunds: RefundFlow,
         *,
         stale_after: dt.timedelta,
         give_up_after: dt.timedelta,
     ) -> None:
-        self._pool = pool
+        self._lock = lock
         self._repo = repo
         self._flow = flow
-        self._handler = handler
+        self._publisher = publisher
         self._refunds_repo = refunds_repo
         self._refunds = refunds
         self._stale_after = stale_after
@@ -58,13 +56,10 @@ class Reconciler:
 
     async def run_once(self) -> int:
         """One round; returns how many payments changed status."""
-        async with self._pool.acquire() as conn:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_ID):
+        async with self._lock.held() as mine:
+            if not mine:
                 return 0
-            try:
-                return await self._round()
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_ID)
+            return await self._round()
 
     async def _round(self) -> int:
         return await self._refund_round() + await self._payment_round()
@@ -88,7 +83,7 @@ class Reconciler:
                     payment.status,
                     settled.status,
                 )
-                await self._handler.publish_payment(settled)
+                await self._publisher.publish_payment(settled)
             last = batch[-1]
         return changed
 

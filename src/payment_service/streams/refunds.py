@@ -1,4 +1,4 @@
-"""Carry one refund command through the bank and into PostgreSQL, safely repeatable.
+"""Carry one refund through the bank and into its repository, safely repeatable.
 
 1. Reserve the refund under the payment's row lock: the amount is checked against what remains
    (captured - refunded - refunds still in flight), so two racing refunds can never exceed it.
@@ -14,16 +14,22 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from payment_service.app.errors import NotFound, PaymentNotRefundable, RefundExceedsRemaining
-from payment_service.app.faults import crash_point
-from payment_service.app.states import RefundStatus
-from payment_service.bank.client import idempotency_key
-from payment_service.bank.errors import BankError, BankNotSent, BankOutcomeUnknown, BankRejected
-from payment_service.bank.models import BankClient
-from payment_service.schemas.messages import RefundPayment
-from payment_service.storage.errors import IdempotencyConflict, TransitionConflict
-from payment_service.storage.records import PaymentRecord, RefundRecord
-from payment_service.storage.refunds import PgRefundRepository
+from payment_service.core.errors import (
+    BankError,
+    BankNotSent,
+    BankOutcomeUnknown,
+    BankRejected,
+    IdempotencyConflict,
+    NotFound,
+    PaymentNotRefundable,
+    RefundExceedsRemaining,
+    TransitionConflict,
+)
+from payment_service.core.ids import idempotency_key
+from payment_service.core.ports import BankClient, RefundRepository
+from payment_service.core.records import NewRefund, PaymentRecord, RefundRecord
+from payment_service.core.states import RefundStatus
+from payment_service.ops.faults import crash_point
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +47,13 @@ class RefundOutcome:
 
 
 class RefundFlow:
-    def __init__(self, repo: PgRefundRepository, bank: BankClient) -> None:
+    def __init__(self, repo: RefundRepository, bank: BankClient) -> None:
         self._repo = repo
         self._bank = bank
 
-    async def run(self, cmd: RefundPayment, correlation_id: str | None) -> RefundOutcome:
+    async def run(self, new: NewRefund, correlation_id: str | None) -> RefundOutcome:
         try:
-            reservation = await self._repo.reserve_refund(cmd, correlation_id=correlation_id)
+            reservation = await self._repo.reserve_refund(new, correlation_id=correlation_id)
         except (NotFound, PaymentNotRefundable, RefundExceedsRemaining) as exc:
             return RefundOutcome(None, None, exc.code, exc.message)
         except IdempotencyConflict as exc:

@@ -4,10 +4,6 @@ It implements the acquirer API (authorize, capture, refund, status inquiry) with
 cards, idempotency keys, amount rules, a ledger of every executed operation, configurable latency
 and fault modes. Modules: `issuer` (card verdicts), `books` (amount rules, idempotent execution),
 `ledger` (its records), `faults` (fault rules, latency), `state` (one simulator's state), `api`
-and `admin` (handlers), `app` (process), `control` (a client for the `/sim` endpoints).
-docs/bank.md is the user's guide.
+and `admin` (handlers), `control` (a client for the `/sim` endpoints). The process is built by
+`app/banksim.py`. docs/bank.md is the user's guide.
 """
-
-from payment_service.bank.simulator.app import build_app, run_simulator
-
-__all__ = ["build_app", "run_simulator"]

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from payment_service.bank.models import BankInquiry, BankOperation
 from payment_service.bank.simulator.issuer import APPROVED, Verdict
 from payment_service.bank.simulator.ledger import (
     KEY_REUSE,
@@ -32,7 +31,8 @@ from payment_service.bank.simulator.ledger import (
     json_bytes,
 )
 from payment_service.bank.wire import AuthorizeRequest, CaptureRequest, RefundRequest
-from payment_service.cards.masking import card_brand
+from payment_service.core.banking import BankInquiry, BankOperation
+from payment_service.core.masking import card_brand
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Final
 
 from payment_service.bank.wire import CardIn
-from payment_service.cards.masking import card_brand, luhn_valid
+from payment_service.core.masking import card_brand, luhn_valid
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from payment_service.app.config import BankSimSettings
 from payment_service.bank.simulator.books import Books
 from payment_service.bank.simulator.faults import FaultBook, FaultSpec, Latency
+from payment_service.config.settings import BankSimSettings
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""The simulator process: its aiohttp application and `run_simulator`, the CLI's entry point."""
+"""The bank simulator's composition root: its aiohttp application and `run_simulator`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import signal
 import uvloop
 from aiohttp import web
 
-from payment_service.app.config import BankSimSettings, Settings
-from payment_service.app.logs import configure_logging
 from payment_service.bank.simulator import admin, api
 from payment_service.bank.simulator.state import SIMULATOR, build_simulator
+from payment_service.config.settings import BankSimSettings, Settings
+from payment_service.ops.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 _SHUTDOWN_TIMEOUT_SECONDS = 1.0
 
 
-def build_app(settings: BankSimSettings) -> web.Application:
+def build_banksim(settings: BankSimSettings) -> web.Application:
     """The simulator as an aiohttp application (for AppRunner or tests)."""
     app = web.Application(client_max_size=64 * 1024)
     app[SIMULATOR] = build_simulator(settings)
@@ -30,7 +30,7 @@ def build_app(settings: BankSimSettings) -> web.Application:
 
 
 def run_simulator(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    """Serve the simulator until SIGINT or SIGTERM. Prints its URL on stdout once listening."""
+    """`payment-service banksim`: serve until SIGINT or SIGTERM; prints its URL once listening."""
     configure_logging(settings, "banksim")
     uvloop.run(
         _serve(
@@ -43,7 +43,7 @@ def run_simulator(settings: Settings, *, host: str | None = None, port: int | No
 
 async def _serve(settings: BankSimSettings, host: str, port: int) -> None:
     runner = web.AppRunner(
-        build_app(settings),
+        build_banksim(settings),
         access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
         shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS,
     )

@@ -1,27 +1,12 @@
 """The payment and refund state machines, each one table of allowed transitions.
 
 `advance(status, event)` returns the next status or raises `InvalidTransition`; it has no I/O and
-no other rule. Amount rules (a refund <= what remains refundable) are checked before `advance`.
-Storage records each transition as a compare-and-set on the expected current status, so the table
-is enforced against races too.
+no other rule. Amount rules (a refund <= what remains refundable, `core.rules`) are checked before
+`advance`. Storage records each transition as a compare-and-set on the expected current status,
+so the table is enforced against races too.
 
-Payments::
-
-    processing --authorization_approved--> authorized --capture_approved--> captured
-    processing --authorization_declined--> failed
-    processing --authorization_unknown---> unknown   (bank outcome unresolved; reconciled later)
-    unknown    --authorization_approved--> authorized
-    unknown    --authorization_declined--> failed
-    authorized --capture_declined--------> failed
-    authorized --capture_unknown---------> unknown_capture
-    unknown_capture --capture_approved---> captured
-    captured / partially_refunded --refund_partial--> partially_refunded
-    captured / partially_refunded --refund_full-----> refunded
-
-Refunds::
-
-    processing --refund_approved--> completed
-    processing --refund_declined--> failed
+The diagrams in docs/states.md are drawn from these tables (`payment-service states --mermaid`);
+a test keeps them in step.
 """
 
 from __future__ import annotations
@@ -89,6 +74,8 @@ REFUND_TRANSITIONS: Final[dict[tuple[RefundStatus, RefundEvent], RefundStatus]] 
 
 # Statuses the HTTP layer reports as the final answer of a payment request.
 PAYMENT_SETTLED: Final = frozenset({P.CAPTURED, P.FAILED, P.PARTIALLY_REFUNDED, P.REFUNDED})
+# Still on the way to a final answer: the reconciler settles these when they stay stuck.
+PAYMENT_UNSETTLED: Final = frozenset(s for s in PaymentStatus if s not in PAYMENT_SETTLED)
 # Statuses that money can be refunded from.
 REFUNDABLE: Final = frozenset({P.CAPTURED, P.PARTIALLY_REFUNDED})
 # No transition leaves these.

@@ -17,7 +17,7 @@ from typing import Any
 
 from datadog.dogstatsd.base import DogStatsd
 
-from payment_service.app.config import DatadogSettings
+from payment_service.config.settings import DatadogSettings
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
-"""Turn a validated HTTP request into a Kafka command: ids, request hashes, encrypted card.
+"""Turn a validated HTTP request into a Kafka command: request hashes, the encrypted card.
 
-Pure functions. Ids are derived from the merchant's Idempotency-Key when one is given, so a
-retried request names the same payment and the processor's claim makes it a no-op.
+Pure functions. The ids come from `core.ids.new_id` (derived from the merchant's Idempotency-Key
+when one is given, so a retried request names the same payment and the claim makes it a no-op).
 """
 
 from __future__ import annotations
@@ -9,21 +9,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import uuid
 from typing import Any
 
 from payment_service.cards.crypto import KeyRing, encrypt_card_number, fingerprint
 from payment_service.schemas.messages import EncryptedCard, ProcessPayment, RefundPayment
 from payment_service.schemas.payments import PaymentRequest, RefundRequest
-
-_ID_NAMESPACE = uuid.UUID("8f6f2b1e-5c1e-4f0a-9a57-3f1b3d0c2a11")
-
-
-def new_id(merchant_id: str, idempotency_key: str | None, kind: str) -> str:
-    """A payment or refund id: derived from (merchant, key) when keyed, random otherwise."""
-    if idempotency_key is None:
-        return str(uuid.uuid4())
-    return str(uuid.uuid5(_ID_NAMESPACE, f"{kind}\x00{merchant_id}\x00{idempotency_key}"))
 
 
 def payment_request_hash(secret_key: bytes, request: PaymentRequest) -> str:

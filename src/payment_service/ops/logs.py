@@ -11,8 +11,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from payment_service.app.config import Settings
 from payment_service.cards.redact import CardDataFilter
+from payment_service.config.settings import Settings
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 

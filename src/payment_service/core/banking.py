@@ -1,4 +1,4 @@
-"""What a bank call returns: results, status inquiries, and the `BankClient` port.
+"""What a bank call returns: results and status inquiries, the values of the `BankClient` port.
 
 No I/O here. `BankInquiry` doubles as the wire body of `GET /api/v1/transactions/{reference}`.
 """
@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from payment_service.bank.wire import Operation
-from payment_service.cards.masking import CardNumber, SecurityCode
+# The operations that move money; the status inquiry is not one of them.
+Operation = Literal["authorize", "capture", "refund"]
 
 # How the client learned the result: the bank's own answer, the bank's replay of an earlier answer
 # under the same idempotency key, or the status inquiry after the answer was lost.
@@ -57,6 +57,18 @@ class BankOperation(BaseModel):
     currency: str
     created_at: datetime
 
+    def as_result(self) -> BankResult:
+        """This operation's verdict as a `BankResult` learned by inquiry (not for "rejected")."""
+        return BankResult(
+            approved=self.outcome == "approved",
+            response_code=self.response_code or "",
+            decline_code=self.decline_code,
+            message=self.message,
+            authorization_id=self.authorization_id,
+            bank_transaction_id=self.bank_transaction_id,
+            via="inquiry",
+        )
+
 
 class BankInquiry(BaseModel):
     """Everything the bank knows about one of our references; no operations means nothing known.
@@ -79,45 +91,3 @@ class BankInquiry(BaseModel):
     def find(self, idempotency_key: str) -> BankOperation | None:
         """The operation executed under `idempotency_key`, if the bank executed it."""
         return next((op for op in self.operations if op.idempotency_key == idempotency_key), None)
-
-
-class BankClient(Protocol):
-    """The port the processor depends on; `HttpBankClient` is the adapter."""
-
-    async def authorize(
-        self,
-        *,
-        reference: str,
-        idempotency_key: str,
-        amount_minor: int,
-        currency: str,
-        card_number: CardNumber,
-        security_code: SecurityCode | None,
-        expiry_month: int,
-        expiry_year: int,
-        holder_name: str,
-    ) -> BankResult: ...
-
-    async def capture(
-        self,
-        *,
-        reference: str,
-        idempotency_key: str,
-        authorization_id: str,
-        amount_minor: int,
-        currency: str,
-    ) -> BankResult: ...
-
-    async def refund(
-        self,
-        *,
-        reference: str,
-        refund_reference: str,
-        idempotency_key: str,
-        amount_minor: int,
-        currency: str,
-    ) -> BankResult: ...
-
-    async def inquire(self, reference: str) -> BankInquiry: ...
-
-    async def close(self) -> None: ...

@@ -13,20 +13,25 @@ import aiohttp
 import uvloop
 from aiohttp import web
 
-from payment_service.app.config import Settings
-from payment_service.app.logs import configure_logging
-from payment_service.app.telemetry import Metrics, configure_tracing
-from payment_service.cards.crypto import KeyRing
-from payment_service.cards.vault import SecurityCodeVault, redis_client
+from payment_service.app.keys import key_ring
+from payment_service.cards.vault import SecurityCodeVault
+from payment_service.config.settings import Settings
 from payment_service.http.errors import error_middleware
-from payment_service.http.gateway import Gateway
 from payment_service.http.guards import ApiKeyAuth, RateLimiter
-from payment_service.http.health import CHECK_TIMEOUT_SECONDS, HealthCheck
+from payment_service.http.health import CHECK_TIMEOUT_SECONDS, HealthCheck, bank_check, kafka_check
+from payment_service.http.idempotency import AcceptedMarkers, IdempotencyLocks
 from payment_service.http.metrics import metrics_middleware
+from payment_service.http.payments import PaymentService
+from payment_service.http.refunds import RefundService
 from payment_service.http.replies import ReplyRouter
+from payment_service.http.request_reply import RequestReply
 from payment_service.http.routes import add_routes
-from payment_service.http.state import AUTH, GATEWAY, HEALTH, LIMITER, METRICS, SETTINGS
+from payment_service.http.state import AUTH, HEALTH, LIMITER, METRICS, PAYMENTS, REFUNDS, SETTINGS
 from payment_service.kafka.producer import AsyncProducer
+from payment_service.ops.logs import configure_logging
+from payment_service.ops.redis_client import redis_client
+from payment_service.ops.telemetry import Metrics, configure_tracing
+from payment_service.storage.api_keys import PgMerchantKeys
 from payment_service.storage.db import create_pool
 from payment_service.storage.payments import PgPaymentRepository
 from payment_service.storage.refunds import PgRefundRepository
@@ -34,7 +39,8 @@ from payment_service.storage.refunds import PgRefundRepository
 log = logging.getLogger(__name__)
 
 
-def build_app(settings: Settings) -> web.Application:
+def build_api(settings: Settings) -> web.Application:
+    """The API as an aiohttp application; its resources open when it starts."""
     app = web.Application(
         # Metrics outermost, so they see the status the error middleware chose.
         middlewares=[metrics_middleware, error_middleware],
@@ -52,7 +58,8 @@ def build_app(settings: Settings) -> web.Application:
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    ring = KeyRing.from_settings(settings)
+    ring = key_ring(settings)
+    secret = settings.require_secret("secret_key").encode()
     pool = await create_pool(settings.database)
     redis = redis_client(settings.redis)
     producer = AsyncProducer(settings.kafka, client_id=f"payment-api-{settings.api.instance}")
@@ -61,25 +68,40 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[METRICS] = Metrics(settings.datadog, "api")
     try:
         await replies.start()
-        app[AUTH] = ApiKeyAuth(pool)
+        payments = PgPaymentRepository(pool)
+        locks = IdempotencyLocks(redis)
+        sender = RequestReply(
+            producer,
+            replies,
+            topic=settings.kafka.topic_requests,
+            timeout_seconds=settings.api.sync_timeout_seconds,
+            tracing=settings.datadog.trace_enabled,
+        )
+        app[AUTH] = ApiKeyAuth(PgMerchantKeys(pool))
         app[LIMITER] = RateLimiter(redis, settings.api.rate_limit_per_minute)
-        app[GATEWAY] = Gateway(
-            settings,
-            payments=PgPaymentRepository(pool),
-            refunds=PgRefundRepository(pool),
-            redis=redis,
+        app[PAYMENTS] = PaymentService(
+            secret_key=secret,
+            payments=payments,
             vault=SecurityCodeVault.from_settings(redis, ring, settings.redis),
             ring=ring,
-            producer=producer,
-            replies=replies,
+            locks=locks,
+            markers=AcceptedMarkers(redis),
+            sender=sender,
+        )
+        app[REFUNDS] = RefundService(
+            secret_key=secret,
+            payments=payments,
+            refunds=PgRefundRepository(pool),
+            locks=locks,
+            sender=sender,
         )
         app[HEALTH] = HealthCheck(
-            pool=pool,
-            redis=redis,
-            producer=producer,
-            replies=replies,
-            bank_url=settings.bank.url,
-            session=session,
+            {
+                "postgres": lambda: pool.fetchval("SELECT 1"),
+                "redis": lambda: redis.ping(),
+                "kafka": kafka_check(producer, replies),
+                "bank": bank_check(session, settings.bank.url),
+            }
         )
         yield
     finally:
@@ -92,11 +114,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 
 def run_api(settings: Settings) -> None:
+    """`payment-service api`: serve until SIGTERM/SIGINT."""
     configure_logging(settings, "api")
     configure_tracing(settings.datadog)
     log.info("API listening on http://%s:%s", settings.api.host, settings.api.port)
     web.run_app(
-        build_app(settings),
+        build_api(settings),
         host=settings.api.host,
         port=settings.api.port,
         access_log=None,

@@ -1,0 +1,120 @@
+"""The processor's composition root: build every resource from the settings and run Quix.
+
+`build_processor` opens the connections on the side loop (the asyncio loop that owns them, see
+`streams/sink.py`) and wires the flows to their adapters; `run_processor` gives the main thread
+to Quix until SIGTERM/SIGINT, then closes everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from payment_service.app.keys import key_ring
+from payment_service.bank.breaker import BankCircuitBreaker
+from payment_service.bank.client import HttpBankClient
+from payment_service.cards.vault import SecurityCodeVault
+from payment_service.config.settings import Settings
+from payment_service.kafka.producer import AsyncProducer
+from payment_service.ops.logs import configure_logging
+from payment_service.ops.redis_client import redis_client
+from payment_service.ops.telemetry import Metrics, configure_tracing
+from payment_service.storage.db import create_pool
+from payment_service.storage.locks import PgAdvisoryLock
+from payment_service.storage.payments import PgPaymentRepository
+from payment_service.storage.refunds import PgRefundRepository
+from payment_service.streams import reconciler
+from payment_service.streams.handler import CommandHandler
+from payment_service.streams.payments import PaymentFlow
+from payment_service.streams.pipeline import build_application
+from payment_service.streams.publisher import ResultPublisher
+from payment_service.streams.refunds import RefundFlow
+from payment_service.streams.sink import SideLoop
+
+log = logging.getLogger(__name__)
+
+BUILD_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass
+class Processor:
+    handler: CommandHandler
+    publisher: ResultPublisher
+    close: Callable[[], Coroutine[Any, Any, None]]
+
+
+async def build_processor(settings: Settings) -> Processor:
+    """Open the processor's connections (on the side loop) and wire the flows."""
+    stack = AsyncExitStack()
+    keys = key_ring(settings)
+    pool = await create_pool(settings.database)
+    stack.push_async_callback(pool.close)
+    redis = redis_client(settings.redis)
+    stack.push_async_callback(redis.aclose)
+    metrics = Metrics(settings.datadog, "processor")
+    stack.callback(metrics.close)
+
+    def breaker_changed(old: str, new: str) -> None:
+        metrics.gauge("bank.breaker_open", 1.0 if new != "closed" else 0.0, {"state": new})
+
+    breaker = BankCircuitBreaker.from_settings(settings.bank, on_state_change=breaker_changed)
+    bank = HttpBankClient(settings.bank, breaker=breaker)
+    stack.push_async_callback(bank.close)
+    producer = AsyncProducer(settings.kafka, client_id="payment-processor")
+    stack.callback(producer.close)
+    payments = PgPaymentRepository(pool)
+    vault = SecurityCodeVault.from_settings(redis, keys, settings.redis)
+    flow = PaymentFlow(payments, bank, vault, keys)
+    refunds_repo = PgRefundRepository(pool)
+    refunds = RefundFlow(refunds_repo, bank)
+    processing = settings.processor
+    publisher = ResultPublisher(settings.kafka, producer, metrics)
+    handler = CommandHandler(
+        publisher,
+        flow,
+        refunds,
+        payments,
+        metrics,
+        tracing=settings.datadog.trace_enabled,
+        transient_retry_seconds=processing.transient_retry_seconds,
+    )
+    settler = reconciler.Reconciler(
+        PgAdvisoryLock(pool, reconciler.LOCK_ID),
+        payments,
+        flow,
+        publisher,
+        refunds_repo,
+        refunds,
+        stale_after=dt.timedelta(seconds=processing.reconcile_stale_after_seconds),
+        give_up_after=dt.timedelta(seconds=processing.reconcile_give_up_after_seconds),
+    )
+    task = asyncio.create_task(settler.run_forever(processing.reconcile_interval_seconds))
+    stack.push_async_callback(_cancel, task)
+    return Processor(handler=handler, publisher=publisher, close=stack.aclose)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def run_processor(settings: Settings) -> None:
+    """`payment-service processor`: run until SIGTERM/SIGINT."""
+    configure_logging(settings, "processor")
+    configure_tracing(settings.datadog)
+    side = SideLoop()
+    processor: Processor = side.run(build_processor(settings), timeout=BUILD_TIMEOUT_SECONDS)
+    try:
+        app = build_application(settings, side, processor.handler, processor.publisher)
+        log.info("processor consuming %s", settings.kafka.topic_requests)
+        app.run()
+    finally:
+        side.run(processor.close(), timeout=30.0)
+        side.stop()

@@ -1,0 +1,1 @@
+"""Configuration: the frozen `Settings` (`config.settings`); imports nothing of ours."""

@@ -1,0 +1,279 @@
+"""The service's error tree: what callers are answered, and what every port may raise.
+
+Each edge maps these to its own terms once (HTTP status by class, DLQ or retry in the processor);
+the adapters raise them (storage translates asyncpg's errors, the bank client its transport's).
+
+    PaymentServiceError            answers for the caller, by HTTP status
+    ├── InvalidRequest             400  malformed JSON, bad header
+    │   ├── PaymentNotRefundable   400  payment_not_refundable
+    │   └── RefundExceedsRemaining 400  refund_exceeds_remaining
+    ├── ValidationFailed           422  field-by-field detail
+    ├── IdempotencyKeyReused       422  same key, other body
+    │   └── IdempotencyConflict         (also a StorageError, below)
+    ├── AuthenticationFailed       401
+    ├── NotFound                   404  unknown, or another merchant's (never 403)
+    ├── IdempotencyKeyInUse        409  concurrent request with the same key
+    ├── BodyTooLarge               413
+    ├── RateLimited                429  with Retry-After
+    └── NotAccepted                503  not durably accepted: nothing charged, safe to retry
+
+    StorageError                   the repositories (PostgreSQL could not do what was asked)
+    ├── StorageUnavailable         transient (refused, lost, timeout, deadlock): nothing written
+    ├── IntegrityViolation         a constraint refused the write
+    ├── TransitionConflict         compare-and-set matched no row: not in the expected status
+    ├── IdempotencyConflict        same idempotency key or id, other request
+    └── MigrationError             migrations cannot be applied as they are
+
+    BankError                      the BankClient port; a decline is a BankResult, never an error
+    ├── BankNotSent                definitely not delivered: nothing charged; retry, same key
+    │   └── BankCircuitOpen        the breaker refused the call (open, or its probe in flight)
+    ├── BankOutcomeUnknown         maybe delivered, no usable answer: resolve by status inquiry
+    │                              or a retry with the SAME key, never a new charge
+    └── BankRejected               4xx: invalid, key reuse, over-capture; permanent
+
+    CardDataError                  card data (the card-opening and security-code ports)
+    ├── CardCryptoError            encryption or decryption could not be done
+    │   ├── KeyConfigError         ENCRYPTION_KEY / SECRET_KEY missing or malformed
+    │   ├── MalformedEnvelope      the stored ciphertext is not a valid envelope
+    │   ├── UnknownKeyId           the envelope names a key id not in the ring
+    │   └── DecryptionError        authentication failed: wrong key or id, tampered
+    └── VaultUnavailable           Redis failed or was too slow (transient: retry later)
+
+Messages never include card data, key bytes or ciphertext; they say what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class PaymentServiceError(Exception):
+    status: ClassVar[int] = 500
+    type: ClassVar[str] = "api_error"
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class InvalidRequest(PaymentServiceError):
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_request"
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None):
+        super().__init__(message, param=param)
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+
+
+class PaymentNotRefundable(InvalidRequest):
+    code = "payment_not_refundable"
+
+
+class RefundExceedsRemaining(InvalidRequest):
+    code = "refund_exceeds_remaining"
+
+
+class ValidationFailed(PaymentServiceError):
+    status = 422
+    type = "invalid_request_error"
+    code = "validation_error"
+
+    def __init__(
+        self, message: str, *, errors: list[dict[str, Any]], param: str | None = None
+    ) -> None:
+        super().__init__(message, param=param)
+        self.errors = errors
+
+
+class IdempotencyKeyReused(PaymentServiceError):
+    status = 422
+    type = "idempotency_error"
+    code = "idempotency_key_reused"
+
+
+class AuthenticationFailed(PaymentServiceError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class NotFound(PaymentServiceError):
+    status = 404
+    type = "invalid_request_error"
+    code = "resource_missing"
+
+
+class IdempotencyKeyInUse(PaymentServiceError):
+    status = 409
+    type = "idempotency_error"
+    code = "idempotency_key_in_use"
+
+
+class BodyTooLarge(PaymentServiceError):
+    status = 413
+    type = "invalid_request_error"
+    code = "body_too_large"
+
+
+class RateLimited(PaymentServiceError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class NotAccepted(PaymentServiceError):
+    status = 503
+    type = "api_error"
+    code = "not_accepted"
+
+
+# -- storage -------------------------------------------------------------------------------------
+
+
+class StorageError(Exception):
+    """PostgreSQL could not do what was asked; the message names no card data nor secrets."""
+
+
+class StorageUnavailable(StorageError):
+    """Transient: nothing was committed, the same call may be retried."""
+
+
+class IntegrityViolation(StorageError):
+    """A constraint refused the write; retrying the same write will fail the same way."""
+
+
+class MigrationError(StorageError):
+    """The migration files and the database disagree; nothing was applied past the last good one."""
+
+
+class TransitionConflict(StorageError):
+    """The row was not in the expected status (or is missing: `current_status` is None).
+
+    For a redelivered message this usually means the transition already happened; the caller
+    reads the row and decides.
+    """
+
+    def __init__(self, current_status: str | None, *, resource_id: str = "") -> None:
+        shown = current_status if current_status is not None else "missing"
+        super().__init__(f"{resource_id or 'row'} is {shown}: compare-and-set matched no row")
+        self.current_status = current_status
+        self.resource_id = resource_id
+
+
+class IdempotencyConflict(StorageError, IdempotencyKeyReused):
+    """An idempotency key (or transaction/refund id) was already used for another request.
+
+    `existing_resource_id` names what the key points at; `same_request` is True when the stored
+    request hash matches (the key was used for the same body but another resource, e.g. two
+    concurrent HTTP requests): the caller may answer with the existing resource.
+    """
+
+    def __init__(
+        self, message: str, *, existing_resource_id: str | None = None, same_request: bool = False
+    ) -> None:
+        IdempotencyKeyReused.__init__(self, message)
+        self.existing_resource_id = existing_resource_id
+        self.same_request = same_request
+
+
+# -- bank ----------------------------------------------------------------------------------------
+
+
+class BankError(Exception):
+    """Base of all bank-call failures; carries our reference and the operation."""
+
+    def __init__(self, message: str, *, operation: str = "", reference: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.reference = reference
+
+
+class BankNotSent(BankError):
+    """The request never reached the bank, so it cannot have been charged."""
+
+
+class BankCircuitOpen(BankNotSent):
+    """The circuit breaker refused the call without sending it.
+
+    `retry_after` is the seconds until the breaker admits a probe, or None while a probe is
+    already in flight (its answer decides).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None,
+        operation: str = "",
+        reference: str | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation, reference=reference)
+        self.retry_after = retry_after
+
+
+class BankOutcomeUnknown(BankError):
+    """The request may have reached the bank and been executed; we have no answer."""
+
+
+class BankRejected(BankError):
+    """The bank refused the request (HTTP 4xx). `code` is the bank's machine-readable code."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        status: int,
+        operation: str = "",
+        reference: str | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation, reference=reference)
+        self.code = code
+        self.status = status
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
+
+
+# -- card data -----------------------------------------------------------------------------------
+
+
+class CardDataError(Exception):
+    """Root of every card-data error. Only `VaultUnavailable` is worth retrying."""
+
+
+class CardCryptoError(CardDataError):
+    """Encryption or decryption of card data failed."""
+
+
+class KeyConfigError(CardCryptoError):
+    """The key configuration is missing or malformed."""
+
+
+class MalformedEnvelope(CardCryptoError):
+    """A stored envelope does not parse (wrong shape, version, encoding or sizes)."""
+
+
+class UnknownKeyId(CardCryptoError):
+    """The envelope was sealed with a key id the ring does not hold (a key id is not secret)."""
+
+    def __init__(self, kid: str) -> None:
+        super().__init__(f"no data key with id {kid!r} in ENCRYPTION_KEY")
+        self.kid = kid
+
+
+class DecryptionError(CardCryptoError):
+    """The ciphertext failed authentication under its key and associated data."""
+
+
+class VaultUnavailable(CardDataError):
+    """The security-code vault (Redis) failed or timed out; the operation may be retried."""

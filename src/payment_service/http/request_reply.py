@@ -1,0 +1,64 @@
+"""Request/reply over Kafka: produce a command, then await its result on our own partition.
+
+The command carries `reply-partition` (this instance's partition of `payments.results`),
+`reply-id` (fresh per HTTP request) and `correlation-id`; the waiter is registered before the
+command is produced, so no result can arrive unseen. Kafka not acknowledging the command is
+`NotAccepted` (503); no result within the sync timeout is None (the caller answers 202).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from payment_service.core.errors import NotAccepted
+from payment_service.http.replies import ReplyRouter
+from payment_service.kafka.producer import AsyncProducer, ProduceFailed
+from payment_service.ops.telemetry import inject_trace
+from payment_service.schemas.messages import (
+    HEADER_CORRELATION_ID,
+    HEADER_REPLY_ID,
+    HEADER_REPLY_PARTITION,
+    PaymentResult,
+)
+
+
+class RequestReply:
+    """Sends commands to `topic` and waits up to `timeout_seconds` for each one's result."""
+
+    def __init__(
+        self,
+        producer: AsyncProducer,
+        replies: ReplyRouter,
+        *,
+        topic: str,
+        timeout_seconds: float,
+        tracing: bool,
+    ) -> None:
+        self._producer = producer
+        self._replies = replies
+        self._topic = topic
+        self._timeout = timeout_seconds
+        self._tracing = tracing
+
+    async def send(
+        self, message: bytes, transaction_id: str, correlation_id: str
+    ) -> PaymentResult | None:
+        """Produce a command and wait for its result; NotAccepted when Kafka did not ack."""
+        reply_id = str(uuid.uuid4())
+        self._replies.expect(reply_id)
+        headers = {
+            HEADER_CORRELATION_ID: correlation_id,
+            HEADER_REPLY_ID: reply_id,
+            HEADER_REPLY_PARTITION: str(self._replies.partition),
+        }
+        if self._tracing:
+            inject_trace(headers)
+        try:
+            await self._producer.produce(self._topic, message, key=transaction_id, headers=headers)
+        except ProduceFailed:
+            self._replies.forget(reply_id)
+            raise NotAccepted(
+                "the request could not be durably accepted (Kafka did not acknowledge it); "
+                "nothing was charged: retry with the same Idempotency-Key"
+            ) from None
+        return await self._replies.wait(reply_id, self._timeout)

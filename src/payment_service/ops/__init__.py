@@ -1,0 +1,1 @@
+"""Operations plumbing for every process: JSON logging, metrics and spans, fault points, Redis."""

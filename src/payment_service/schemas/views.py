@@ -1,0 +1,62 @@
+"""What a merchant sees of a stored payment or refund: records mapped onto the wire views.
+
+Both the API (GET, replays) and the processor (results on Kafka) publish these, so the mapping
+lives here once. The card shows as brand, last four digits and expiry only; amounts are formatted
+as decimals of the currency's minor digits.
+"""
+
+from __future__ import annotations
+
+from payment_service.core.money import to_major_units
+from payment_service.core.records import PaymentRecord, RefundRecord
+from payment_service.schemas.payments import CardView, PaymentView, RefundView
+
+
+def _amount(amount_minor: int, currency: str) -> str:
+    return str(to_major_units(amount_minor, currency))
+
+
+def refund_view(refund: RefundRecord) -> RefundView:
+    return RefundView(
+        refund_id=refund.refund_id,
+        transaction_id=refund.transaction_id,
+        status=refund.status.value,
+        amount=_amount(refund.amount_minor, refund.currency),
+        amount_minor=refund.amount_minor,
+        currency=refund.currency,
+        reason=refund.reason,
+        metadata=dict(refund.metadata),
+        failure_code=refund.failure_code,
+        failure_message=refund.failure_message,
+        created_at=refund.created_at,
+        updated_at=refund.updated_at,
+    )
+
+
+def payment_view(payment: PaymentRecord) -> PaymentView:
+    return PaymentView(
+        transaction_id=payment.transaction_id,
+        merchant_id=payment.merchant_id,
+        status=payment.status.value,
+        amount=_amount(payment.amount_minor, payment.currency),
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
+        payment_method=payment.payment_method,
+        card=CardView(
+            brand=payment.card_brand,
+            last4=payment.card_last4,
+            expiry_month=payment.card_expiry_month,
+            expiry_year=payment.card_expiry_year,
+        ),
+        description=payment.description,
+        metadata=dict(payment.metadata),
+        authorization_code=payment.authorization_id,
+        failure_code=payment.failure_code,
+        decline_code=payment.decline_code,
+        failure_message=payment.failure_message,
+        refunded_amount=_amount(payment.refunded_minor, payment.currency),
+        refunded_amount_minor=payment.refunded_minor,
+        refunds=[refund_view(r) for r in payment.refunds],
+        created_at=payment.created_at,
+        updated_at=payment.updated_at,
+    )

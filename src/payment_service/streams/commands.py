@@ -1,0 +1,46 @@
+"""Kafka commands mapped onto the core's inputs: what the flows and repositories are asked to do."""
+
+from __future__ import annotations
+
+from payment_service.core.records import NewPayment, NewRefund, SealedCard
+from payment_service.schemas.messages import ProcessPayment, RefundPayment
+
+
+def new_payment(cmd: ProcessPayment) -> NewPayment:
+    """The payment a `payment.process/v1` command asks for."""
+    card = cmd.card
+    return NewPayment(
+        transaction_id=cmd.transaction_id,
+        merchant_id=cmd.merchant_id,
+        amount_minor=cmd.amount_minor,
+        currency=cmd.currency,
+        payment_method=cmd.payment_method,
+        card=SealedCard(
+            number_envelope=card.number_envelope,
+            fingerprint=card.fingerprint,
+            brand=card.brand,
+            last4=card.last4,
+            expiry_month=card.expiry_month,
+            expiry_year=card.expiry_year,
+            holder_name=card.holder_name,
+        ),
+        description=cmd.description,
+        metadata=dict(cmd.metadata),
+        idempotency_key=cmd.idempotency_key,
+        request_hash=cmd.request_hash,
+        security_code_in_vault=cmd.security_code_in_vault,
+    )
+
+
+def new_refund(cmd: RefundPayment) -> NewRefund:
+    """The refund a `payment.refund/v1` command asks for."""
+    return NewRefund(
+        refund_id=cmd.refund_id,
+        transaction_id=cmd.transaction_id,
+        merchant_id=cmd.merchant_id,
+        amount_minor=cmd.amount_minor,
+        reason=cmd.reason,
+        metadata=dict(cmd.metadata),
+        idempotency_key=cmd.idempotency_key,
+        request_hash=cmd.request_hash,
+    )

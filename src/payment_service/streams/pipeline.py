@@ -1,0 +1,81 @@
+"""The processor's Quix Streams pipeline: one topic, one dataframe, one sink.
+
+The pipeline only declares the dataframe and its sink; all side effects live in the sink, which
+runs them on the side loop (`sink.py`). `Application.run()` owns the main thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quixstreams import Application
+
+from payment_service.config.settings import Settings
+from payment_service.streams.handler import CommandHandler
+from payment_service.streams.publisher import ResultPublisher
+from payment_service.streams.sink import CommandSink, SideLoop
+
+
+def message_budget_seconds(settings: Settings) -> float:
+    """The longest one message can take: authorize and capture at their worst, plus the
+    handler's retries of store outages, plus a margin."""
+    bank = settings.bank
+    bank_worst = bank.total_timeout_seconds * (bank.max_attempts + 1) + (
+        bank.backoff_cap_seconds * bank.max_attempts
+    )
+    return 2 * bank_worst + settings.processor.transient_retry_seconds + 30
+
+
+def build_application(
+    settings: Settings, side: SideLoop, handler: CommandHandler, publisher: ResultPublisher
+) -> Application:
+    """The Quix application consuming `payments.requests` into a `CommandSink`."""
+    kafka = settings.kafka
+
+    def on_consumer_error(exc: Exception, message: Any, logger: logging.Logger) -> bool:
+        # A message the consumer cannot even read goes to the DLQ instead of stopping the app.
+        if message is None:
+            logger.error("kafka consumer error: %s", exc)
+            return True
+        headers = {k: (v or b"").decode("utf-8", "replace") for k, v in message.headers() or []}
+        key = message.key().decode("utf-8", "replace") if message.key() else None
+        side.run(
+            publisher.dead_letter(
+                message.value(), key, headers, "unreadable_message", type(exc).__name__
+            ),
+            timeout=kafka.produce_timeout_seconds * 2,
+        )
+        return True
+
+    app = Application(
+        broker_address=kafka.bootstrap_servers,
+        consumer_group=kafka.consumer_group,
+        auto_offset_reset="earliest",
+        commit_interval=settings.processor.commit_interval_seconds,
+        auto_create_topics=False,
+        use_changelog_topics=False,
+        processing_guarantee="at-least-once",
+        on_consumer_error=on_consumer_error,
+        consumer_extra_config={
+            # fetch.min.bytes=1 answers a fetch as soon as data arrives; the wait bounds idling.
+            "fetch.wait.max.ms": 200,
+            "session.timeout.ms": 10000,
+            # On a rebalance Quix waits for the sink's flush for at most a fifth of this: it must
+            # outlast any message still in flight, or its partition moves while the work runs.
+            "max.poll.interval.ms": int(5 * message_budget_seconds(settings) * 1000) + 10_000,
+        },
+        producer_extra_config={"linger.ms": kafka.linger_ms, "enable.idempotence": True},
+        loglevel=None,  # our handler (JSON, card-data filter) takes Quix records too
+    )
+    topic = app.topic(kafka.topic_requests, value_deserializer="bytes", key_deserializer="str")
+    sdf = app.dataframe(topic)
+    sdf.sink(
+        CommandSink(
+            side,
+            handler.handle,
+            max_in_flight=settings.processor.max_in_flight,
+            flush_timeout_seconds=message_budget_seconds(settings),
+        )
+    )
+    return app

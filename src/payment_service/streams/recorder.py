@@ -1,0 +1,107 @@
+"""Recording a payment's transitions through the repository port, safely repeatable.
+
+The flow decides which transition (naming its event); this records it as a compare-and-set on
+the status the flow saw. If another delivery recorded a transition first (`TransitionConflict`),
+the payment as that delivery left it is the answer, so redeliveries and the reconciler can race.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from payment_service.core.errors import TransitionConflict
+from payment_service.core.ports import PaymentRepository
+from payment_service.core.records import PaymentRecord
+from payment_service.core.states import PaymentEvent, PaymentStatus
+
+log = logging.getLogger(__name__)
+
+S = PaymentStatus
+_Record = Callable[[PaymentStatus], Awaitable[PaymentRecord]]
+
+
+class PaymentRecorder:
+    """The flow's writes: authorized, captured, failed, unknown."""
+
+    def __init__(self, repo: PaymentRepository) -> None:
+        self._repo = repo
+
+    async def authorized(
+        self, payment: PaymentRecord, authorization_id: str, correlation_id: str | None
+    ) -> PaymentRecord:
+        return await self._transition(
+            payment,
+            lambda expected: self._repo.mark_authorized(
+                payment.transaction_id,
+                expected=expected,
+                authorization_id=authorization_id,
+                correlation_id=correlation_id,
+            ),
+        )
+
+    async def captured(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
+        """The whole amount captured (we never capture part of an authorization)."""
+        return await self._transition(
+            payment,
+            lambda expected: self._repo.mark_captured(
+                payment.transaction_id,
+                expected=expected,
+                captured_minor=payment.amount_minor,
+                correlation_id=correlation_id,
+            ),
+        )
+
+    async def failed(
+        self,
+        payment: PaymentRecord,
+        event: PaymentEvent,
+        failure_code: str,
+        decline_code: str | None,
+        message: str,
+        correlation_id: str | None,
+    ) -> PaymentRecord:
+        """A decline: `event` is authorization_declined or capture_declined."""
+        return await self._transition(
+            payment,
+            lambda expected: self._repo.mark_failed(
+                payment.transaction_id,
+                expected=expected,
+                event=event,
+                failure_code=failure_code,
+                decline_code=decline_code,
+                failure_message=message,
+                correlation_id=correlation_id,
+            ),
+        )
+
+    async def unknown(
+        self,
+        payment: PaymentRecord,
+        event: PaymentEvent,
+        detail: str,
+        correlation_id: str | None,
+    ) -> PaymentRecord:
+        """The bank's answer was lost; a payment already unknown stays as it is."""
+        if payment.status in (S.UNKNOWN, S.UNKNOWN_CAPTURE):
+            return payment
+        log.warning("payment %s: %s", payment.transaction_id, detail)
+        return await self._transition(
+            payment,
+            lambda expected: self._repo.mark_unknown(
+                payment.transaction_id,
+                expected=expected,
+                event=event,
+                correlation_id=correlation_id,
+                detail=detail,
+            ),
+        )
+
+    async def _transition(self, payment: PaymentRecord, record: _Record) -> PaymentRecord:
+        """Record a transition; if another delivery got there first, take what it recorded."""
+        try:
+            return await record(payment.status)
+        except TransitionConflict:
+            current = await self._repo.get_payment(payment.transaction_id)
+            assert current is not None  # a claimed payment is never deleted
+            return current
