@@ -99,7 +99,8 @@ def test_database_and_kafka_settings_match_the_native_stack(tmp_path: Path) -> N
     assert kafka["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller"
     cfg = stack.Config(dir=tmp_path, ports=dict(stack.DEFAULT_PORTS))
-    props = stack.kafka_server_properties(cfg, tmp_path / "data")
+    users = {name: "pw" for name in ("broker", "controller")}
+    props = stack.kafka_server_properties(cfg, tmp_path / "data", users)
     assert "auto.create.topics.enable=false" in props.splitlines()
     assert "process.roles=broker,controller" in props.splitlines()
 
