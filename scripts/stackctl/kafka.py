@@ -23,7 +23,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from .config import HOST, PROJECT, Config, StackError, say, write_atomic
+from .config import DEFAULT_STATE_DIR, HOST, PROJECT, Config, StackError, say, write_atomic
 from .kafka_users import credentials_file, ensure_credentials
 from .ports import check_ports_free
 from .probes import kafka_healthy, wait_healthy
@@ -137,10 +137,10 @@ def refuse_unsecured_data(cfg: Config) -> None:
     """Log dirs formatted before the stack had SASL hold no users: say how to start afresh."""
     kdir = cfg.dir / "kafka"
     if (kdir / "data" / "meta.properties").exists() and not credentials_file(cfg).exists():
-        make_args = f" STACK_ARGS='--dir {cfg.dir}'" if cfg.dir != PROJECT / ".stack" else ""
+        make_args = f" STACK_ARGS='--dir {cfg.dir}'" if cfg.dir != DEFAULT_STATE_DIR else ""
         raise StackError(
-            f"the Kafka data in {kdir / 'data'} was formatted by an older stack without SASL: it "
-            "has no users, so no client could log in to it",
+            f"the Kafka data in {kdir / 'data'} was formatted by an older stack without SASL (or "
+            f"{credentials_file(cfg).name} was removed): no client could log in to it",
             "its topics hold only local messages (PostgreSQL keeps every payment); start Kafka "
             f"afresh with: make down{make_args} && rm -rf {kdir} && make up{make_args}",
         )
