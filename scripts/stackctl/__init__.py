@@ -16,7 +16,8 @@ run the same command line.) Everything lives in one state folder (default `<proj
     ports.json           the ports last used, reused when no port option is given
     logs/<name>.log      one log per process (kafka, postgres, redis, banksim, processor, api)
     pids/<name>.pid      the process ids this script started; `stop` stops exactly these
-    kafka/               server.properties, log4j2.properties, data/ (KRaft log dirs)
+    kafka/               credentials.env (Kafka users' passwords, 0600), server.properties (0600),
+                         log4j2.properties, data/ (KRaft log dirs)
     postgres/            data/ (the cluster, owned by the `postgres` user when run as root), run/
     redis/               redis.conf (no persistence)
 
@@ -27,11 +28,13 @@ Modules, each importing only those above it:
 
     config      ports, paths, timeouts, `Config`, `StackError`, the state folder and its lock
     env         local.env: URLs and generated development secrets
+    kafka_users the Kafka users' generated passwords (kafka/credentials.env), each process's login
+    kafka_wire  a small Kafka protocol client: SCRAM-SHA-512 login, Metadata
     kafka_jars  the Kafka jars from Maven Central, cached
     system      apt packages (PostgreSQL, Redis, Java, Maven, make), `install()`
     procs       launching, identifying and stopping exactly our processes
     ports       free ports, who holds a taken one
-    probes      health checks (with a small Kafka protocol client), waiting for health
+    probes      health checks (Kafka: a SCRAM login as admin, then Metadata), waiting
     postgres, redis, kafka   each server: its configuration, first-time setup, start
     apps        migrate, topics, banksim, processor, api
     cli         the commands and their options; `__main__` runs it

@@ -1,7 +1,9 @@
-"""The service's own processes: `migrate` and `topics`, then banksim, processor and api.
+"""The service's own processes: `migrate`, `kafka bootstrap` and `topics`, then banksim,
+processor and api.
 
 They run from the project's `.venv` (`PAYMENT_SERVICE_BIN` overrides the executable) with the
-stack's variables from `local.env`; variables exported by the caller win.
+stack's variables from `local.env`; variables exported by the caller win, except the Kafka user:
+the tasks log in as `admin`, the processor as `processor`, the API as `api` (`KAFKA_AS`).
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from pathlib import Path
 
 from .config import APPS, INFRA, PROJECT, Config, StackError, say, tail, where
 from .env import read_env_file
+from .kafka_users import CREDENTIAL_VARS, credentials_file, principal_env
 from .ports import check_ports_free
 from .probes import HEALTH, wait_healthy
 from .procs import launch, recorded_pid
 
 APP_BIN = PROJECT / ".venv" / "bin" / "payment-service"
+# Which Kafka user each process logs in as (banksim uses no Kafka: none).
+KAFKA_AS = {"processor": "processor", "api": "api"}
 
 
 def app_env(cfg: Config) -> dict[str, str]:
@@ -43,9 +48,16 @@ def app_bin() -> Path:
     return exe
 
 
-def run_app_task(cfg: Config, task: str, env: dict[str, str]) -> None:
+def as_kafka_user(cfg: Config, env: dict[str, str], user: str | None) -> dict[str, str]:
+    """`env` with the Kafka login of `user` (and no other's)."""
+    env = {k: v for k, v in env.items() if k not in CREDENTIAL_VARS}
+    return {**env, **principal_env(cfg, user)} if user else env
+
+
+def run_app_task(cfg: Config, task: str, env: dict[str, str], *args: str) -> None:
     say(f"running `payment-service {task}`…")
-    cmd = [str(app_bin()), task]
+    cmd = [str(app_bin()), *task.split(), *args]
+    log_path = cfg.log(task.replace(" ", "-"))
     try:
         result = subprocess.run(
             cmd, env=env, cwd=PROJECT, capture_output=True, stdin=subprocess.DEVNULL, timeout=180
@@ -53,14 +65,14 @@ def run_app_task(cfg: Config, task: str, env: dict[str, str]) -> None:
     except subprocess.TimeoutExpired as e:
         raise StackError(f"`payment-service {task}` did not finish in 180s") from e
     output = (result.stdout + result.stderr).decode(errors="replace")
-    with open(cfg.log(task), "a", encoding="utf-8") as log:
+    with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} payment-service {task}\n")
         log.write(output)
     if result.returncode != 0:
         last = "\n".join("    " + line for line in output.strip().splitlines()[-20:])
         raise StackError(
             f"`payment-service {task}` failed (exit {result.returncode}):\n{last}",
-            f"log: {cfg.log(task)}; retry: make up",
+            f"log: {log_path}; retry: make up",
         )
     for line in result.stdout.decode(errors="replace").strip().splitlines():
         say(f"  {task}: {line}")
@@ -75,8 +87,10 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
             )
     env = app_env(cfg)
     if not all(recorded_pid(cfg, n) for n in names):
+        admin = as_kafka_user(cfg, env, "admin")
         run_app_task(cfg, "migrate", env)
-        run_app_task(cfg, "topics", env)
+        run_app_task(cfg, "kafka bootstrap", admin, "--credentials", str(credentials_file(cfg)))
+        run_app_task(cfg, "topics", admin)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name in (n for n in APPS if n in names):
         pid = recorded_pid(cfg, name)
@@ -88,7 +102,8 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
         if name in cfg.ports:
             check_ports_free(cfg, name, {name: cfg.ports[name]})
         say(f"starting {name}{where(cfg, name)}…")
-        procs[name] = launch(cfg, name, [str(app_bin()), name], env=env, cwd=PROJECT)
+        own_env = as_kafka_user(cfg, env, KAFKA_AS.get(name))
+        procs[name] = launch(cfg, name, [str(app_bin()), name], env=own_env, cwd=PROJECT)
         if name in HEALTH:
             wait_healthy(cfg, name, procs[name], procs[name].pid)
     for name, proc in procs.items():

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from .apps import app_env, start_apps
+from .apps import app_env, as_kafka_user, start_apps
 from .config import (
     ALL,
     APP_STOP_TIMEOUT,
@@ -35,6 +35,7 @@ from .config import (
 from .env import ensure_local_env, read_env_file
 from .kafka import start_kafka
 from .kafka_jars import kafka_libs_dir
+from .kafka_users import USERS, ensure_credentials
 from .postgres import start_postgres
 from .probes import HEALTH
 from .procs import recorded_pid, stop_processes
@@ -178,7 +179,9 @@ def cmd_env(cfg: Config, args: argparse.Namespace) -> int:
         values = ensure_local_env(cfg)
     if args.docker:
         keys = ("POSTGRES_PASSWORD", "SECRET_KEY", "ENCRYPTION_KEY")
+        users = ensure_credentials(cfg)
         values = {k: values[k] for k in keys}
+        values.update({f"KAFKA_{name.upper()}_PASSWORD": users[name] for name in USERS})
     for key, value in values.items():
         print(f"export {key}={shlex.quote(value)}" if args.export else f"{key}={value}")
     return 0
@@ -191,7 +194,8 @@ def cmd_exec(cfg: Config, args: argparse.Namespace) -> int:
     missing = [n for n in INFRA if recorded_pid(cfg, n) is None]
     if missing:
         raise StackError(f"the stack is not running ({', '.join(missing)} stopped)", "run: make up")
-    os.execvpe(command[0], command, app_env(cfg))  # noqa: S606
+    env = as_kafka_user(cfg, app_env(cfg), args.kafka_user)
+    os.execvpe(command[0], command, env)  # noqa: S606
 
 
 def parser() -> argparse.ArgumentParser:
@@ -233,6 +237,12 @@ def parser() -> argparse.ArgumentParser:
     env.add_argument("--export", action="store_true", help="as shell `export` lines")
     env.add_argument("--docker", action="store_true", help="only the secrets docker-compose needs")
     ex = sub.add_parser("exec", parents=[common], help="run a command with the stack's variables")
+    ex.add_argument(
+        "--kafka-user",
+        default="ops",
+        choices=[u for u in USERS if u != "controller"],
+        help="the Kafka user the command logs in as (default ops, the operators' principal)",
+    )
     ex.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
     return p
 

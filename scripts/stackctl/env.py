@@ -48,6 +48,9 @@ def ensure_local_env(cfg: Config) -> dict[str, str]:
         "DATABASE_URL": f"postgresql://{PG_USER}:{password}@{HOST}:{p['postgres']}/{PG_DB}",
         "REDIS_URL": f"redis://{HOST}:{p['redis']}/0",
         "KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{p['kafka']}",
+        # Every process logs in; its own user and password come in its environment only.
+        "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
         "BANKING_API_URL": f"http://{HOST}:{p['banksim']}",
         "API_PORT": str(p["api"]),
         "BANKSIM_PORT": str(p["banksim"]),

@@ -1,14 +1,18 @@
-"""Apache Kafka 4 from its jars: one combined KRaft broker+controller, configured, formatted, run.
+"""Apache Kafka 4 from its jars: one combined KRaft broker+controller, secured, formatted, run.
 
-`start_kafka` runs four steps, each in one function, so that a change of the broker's security
-(SASL/SCRAM, ACLs) has one obvious place per step:
+`start_kafka` runs four steps, each in one function:
 
-1. `kafka_server_properties`: the whole of `server.properties` (listeners and their security
-   protocol map; mechanisms, the authorizer and super users would join them there);
-2. `format_storage`: `StorageTool format` before the first start (where SCRAM credentials can be
-   bootstrapped into the metadata log, `--add-scram`);
+1. `kafka_server_properties`: the whole of `server.properties`: the client listener on
+   SASL_PLAINTEXT with SCRAM-SHA-512, the controller listener on SASL/PLAIN (so no anonymous
+   client is a super user), the StandardAuthorizer with `allow.everyone.if.no.acl.found=false`;
+2. `format_storage`: `StorageTool format` before the first start, with the `broker` and `admin`
+   SCRAM users bootstrapped into the metadata log (`--add-scram`); the service's own users and
+   their ACLs are created later through the admin API (`payment-service kafka bootstrap`);
 3. `kafka_java`: the JVM command line shared by the broker and the storage tool;
-4. launch and wait for health (`probes.kafka_metadata` speaks to the client listener).
+4. launch and wait for health (`probes.kafka_healthy` logs in as `admin` and asks for metadata).
+
+Log dirs formatted by an older stack without SASL have no users: `refuse_unsecured_data` says so
+and how to start afresh, instead of a broker that nobody can log in to.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
-from .config import HOST, PROJECT, Config, StackError, say
+from .config import DEFAULT_STATE_DIR, HOST, PROJECT, Config, StackError, say, write_atomic
+from .kafka_users import credentials_file, ensure_credentials
 from .ports import check_ports_free
 from .probes import kafka_healthy, wait_healthy
 from .procs import launch, recorded_pid
@@ -38,20 +44,49 @@ KAFKA_JVM_OPTS = [
 ]
 
 
-def kafka_server_properties(cfg: Config, data: Path) -> str:
+# A deleted SCRAM user keeps its open connections until it must log in again: this often.
+REAUTH_MS = 10_000
+SCRAM = "SCRAM-SHA-512"
+
+
+def kafka_server_properties(cfg: Config, data: Path, users: Mapping[str, str]) -> str:
     """The broker's whole configuration: one local node, listeners on 127.0.0.1 only."""
     port, cport = cfg.ports["kafka"], cfg.ports["controller"]
+    broker, controller = users["broker"], users["controller"]
     return f"""# Written by scripts/stack.py: one combined KRaft broker+controller (local dev).
+# Holds the broker's passwords: mode 0600, like kafka/credentials.env.
 process.roles=broker,controller
 node.id=1
 # A static voter set (not --standalone's dynamic one), so that changing the controller port of an
 # existing state folder keeps working.
 controller.quorum.voters=1@{HOST}:{cport}
-listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{cport}
-advertised.listeners=PLAINTEXT://{HOST}:{port}
-inter.broker.listener.name=PLAINTEXT
+listeners=SASL_PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{cport}
+advertised.listeners=SASL_PLAINTEXT://{HOST}:{port}
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+# Clients (and the broker itself, there is no other broker listener) log in with SCRAM-SHA-512;
+# the users live in the metadata log (bootstrapped at format time, then the admin API).
+inter.broker.listener.name=SASL_PLAINTEXT
+sasl.enabled.mechanisms={SCRAM}
+sasl.mechanism.inter.broker.protocol={SCRAM}
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=\
+  org.apache.kafka.common.security.scram.ScramLoginModule required \
+  username="broker" password="{broker}";
+# The controller listener authenticates too (SASL/PLAIN, one static user on that listener only:
+# SCRAM's users live in the log the controller serves). With a PLAINTEXT controller listener,
+# User:ANONYMOUS would have to be a super user, and any local process could change ACLs.
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=\
+  org.apache.kafka.common.security.plain.PlainLoginModule required \
+  username="broker" password="{controller}" user_broker="{controller}";
+# Re-authentication (KIP-368): a deleted user loses its open connections within this.
+connections.max.reauth.ms={REAUTH_MS}
+# ACLs in the metadata log; what no ACL allows is refused. The principals and their ACLs are
+# made by `payment-service kafka bootstrap` (src/payment_service/kafka/acls.py).
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:broker;User:admin
 log.dirs={data}
 # Topics are created explicitly with their partition counts (`payment-service topics`).
 auto.create.topics.enable=false
@@ -88,18 +123,32 @@ def kafka_java(cfg: Config, libs: Path, *args: str) -> list[str]:
     ]
 
 
-def write_config(cfg: Config) -> Path:
+def write_config(cfg: Config, users: Mapping[str, str]) -> Path:
     """`kafka/server.properties` and `kafka/log4j2.properties` in the state folder; the former."""
     kdir = cfg.dir / "kafka"
     kdir.mkdir(parents=True, exist_ok=True)
     props = kdir / "server.properties"
-    props.write_text(kafka_server_properties(cfg, kdir / "data"))
+    write_atomic(props, kafka_server_properties(cfg, kdir / "data", users), mode=0o600)
     shutil.copyfile(KAFKA_LOG4J_TEMPLATE, kdir / "log4j2.properties")
     return props
 
 
-def format_storage(cfg: Config, libs: Path, props: Path) -> None:
-    """Format the KRaft log dirs once, with a cluster id generated once and kept in `cluster.id`."""
+def refuse_unsecured_data(cfg: Config) -> None:
+    """Log dirs formatted before the stack had SASL hold no users: say how to start afresh."""
+    kdir = cfg.dir / "kafka"
+    if (kdir / "data" / "meta.properties").exists() and not credentials_file(cfg).exists():
+        make_args = f" STACK_ARGS='--dir {cfg.dir}'" if cfg.dir != DEFAULT_STATE_DIR else ""
+        raise StackError(
+            f"the Kafka data in {kdir / 'data'} was formatted by an older stack without SASL (or "
+            f"{credentials_file(cfg).name} was removed): no client could log in to it",
+            "its topics hold only local messages (PostgreSQL keeps every payment); start Kafka "
+            f"afresh with: make down{make_args} && rm -rf {kdir} && make up{make_args}",
+        )
+
+
+def format_storage(cfg: Config, libs: Path, props: Path, users: Mapping[str, str]) -> None:
+    """Format the KRaft log dirs once, with a cluster id generated once and kept in `cluster.id`,
+    and the `broker` and `admin` SCRAM users in the first metadata."""
     kdir = cfg.dir / "kafka"
     data = kdir / "data"
     if (data / "meta.properties").exists():
@@ -109,25 +158,20 @@ def format_storage(cfg: Config, libs: Path, props: Path) -> None:
         out = run_tool(cfg, kafka_java(cfg, libs, "kafka.tools.StorageTool", "random-uuid"))
         cluster_file.write_text(out.strip().splitlines()[-1] + "\n")
     cluster_id = cluster_file.read_text().strip()
-    say(f"formatting Kafka storage in {data} (cluster id {cluster_id})…")
-    run_tool(
-        cfg,
-        kafka_java(
-            cfg,
-            libs,
-            "kafka.tools.StorageTool",
-            "format",
-            "--cluster-id",
-            cluster_id,
-            "--config",
-            str(props),
-            "--ignore-formatted",
-        ),
-    )
+    say(f"formatting Kafka storage in {data} (cluster id {cluster_id}, users broker, admin)…")
+    scram = [
+        arg
+        for name in ("broker", "admin")
+        for arg in ("--add-scram", f"{SCRAM}=[name={name},password={users[name]}]")
+    ]
+    argv = ["format", "--cluster-id", cluster_id, "--config", str(props), "--ignore-formatted"]
+    run_tool(cfg, kafka_java(cfg, libs, "kafka.tools.StorageTool", *argv, *scram), shown=argv)
 
 
 def start_kafka(cfg: Config, libs: Path) -> None:
     """Start the broker unless ours already runs (then wait until it is healthy)."""
+    refuse_unsecured_data(cfg)
+    users = ensure_credentials(cfg)
     pid = recorded_pid(cfg, "kafka")
     if pid is not None:
         if kafka_healthy(cfg):
@@ -138,18 +182,19 @@ def start_kafka(cfg: Config, libs: Path) -> None:
     check_ports_free(
         cfg, "kafka", {"kafka": cfg.ports["kafka"], "controller": cfg.ports["controller"]}
     )
-    props = write_config(cfg)
-    format_storage(cfg, libs, props)
+    props = write_config(cfg, users)
+    format_storage(cfg, libs, props, users)
     say(f"starting kafka on {HOST}:{cfg.ports['kafka']} (controller {cfg.ports['controller']})…")
     proc = launch(cfg, "kafka", kafka_java(cfg, libs, "kafka.Kafka", str(props)), cwd=props.parent)
     wait_healthy(cfg, "kafka", proc, proc.pid)
 
 
-def run_tool(cfg: Config, argv: list[str]) -> str:
-    """Run a Kafka command-line tool to completion, its output appended to kafka.log."""
+def run_tool(cfg: Config, argv: list[str], shown: list[str] | None = None) -> str:
+    """Run a Kafka command-line tool to completion, its output appended to kafka.log (with
+    `shown` as its arguments there: the real ones may hold passwords)."""
     result = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
     with open(cfg.log("kafka"), "ab") as log:
-        log.write(f"\n===== stack.py ran: {shlex.join(argv[-4:])}\n".encode())
+        log.write(f"\n===== stack.py ran: {shlex.join(shown or argv[-4:])}\n".encode())
         log.write(result.stdout + result.stderr)
     if result.returncode != 0:
         raise StackError(

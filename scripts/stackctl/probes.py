@@ -1,8 +1,8 @@
 """Health checks of every process, and waiting for one to become healthy within its deadline.
 
-Kafka is asked a real Metadata request over a raw socket (a small hand-written Kafka protocol
-client: the script runs before any Kafka library is installed); PostgreSQL with `pg_isready`,
-Redis with `PING`, the apps with `GET /health`.
+Kafka is asked a real Metadata request after a SCRAM login as `admin` (`kafka_wire`, a small
+hand-written Kafka protocol client: the script runs before any Kafka library is installed);
+PostgreSQL with `pg_isready`, Redis with `PING`, the apps with `GET /health`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from typing import Any
 
 from .config import (
     APP_STOP_TIMEOUT,
@@ -26,61 +25,20 @@ from .config import (
     tail,
     where,
 )
+from .kafka_users import read_credentials
+from .kafka_wire import kafka_metadata
 from .procs import alive, stop_processes
 from .system import pg_bin_dir
 
 
-def kafka_metadata(port: int, timeout: float = 2.0) -> dict[str, Any]:
-    """A real Kafka Metadata request (v4, the oldest Kafka 4 still serves) over a raw socket."""
-    client_id = b"stack.py"
-    header = struct.pack(">hhih", 3, 4, 1, len(client_id)) + client_id
-    body = struct.pack(">i", -1) + b"\x00"  # all topics, allow_auto_topic_creation=false
-    request = header + body
-    with socket.create_connection((HOST, port), timeout=timeout) as s:
-        s.sendall(struct.pack(">i", len(request)) + request)
-        size = struct.unpack(">i", recv_exact(s, 4))[0]
-        data = recv_exact(s, size)
-    pos = 8  # correlation id, throttle time
-
-    def i32() -> int:
-        nonlocal pos
-        value = struct.unpack_from(">i", data, pos)[0]
-        pos += 4
-        return int(value)
-
-    def string() -> str | None:
-        nonlocal pos
-        n = struct.unpack_from(">h", data, pos)[0]
-        pos += 2
-        if n < 0:
-            return None
-        value = data[pos : pos + n].decode()
-        pos += n
-        return value
-
-    brokers = []
-    for _ in range(i32()):
-        node, host, bport, _rack = i32(), string(), i32(), string()
-        brokers.append((node, host, bport))
-    cluster_id = string()
-    controller = i32()
-    return {"brokers": brokers, "cluster_id": cluster_id, "controller": controller}
-
-
-def recv_exact(s: socket.socket, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise OSError("connection closed")
-        buf += chunk
-    return buf
-
-
 def kafka_healthy(cfg: Config) -> bool:
+    """Logged in as `admin` (SCRAM), the broker's metadata lists it and names a controller."""
+    password = read_credentials(cfg).get("admin")
+    if password is None:
+        return False
     try:
-        meta = kafka_metadata(cfg.ports["kafka"])
-    except (OSError, struct.error, UnicodeDecodeError):
+        meta = kafka_metadata(HOST, cfg.ports["kafka"], "admin", password)
+    except (OSError, struct.error, UnicodeDecodeError, KeyError, ValueError):
         return False
     return meta["controller"] >= 0 and any(b[2] == cfg.ports["kafka"] for b in meta["brokers"])
 

@@ -12,6 +12,7 @@ import aiohttp
 import asyncpg
 from confluent_kafka import Consumer, TopicPartition
 
+from payment_service.kafka.acls import OPS_GROUP_PREFIX
 from tests.fixtures.service import Service
 
 
@@ -63,11 +64,13 @@ def read_topic(
     everything a test wrote.
     """
     consumer = Consumer(
-        {
-            "bootstrap.servers": service.kafka_bootstrap,
-            "group.id": f"test-reader-{random.random()}",
-            "enable.auto.commit": False,
-        }
+        service.kafka_config(
+            "ops",
+            **{
+                "group.id": f"{OPS_GROUP_PREFIX}test-reader-{random.random()}",
+                "enable.auto.commit": False,
+            },
+        )
     )
     try:
         metadata = consumer.list_topics(topic, timeout=10)

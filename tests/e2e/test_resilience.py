@@ -92,7 +92,7 @@ def _card(number: str) -> dict[str, object]:
 
 
 def _produce_raw(service: Service, value: bytes, key: str) -> None:
-    producer = Producer({"bootstrap.servers": service.kafka_bootstrap, "acks": "all"})
+    producer = Producer(service.kafka_config("ops", acks="all"))
     producer.produce(service.topic("requests"), value=value, key=key.encode())
     assert producer.flush(10) == 0
 

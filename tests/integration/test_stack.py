@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
+from typing import Any
 
 import asyncpg
 import pytest
@@ -21,21 +22,16 @@ DEADLINE_SECONDS = 30.0
 
 def test_kafka_round_trip_keeps_per_key_order(stack: StackInfo) -> None:
     """Create a topic, produce keyed messages, read them all back from every partition."""
-    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
+    # As the super user `admin`: this checks the broker, not the ACLs (test_kafka_security.py).
+    admin = AdminClient(stack.kafka_config("admin"))
     topic = f"it.stack.{uuid.uuid4().hex[:12]}"
     partitions = 3
     admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])[
         topic
     ].result(timeout=DEADLINE_SECONDS)
     try:
-        producer = Producer(
-            {
-                "bootstrap.servers": stack.kafka_bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 1,
-            }
-        )
+        options: dict[str, Any] = {"enable.idempotence": True, "acks": "all", "linger.ms": 1}
+        producer = Producer(stack.kafka_config("admin", **options))
         sent: dict[str, list[str]] = defaultdict(list)
         delivered: list[tuple[str, int]] = []
 
@@ -56,13 +52,8 @@ def test_kafka_round_trip_keeps_per_key_order(stack: StackInfo) -> None:
             partition_of[key].add(partition)
         assert all(len(p) == 1 for p in partition_of.values())
 
-        consumer = Consumer(
-            {
-                "bootstrap.servers": stack.kafka_bootstrap,
-                "group.id": f"it-{uuid.uuid4().hex}",
-                "enable.auto.commit": False,
-            }
-        )
+        reader: dict[str, Any] = {"group.id": f"it-{uuid.uuid4().hex}", "enable.auto.commit": False}
+        consumer = Consumer(stack.kafka_config("admin", **reader))
         try:
             consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
             received: dict[str, list[str]] = defaultdict(list)
@@ -84,7 +75,7 @@ def test_kafka_round_trip_keeps_per_key_order(stack: StackInfo) -> None:
 
 
 def test_kafka_broker_never_auto_creates_topics(stack: StackInfo) -> None:
-    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
+    admin = AdminClient(stack.kafka_config("admin"))
     metadata = admin.list_topics(timeout=DEADLINE_SECONDS)
     broker_id = next(iter(metadata.brokers))
     resource = ConfigResource(ConfigResource.Type.BROKER, str(broker_id))

@@ -99,7 +99,8 @@ def test_database_and_kafka_settings_match_the_native_stack(tmp_path: Path) -> N
     assert kafka["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller"
     cfg = stack.Config(dir=tmp_path, ports=dict(stack.DEFAULT_PORTS))
-    props = stack.kafka_server_properties(cfg, tmp_path / "data")
+    users = {name: "pw" for name in ("broker", "controller")}
+    props = stack.kafka_server_properties(cfg, tmp_path / "data", users)
     assert "auto.create.topics.enable=false" in props.splitlines()
     assert "process.roles=broker,controller" in props.splitlines()
 
@@ -111,3 +112,35 @@ def test_native_local_env_uses_the_same_variable_names(tmp_path: Path) -> None:
     names = set(values) - {"POSTGRES_PASSWORD"}
     assert names >= REQUIRED_APP_VARS
     assert names <= config_variables()
+
+
+def test_kafka_is_secured_as_in_the_native_stack(tmp_path: Path) -> None:
+    kafka = SERVICES["kafka"]["environment"]
+    cfg = stack.Config(dir=tmp_path, ports=dict(stack.DEFAULT_PORTS))
+    native = stack.kafka_server_properties(
+        cfg, tmp_path / "data", {"broker": "b", "controller": "c"}
+    )
+    native_lines = set(native.splitlines())
+    for key in (
+        "authorizer.class.name",
+        "allow.everyone.if.no.acl.found",
+        "super.users",
+        "sasl.enabled.mechanisms",
+        "sasl.mechanism.controller.protocol",
+    ):
+        assert f"{key}={kafka['KAFKA_' + key.upper().replace('.', '_')]}" in native_lines, key
+    protocols = {p.split(":")[1] for p in kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")}
+    assert protocols == {"SASL_PLAINTEXT"}
+    for name in ("broker", "admin"):
+        assert f"name={name}," in SERVICES["kafka"]["command"][-1]  # SCRAM users at format time
+
+
+def test_each_app_logs_in_to_kafka_as_its_own_user_with_a_required_password() -> None:
+    expected = {"processor": "processor", "api": "api", "init": "admin"}
+    for name, user in expected.items():
+        env = SERVICES[name]["environment"]
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT", name
+        assert env["KAFKA_SASL_USERNAME"] == user, name
+        assert str(env["KAFKA_SASL_PASSWORD"]).startswith(f"${{KAFKA_{user.upper()}_PASSWORD:?")
+    assert "KAFKA_SASL_PASSWORD" not in SERVICES["banksim"]["environment"]
+    assert "kafka bootstrap" in SERVICES["init"]["entrypoint"][-1]

@@ -12,7 +12,18 @@ from tests.unit.test_compose import config_variables
 pytestmark = pytest.mark.unit
 
 LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
-SECRETS = {"SECRET_KEY", "ENCRYPTION_KEY", "DD_API_KEY", "POSTGRES_PASSWORD"}
+SECRETS = {
+    "SECRET_KEY",
+    "ENCRYPTION_KEY",
+    "DD_API_KEY",
+    "POSTGRES_PASSWORD",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SSL_KEY_PASSWORD",
+    *(
+        f"KAFKA_{user}_PASSWORD"
+        for user in ("BROKER", "CONTROLLER", "ADMIN", "API", "PROCESSOR", "OPS")
+    ),
+}
 
 
 def documented() -> dict[str, str]:

@@ -1,10 +1,12 @@
-"""The stack manager's pure parts (scripts/stackctl): ports, secrets, process identification."""
+"""The stack manager's pure parts (scripts/stackctl): ports, secrets, Kafka security, processes."""
 
 from __future__ import annotations
 
 import argparse
 import ast
 import base64
+import hashlib
+import hmac
 import os
 import socket
 import stat
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from scripts import stackctl
+from scripts.stackctl import apps, kafka, kafka_users, kafka_wire
 
 pytestmark = pytest.mark.unit
 
@@ -131,3 +134,88 @@ def test_the_command_line_starts_without_site_packages(argv: list[str], cwd: Pat
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: stack.py")
     assert "start-app" in result.stdout
+
+
+def test_kafka_users_get_passwords_generated_once_and_kept_private(tmp_path: Path) -> None:
+    cfg = stackctl.Config(dir=tmp_path, ports=dict(stackctl.DEFAULT_PORTS))
+    first = kafka_users.ensure_credentials(cfg)
+    assert set(first) == {"broker", "controller", "admin", "api", "processor", "ops"}
+    assert len(set(first.values())) == len(first)
+    assert all(len(password) >= 32 for password in first.values())
+    path = kafka_users.credentials_file(cfg)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert kafka_users.ensure_credentials(cfg) == first
+    # The shared local.env says how to connect, never as whom.
+    env = stackctl.ensure_local_env(cfg)
+    assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    assert not set(first.values()) & set(env.values())
+    assert not {"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"} & set(env)
+
+
+def test_each_process_logs_in_as_its_own_user_only(tmp_path: Path) -> None:
+    cfg = stackctl.Config(dir=tmp_path, ports=dict(stackctl.DEFAULT_PORTS))
+    users = kafka_users.ensure_credentials(cfg)
+    inherited = {"PATH": "/bin", "KAFKA_SASL_USERNAME": "ops", "KAFKA_SASL_PASSWORD": "x"}
+    env = apps.as_kafka_user(cfg, inherited, "processor")
+    assert env["KAFKA_SASL_USERNAME"] == "processor"
+    assert env["KAFKA_SASL_PASSWORD"] == users["processor"]
+    assert env["PATH"] == "/bin"
+    bank = apps.as_kafka_user(cfg, inherited, None)
+    assert "KAFKA_SASL_USERNAME" not in bank
+    assert "KAFKA_SASL_PASSWORD" not in bank
+
+
+def test_the_broker_authenticates_every_listener_and_refuses_what_no_acl_allows(
+    tmp_path: Path,
+) -> None:
+    cfg = stackctl.Config(dir=tmp_path, ports=dict(stackctl.DEFAULT_PORTS))
+    users = kafka_users.ensure_credentials(cfg)
+    props = stackctl.kafka_server_properties(cfg, tmp_path / "data", users)
+    lines = set(props.splitlines())
+    assert "listeners=SASL_PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093" in lines
+    assert (
+        "listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT"
+        in lines
+    )
+    assert "sasl.enabled.mechanisms=SCRAM-SHA-512" in lines
+    assert "sasl.mechanism.controller.protocol=PLAIN" in lines
+    assert "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer" in lines
+    assert "allow.everyone.if.no.acl.found=false" in lines
+    assert "super.users=User:broker;User:admin" in lines  # no User:ANONYMOUS
+    assert any(line.startswith("connections.max.reauth.ms=") for line in lines)
+    assert "PLAINTEXT://" not in props.replace("SASL_PLAINTEXT://", "")
+
+
+def test_kafka_data_formatted_without_sasl_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    cfg = stackctl.Config(dir=tmp_path, ports=dict(stackctl.DEFAULT_PORTS))
+    data = tmp_path / "kafka" / "data"
+    data.mkdir(parents=True)
+    (data / "meta.properties").write_text("cluster.id=x\n")
+    with pytest.raises(stackctl.StackError, match="older stack without SASL") as info:
+        kafka.refuse_unsecured_data(cfg)
+    assert f"rm -rf {tmp_path / 'kafka'}" in info.value.hint
+    kafka_users.ensure_credentials(cfg)  # formatted by a secured stack: accepted
+    kafka.refuse_unsecured_data(cfg)
+
+
+def test_the_scram_proof_verifies_as_the_broker_checks_it() -> None:
+    """RFC 5802 from the server's side: the stored key is all it knows of the password."""
+    password, salt, iterations = "pa,ss=word", b"0123456789abcdef", 4096
+    salted = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    stored_key = hashlib.sha512(hmac.digest(salted, b"Client Key", "sha512")).digest()
+    server_key = hmac.digest(salted, b"Server Key", "sha512")
+    client_first_bare = "n=admin,r=clientnonce"
+    server_first = f"r=clientnonceSERVER,s={base64.b64encode(salt).decode()},i={iterations}"
+    final, expected_server_final = kafka_wire.scram_final(client_first_bare, server_first, password)
+    without_proof, _, proof_b64 = final.rpartition(",p=")
+    assert without_proof == "c=biws,r=clientnonceSERVER"
+    auth_message = f"{client_first_bare},{server_first},{without_proof}".encode()
+    signature = hmac.digest(stored_key, auth_message, "sha512")
+    client_key = bytes(a ^ b for a, b in zip(base64.b64decode(proof_b64), signature, strict=True))
+    assert hashlib.sha512(client_key).digest() == stored_key
+    server_signature = base64.b64encode(hmac.digest(server_key, auth_message, "sha512")).decode()
+    assert expected_server_final == f"v={server_signature}"
+    with pytest.raises(kafka_wire.KafkaAuthError, match="nonce"):
+        kafka_wire.scram_final(
+            client_first_bare, server_first.replace("clientnonce", "x"), password
+        )

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from payment_service.config.settings import Settings
 
@@ -44,6 +45,48 @@ def _topics(settings: Settings, args: argparse.Namespace) -> int:
 
     for line in ensure_topics(settings.kafka):
         print(line)
+    return 0
+
+
+def _kafka_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
+    from payment_service.kafka.principals import bootstrap, read_credentials
+
+    for line in bootstrap(settings.kafka, read_credentials(args.credentials)):
+        print(line)
+    return 0
+
+
+def _kafka_user_add(settings: Settings, args: argparse.Namespace) -> int:
+    import secrets
+
+    from payment_service.kafka.principals import add_principal, admin_client
+
+    password = sys.stdin.readline().strip() if args.password_stdin else secrets.token_urlsafe(24)
+    count = add_principal(
+        admin_client(settings.kafka), settings.kafka, args.name, args.role, password
+    )
+    print(f"principal {args.name} ({args.role}): {count} ACLs", file=sys.stderr)
+    if not args.password_stdin:
+        # Printed once, on stdout alone, so scripts can capture it; the broker keeps a hash.
+        print(password)
+    return 0
+
+
+def _kafka_user_remove(settings: Settings, args: argparse.Namespace) -> int:
+    from payment_service.kafka.principals import admin_client, remove_principal
+
+    count = remove_principal(admin_client(settings.kafka), args.name)
+    print(f"principal {args.name}: {count} ACLs and its SCRAM user deleted")
+    return 0
+
+
+def _kafka_acls(settings: Settings, args: argparse.Namespace) -> int:
+    from payment_service.kafka.principals import admin_client, grants_of
+
+    admin = admin_client(settings.kafka)
+    for name in args.names:
+        for g in grants_of(admin, name):
+            print(f"{name:<12} {g.operation:<16} {g.resource:<6} {g.pattern:<8} {g.name}")
     return 0
 
 
@@ -107,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.set_defaults(run=_banksim)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
     sub.add_parser("topics", help="create the Kafka topics").set_defaults(run=_topics)
+    _kafka_parser(sub)
     schemas = sub.add_parser("schemas", help="write (or --check) the Kafka message JSON Schemas")
     schemas.add_argument("--check", action="store_true")
     schemas.set_defaults(run=_schemas)
@@ -125,6 +169,35 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--merchant", default="merchant_demo")
     seed.set_defaults(run=_db_seed)
     return parser
+
+
+def _kafka_parser(sub: Any) -> None:
+    from payment_service.kafka.acls import ROLES
+
+    kafka = sub.add_parser("kafka", help="the broker's principals and ACLs (run as admin)")
+    kafka_sub = kafka.add_subparsers(dest="kafka_command", required=True)
+    boot = kafka_sub.add_parser(
+        "bootstrap", help="users api, processor, ops and their ACLs (idempotent)"
+    )
+    boot.add_argument(
+        "--credentials", required=True, help="file of name=password lines ('-': stdin)"
+    )
+    boot.set_defaults(run=_kafka_bootstrap)
+    user = kafka_sub.add_parser("user", help="add or remove one principal")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="create/update a user with a role's ACLs")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password (else one is generated)"
+    )
+    add.set_defaults(run=_kafka_user_add)
+    remove = user_sub.add_parser("remove", help="delete a user and all of its ACLs")
+    remove.add_argument("name")
+    remove.set_defaults(run=_kafka_user_remove)
+    acls = kafka_sub.add_parser("acls", help="list the ACLs of principals")
+    acls.add_argument("names", nargs="*", default=["api", "processor", "ops"])
+    acls.set_defaults(run=_kafka_acls)
 
 
 def main(argv: list[str] | None = None) -> int:

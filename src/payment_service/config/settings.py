@@ -31,10 +31,29 @@ def _config(prefix: str) -> SettingsConfigDict:
     )
 
 
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"]
+KafkaSaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+# Without TLS anyone on the network path reads commands and results (DESIGN.md §3, Transport).
+PRODUCTION_KAFKA_PROTOCOLS = ("SASL_SSL", "SSL")
+
+
 class KafkaSettings(BaseSettings):
     model_config = _config("KAFKA_")
 
     bootstrap_servers: str = "localhost:9092"
+    # How this process authenticates to the broker; `kafka/security.py` turns these into the
+    # librdkafka keys every client of ours uses. The local stack uses SASL_PLAINTEXT with
+    # SCRAM-SHA-512 and gives each process its own username and password.
+    security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: KafkaSaslMechanism = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    # TLS (SASL_SSL, SSL): the CA that signed the brokers' certificates; for mutual TLS (SSL),
+    # this client's certificate and private key (PEM files) and the key's password.
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
     topic_requests: str = "payments.requests"
     topic_results: str = "payments.results"
     topic_audit: str = "payments.audit"
@@ -174,6 +193,11 @@ class Settings(BaseSettings):
             if missing:
                 names = ", ".join(n.upper() for n in missing)
                 raise ValueError(f"{names} must be set in production (no default secrets)")
+            if self.kafka.security_protocol not in PRODUCTION_KAFKA_PROTOCOLS:
+                raise ValueError(
+                    f"KAFKA_SECURITY_PROTOCOL={self.kafka.security_protocol} is refused in "
+                    f"production: use {' or '.join(PRODUCTION_KAFKA_PROTOCOLS)} (TLS)"
+                )
         return self
 
     @classmethod

@@ -17,6 +17,8 @@ from confluent_kafka import Consumer, TopicPartition
 from pydantic import ValidationError
 
 from payment_service.config.settings import KafkaSettings
+from payment_service.kafka.acls import API_REPLY_GROUP_PREFIX
+from payment_service.kafka.security import client_config
 from payment_service.schemas.messages import HEADER_REPLY_ID, PaymentResult, PaymentResultV1
 
 log = logging.getLogger(__name__)
@@ -38,16 +40,19 @@ class ReplyRouter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._consumer = Consumer(
-            {
-                "bootstrap.servers": kafka.bootstrap_servers,
-                "group.id": f"payment-api-replies-{uuid.uuid4()}",  # never joins or commits
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                # The broker answers a fetch as soon as data arrives (fetch.min.bytes=1); the
-                # wait only bounds idle polling, which cost the broker CPU at 5 ms.
-                "fetch.wait.max.ms": 200,
-                "fetch.min.bytes": 1,
-            }
+            client_config(
+                kafka,
+                **{
+                    # Never joins or commits; the API's ACLs allow describing this prefix only.
+                    "group.id": f"{API_REPLY_GROUP_PREFIX}{uuid.uuid4()}",
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    # The broker answers a fetch as soon as data arrives (fetch.min.bytes=1); the
+                    # wait only bounds idle polling, which cost the broker CPU at 5 ms.
+                    "fetch.wait.max.ms": 200,
+                    "fetch.min.bytes": 1,
+                },
+            )
         )
 
     async def start(self) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from payment_service.config.settings import KafkaSettings
+from payment_service.kafka.security import client_config
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +28,18 @@ class ProduceFailed(Exception):
 
 
 def producer_config(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": kafka.bootstrap_servers,
-        "client.id": client_id,
-        "acks": "all",
-        "enable.idempotence": True,
-        "linger.ms": kafka.linger_ms,
-        "compression.type": "none",
-        "message.timeout.ms": int(kafka.produce_timeout_seconds * 1000),
-        "socket.keepalive.enable": True,
-    }
+    return client_config(
+        kafka,
+        **{
+            "client.id": client_id,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": kafka.linger_ms,
+            "compression.type": "none",
+            "message.timeout.ms": int(kafka.produce_timeout_seconds * 1000),
+            "socket.keepalive.enable": True,
+        },
+    )
 
 
 class AsyncProducer:

@@ -1,10 +1,13 @@
-"""Create the payment topics explicitly, with their partition counts (never auto-created)."""
+"""Create the payment topics explicitly, with their partition counts (never auto-created).
+
+Run as a principal allowed to create topics (the local stack's `admin`)."""
 
 from __future__ import annotations
 
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from payment_service.config.settings import KafkaSettings
+from payment_service.kafka.security import client_config
 
 ADMIN_TIMEOUT_SECONDS = 30.0
 
@@ -24,7 +27,7 @@ def ensure_topics(kafka: KafkaSettings) -> list[str]:
 
     Partitions are only ever added: shrinking would reorder keys, and Kafka cannot do it.
     """
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
+    admin = AdminClient(client_config(kafka))
     metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_SECONDS)
     report: list[str] = []
     to_create: list[NewTopic] = []

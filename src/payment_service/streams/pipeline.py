@@ -10,8 +10,10 @@ import logging
 from typing import Any
 
 from quixstreams import Application
+from quixstreams.kafka.configuration import ConnectionConfig
 
-from payment_service.config.settings import Settings
+from payment_service.config.settings import KafkaSettings, Settings
+from payment_service.kafka.security import client_config
 from payment_service.streams.handler import CommandHandler
 from payment_service.streams.publisher import ResultPublisher
 from payment_service.streams.sink import CommandSink, SideLoop
@@ -25,6 +27,11 @@ def message_budget_seconds(settings: Settings) -> float:
         bank.backoff_cap_seconds * bank.max_attempts
     )
     return 2 * bank_worst + settings.processor.transient_retry_seconds + 30
+
+
+def connection_config(kafka: KafkaSettings) -> ConnectionConfig:
+    """Quix's connection (its consumer, producer and admin) from our one client configuration."""
+    return ConnectionConfig.from_librdkafka_dict(client_config(kafka))
 
 
 def build_application(
@@ -49,7 +56,7 @@ def build_application(
         return True
 
     app = Application(
-        broker_address=kafka.bootstrap_servers,
+        broker_address=connection_config(kafka),
         consumer_group=kafka.consumer_group,
         auto_offset_reset="earliest",
         commit_interval=settings.processor.commit_interval_seconds,
