@@ -12,7 +12,14 @@ from tests.unit.test_compose import config_variables
 pytestmark = pytest.mark.unit
 
 LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
-SECRETS = {"SECRET_KEY", "ENCRYPTION_KEY", "DD_API_KEY", "POSTGRES_PASSWORD"}
+SECRETS = {
+    "SECRET_KEY",
+    "ENCRYPTION_KEY",
+    "CARD_FINGERPRINT_KEY",
+    "CARD_PRIVATE_KEYS",
+    "DD_API_KEY",
+    "POSTGRES_PASSWORD",
+}
 
 
 def documented() -> dict[str, str]:
