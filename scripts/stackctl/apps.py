@@ -1,7 +1,10 @@
 """The service's own processes: `migrate` and `topics`, then banksim, processor and api.
 
 They run from the project's `.venv` (`PAYMENT_SERVICE_BIN` overrides the executable) with the
-stack's variables from `local.env`; variables exported by the caller win.
+stack's variables from `local.env`; variables exported by the caller win. Before the first start
+`payment-service cards keys init` makes the processor's card key pair (once) and publishes its
+public key. Only the processor gets `processor.env` (its private key directory): the API and
+the bank simulator never see it, and the API refuses to start if they did.
 """
 
 from __future__ import annotations
@@ -33,6 +36,14 @@ def app_env(cfg: Config) -> dict[str, str]:
     return env
 
 
+def processor_env(cfg: Config) -> dict[str, str]:
+    """`app_env` plus `processor.env`: for the processor and the card-key tasks only."""
+    env = app_env(cfg)
+    for key, value in read_env_file(cfg.processor_env).items():
+        env.setdefault(key, value)
+    return env
+
+
 def app_bin() -> Path:
     exe = Path(os.environ.get("PAYMENT_SERVICE_BIN", APP_BIN))
     if not exe.exists():
@@ -43,9 +54,10 @@ def app_bin() -> Path:
     return exe
 
 
-def run_app_task(cfg: Config, task: str, env: dict[str, str]) -> None:
+def run_app_task(cfg: Config, task: str, env: dict[str, str], *args: str) -> None:
     say(f"running `payment-service {task}`…")
-    cmd = [str(app_bin()), task]
+    cmd = [str(app_bin()), *task.split(), *args]
+    task = task.split()[0]
     try:
         result = subprocess.run(
             cmd, env=env, cwd=PROJECT, capture_output=True, stdin=subprocess.DEVNULL, timeout=180
@@ -77,6 +89,10 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
     if not all(recorded_pid(cfg, n) for n in names):
         run_app_task(cfg, "migrate", env)
         run_app_task(cfg, "topics", env)
+        run_app_task(
+            cfg, "cards keys init", processor_env(cfg),
+            "--dir", str(cfg.card_keys), "--public-key-file", str(cfg.card_public_key),
+        )  # fmt: skip
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name in (n for n in APPS if n in names):
         pid = recorded_pid(cfg, name)
@@ -88,7 +104,8 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
         if name in cfg.ports:
             check_ports_free(cfg, name, {name: cfg.ports[name]})
         say(f"starting {name}{where(cfg, name)}…")
-        procs[name] = launch(cfg, name, [str(app_bin()), name], env=env, cwd=PROJECT)
+        own_env = processor_env(cfg) if name == "processor" else env
+        procs[name] = launch(cfg, name, [str(app_bin()), name], env=own_env, cwd=PROJECT)
         if name in HEALTH:
             wait_healthy(cfg, name, procs[name], procs[name].pid)
     for name, proc in procs.items():

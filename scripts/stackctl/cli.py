@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from .apps import app_env, start_apps
+from .apps import app_env, processor_env, start_apps
 from .config import (
     ALL,
     APP_STOP_TIMEOUT,
@@ -177,7 +177,7 @@ def cmd_env(cfg: Config, args: argparse.Namespace) -> int:
         prepare_dirs(cfg)
         values = ensure_local_env(cfg)
     if args.docker:
-        keys = ("POSTGRES_PASSWORD", "SECRET_KEY", "ENCRYPTION_KEY")
+        keys = ("POSTGRES_PASSWORD", "SECRET_KEY", "CARD_FINGERPRINT_KEY")
         values = {k: values[k] for k in keys}
     for key, value in values.items():
         print(f"export {key}={shlex.quote(value)}" if args.export else f"{key}={value}")
@@ -191,7 +191,8 @@ def cmd_exec(cfg: Config, args: argparse.Namespace) -> int:
     missing = [n for n in INFRA if recorded_pid(cfg, n) is None]
     if missing:
         raise StackError(f"the stack is not running ({', '.join(missing)} stopped)", "run: make up")
-    os.execvpe(command[0], command, app_env(cfg))  # noqa: S606
+    env = processor_env(cfg) if args.processor else app_env(cfg)
+    os.execvpe(command[0], command, env)  # noqa: S606
 
 
 def parser() -> argparse.ArgumentParser:
@@ -233,6 +234,11 @@ def parser() -> argparse.ArgumentParser:
     env.add_argument("--export", action="store_true", help="as shell `export` lines")
     env.add_argument("--docker", action="store_true", help="only the secrets docker-compose needs")
     ex = sub.add_parser("exec", parents=[common], help="run a command with the stack's variables")
+    ex.add_argument(
+        "--processor",
+        action="store_true",
+        help="with the processor's variables too (its private card keys: rewrap, rotate...)",
+    )
     ex.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
     return p
 
