@@ -14,7 +14,7 @@ STACK := $(PYTHON) scripts/stack.py
 STACK_ARGS ?=
 PYTEST_ARGS ?=
 LOGS ?=
-LINT_PATHS := src tests scripts bench
+LINT_PATHS := src tests scripts bench examples
 # pytest exits 5 when a folder has no test yet: say so instead of failing.
 define pytest_in
 	@set +e; $(1) $(PY) -m pytest $(2) $(PYTEST_ARGS); rc=$$?; \
@@ -106,7 +106,7 @@ lint: install ## ruff check, ruff format --check, mypy
 	$(PY) -m ruff check $(LINT_PATHS)
 	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m mypy
-	$(PY) -m mypy --strict scripts tests bench
+	$(PY) -m mypy --strict scripts tests bench examples
 
 format: install ## Format the code and apply ruff's safe fixes
 	$(PY) -m ruff format $(LINT_PATHS)

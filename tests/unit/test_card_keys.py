@@ -76,15 +76,38 @@ def test_the_file_provider_finds_a_rotated_key_without_restart(tmp_path: Path) -
     clock = Clock()
     provider = FileKeyProvider(tmp_path, refresh_seconds=1.0, check_seconds=3600, clock=clock)
     opener = CardOpener(provider)
+    stranger = CardSealer(_static(CardKeyPair.generate("ck_stranger").public))
+    with pytest.raises(UnknownKeyId):
+        opener.open_card_number(stranger.seal_card_number(CardNumber(PAN), "t"), "t")
     second = keydir.generate(tmp_path, make_current=True)
     sealed = CardSealer(_static(second.public)).seal_card_number(CardNumber(PAN), "t")
-    clock.now = 0.5  # within the rate limit: not re-read yet
-    with pytest.raises(UnknownKeyId):
-        opener.open_card_number(sealed, "t")
-    clock.now = 2.0
+    # A key id met for the first time re-reads the directory at once, even right after a
+    # re-read for an id that is not ours.
     assert opener.open_card_number(sealed, "t").reveal() == PAN
     assert provider.current_kid() == second.kid
     assert first.kid in provider.kids()
+
+
+def test_an_unknown_key_id_re_reads_the_directory_at_most_once_per_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keydir.init(tmp_path)
+    clock = Clock()
+    provider = FileKeyProvider(tmp_path, refresh_seconds=1.0, check_seconds=3600, clock=clock)
+    reads: list[Path] = []
+    real = keydir.read_keys
+
+    def counted(directory: Path) -> tuple[dict[str, CardKeyPair], str]:
+        reads.append(directory)
+        return real(directory)
+
+    monkeypatch.setattr(keydir, "read_keys", counted)
+    for _ in range(100):
+        assert provider.private_key("ck_not_ours") is None
+    assert len(reads) == 1
+    clock.now = 1.5
+    assert provider.private_key("ck_not_ours") is None
+    assert len(reads) == 2
 
 
 def test_the_file_provider_forgets_a_retired_key(tmp_path: Path) -> None:

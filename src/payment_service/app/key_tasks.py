@@ -133,6 +133,8 @@ def retire_blockers(
         )
     if used.cards_on_file or used.security_codes:
         blockers.append("run `payment-service cards rewrap`, then retire again")
+    if blockers:
+        return blockers  # no point waiting for the processor to catch up
     pending = unprocessed_commands(settings.kafka, wait_seconds=wait_seconds)
     if pending:
         blockers.append(

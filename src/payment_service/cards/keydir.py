@@ -9,9 +9,11 @@ Files are written to a temporary name and renamed, so a reader never sees half a
 that others may read is refused, as ssh refuses a private key with loose permissions.
 
 `FileKeyProvider` is the `CardKeyProvider` over such a directory. It re-reads the directory when
-asked for a key id it does not hold (at most once per `refresh_seconds`), so a key added by a
-rotation works without a restart, and when the directory changed (checked at most every
-`check_seconds`), so a retired key is forgotten.
+asked for a key id it does not hold, so a key added by a rotation works without a restart: at
+once the first time it meets that id, then at most once per `refresh_seconds` (envelopes under
+ids that are not ours cannot make it re-read the directory for every message). It also re-reads
+it when the directory changed (checked at most every `check_seconds`), so a retired key is
+forgotten.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 
 MARKER: Final = "current"
 SUFFIX: Final = ".key"
+_MAX_MISSED: Final = 1024
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,7 @@ class FileKeyProvider:
         self._pairs, self._current = read_keys(directory)
         self._stamp = self._dir_stamp()
         self._loaded_at = self._checked_at = clock()
+        self._missed: set[str] = set()
 
     def _dir_stamp(self) -> tuple[int, int]:
         marker = self._dir / MARKER
@@ -208,8 +212,13 @@ class FileKeyProvider:
 
     def private_key(self, kid: str) -> X25519PrivateKey | None:
         self._check()
-        if kid not in self._pairs and self._clock() - self._loaded_at >= self._refresh_seconds:
-            self._reload()  # a rotation may have added it
+        if kid not in self._pairs:
+            first_miss = kid not in self._missed
+            if first_miss or self._clock() - self._loaded_at >= self._refresh_seconds:
+                if len(self._missed) >= _MAX_MISSED:
+                    self._missed.clear()
+                self._missed.add(kid)
+                self._reload()  # a rotation may have added it
         pair = self._pairs.get(kid)
         return pair.private_key if pair else None
 
