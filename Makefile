@@ -26,6 +26,7 @@ DOCKER_CHECK = @docker info >/dev/null 2>&1 || { \
 
 .PHONY: help install lock system-deps dev dev-setup up run-local down status logs env-check psql redis-cli \
 	test full-test test-unit test-integration test-api lint format db-seed bench \
+	card-keys card-keys-rotate card-rewrap \
 	docker-up docker-down docker-logs docker-shell docker-psql clean clean-all
 
 help: ## List the targets
@@ -84,6 +85,15 @@ redis-cli: ## Open redis-cli on the local stack's Redis
 
 db-seed: install ## Create a demo merchant and print its API key (needs `make up`)
 	@$(STACK) exec $(STACK_ARGS) -- $(APP) db-seed
+
+card-keys: install ## List the processor's card keys and what each still seals (needs `make up`)
+	@$(STACK) exec $(STACK_ARGS) --processor -- $(APP) cards keys list --usage
+
+card-keys-rotate: install ## Rotate the card key pair (the API and processor follow; then card-rewrap)
+	@$(STACK) exec $(STACK_ARGS) --processor -- $(APP) cards keys rotate
+
+card-rewrap: install ## Re-seal stored card envelopes under the current key (then retire old keys)
+	@$(STACK) exec $(STACK_ARGS) --processor -- $(APP) cards rewrap
 
 # ---- quality ---------------------------------------------------------------------------------
 
