@@ -23,7 +23,7 @@ from typing import Any
 from payment_service.app import key_tasks
 from payment_service.cards import keydir
 from payment_service.config.settings import Settings
-from payment_service.core.errors import KeyConfigError
+from payment_service.core.errors import KeyConfigError, StorageError
 
 
 def _say(message: str) -> None:
@@ -63,8 +63,17 @@ def _rotate(settings: Settings, args: argparse.Namespace) -> int:
         public = keydir.generate(directory, make_current=True).public
     target = key_tasks.publish(settings, public, args.public_key_file)
     _say(f"current card key: {public.kid} (was {old}); public key in {target or '(not written)'}")
-    asyncio.run(key_tasks.audit(settings, "card_keys.rotated", public.kid, {"previous": old}))
     print(public.kid)
+    return _audited(settings, "card_keys.rotated", public.kid, {"previous": old})
+
+
+def _audited(settings: Settings, action: str, kid: str, details: dict[str, object]) -> int:
+    """Record a key task in `custody_audit`; the task itself is done either way."""
+    try:
+        asyncio.run(key_tasks.audit(settings, action, kid, details))
+    except StorageError as exc:
+        _say(f"warning: {action} {kid} done, but its audit row was not written: {exc}")
+        return 1
     return 0
 
 
@@ -109,9 +118,8 @@ def _retire(settings: Settings, args: argparse.Namespace) -> int:
             _say(f"  - {blocker}")
         return 1
     keydir.remove(directory, args.kid)
-    asyncio.run(key_tasks.audit(settings, "card_keys.retired", args.kid, {}))
     _say(f"retired card key {args.kid}: its private key file is deleted")
-    return 0
+    return _audited(settings, "card_keys.retired", args.kid, {})
 
 
 def _rewrap(settings: Settings, args: argparse.Namespace) -> int:
