@@ -192,3 +192,55 @@ async def _custody_audit(service: Service) -> set[str]:
     finally:
         await conn.close()
     return {r["action"] for r in rows}
+
+
+@pytest.mark.timeout(300)
+async def test_rewrap_interrupted_by_sigint_leaves_every_card_usable_and_resumes(
+    service: Service, merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    methods = [(await store_card(http, merchant))["id"] for _ in range(3)]
+    old = (await public_key(http, merchant)).kid
+    current = _rotate(service)
+    await _published(http, merchant, current)
+    # Ctrl-C right after the first card is re-sealed (a crash point sends this process SIGINT).
+    interrupted = service.run_cli(
+        "cards", "rewrap", "--batch", "1", processor=True, check=False,
+        extra_env={"PROCESSOR_CRASH_AT": "rewrap_after_swap"},
+    )  # fmt: skip
+    assert interrupted.returncode == 130, interrupted.stderr
+    assert "run again to resume" in interrupted.stderr
+    run = await _last_rewrap(service)
+    assert run["action"] == "card_keys.rewrap_interrupted"
+    assert run["details"]["payment_methods"]["rewrapped"] == 1
+    # Every card still pays: re-sealed or untouched, none half-done.
+    for method in methods:
+        body = by_card_on_file(merchant, method)
+        async with http.post(
+            "/api/v1/payments/process", json=body, headers=merchant.headers
+        ) as resp:
+            assert (await resp.json())["status"] == "captured"
+    resumed = json.loads(service.cli("cards", "rewrap", "--json", processor=True))
+    assert resumed["complete"]
+    assert resumed["payment_methods"]["rewrapped"] >= len(methods) - 1
+    assert (await _last_rewrap(service))["action"] == "card_keys.rewrap_finished"
+    code, why = _retire(service, old)
+    assert code == 0, why
+
+
+async def _last_rewrap(service: Service) -> dict[str, Any]:
+    import asyncpg
+
+    conn = await asyncpg.connect(service.database_url, timeout=10)
+    try:
+        row = await conn.fetchrow(
+            "SELECT action, details FROM custody_audit WHERE action LIKE 'card_keys.rewrap_%'"
+            " AND action <> 'card_keys.rewrap_started' ORDER BY id DESC LIMIT 1"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    details = row["details"]
+    return {
+        "action": row["action"],
+        "details": json.loads(details) if isinstance(details, str) else details,
+    }

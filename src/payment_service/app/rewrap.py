@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import signal
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from payment_service.cards.crypto import CardOpener
 from payment_service.cards.vault import SecurityCodeVault
 from payment_service.config.settings import Settings
 from payment_service.core.errors import CardCryptoError
+from payment_service.ops.faults import crash_point
 from payment_service.ops.redis_client import redis_client
 from payment_service.storage.db import create_pool
 from payment_service.storage.payment_methods import PgPaymentMethods, write_custody_audit
@@ -108,6 +110,7 @@ async def _cards_on_file(
                 tally.already_current += 1
             elif await methods.swap_envelope(method_id, old=old, new=new, new_kid=current):
                 tally.rewrapped += 1
+                crash_point("rewrap_after_swap", signal.SIGINT)
             else:
                 tally.changed_meanwhile += 1
         after = page[-1][0]
