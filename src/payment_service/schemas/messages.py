@@ -44,7 +44,7 @@ def new_message_id() -> str:
 
 
 class EncryptedCard(_Message):
-    """Card details as they travel and rest: the number encrypted, the rest safe to show."""
+    """The card as it travels: the number sealed to the processor, the rest safe to show."""
 
     number_envelope: str = Field(
         max_length=4096,
