@@ -14,7 +14,9 @@ RUN python -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.tom
     && pip install -c requirements.lock -r /tmp/deps.txt
 COPY . .
 RUN pip install --no-deps -c requirements.lock . \
-    && useradd --system --uid 10001 --home-dir /app app
+    && useradd --system --uid 10001 --home-dir /app app \
+    && mkdir -p /card-keys/private /card-keys/public \
+    && chown -R app /card-keys && chmod 700 /card-keys/private
 USER app
 
 ENTRYPOINT ["payment-service"]

@@ -14,7 +14,7 @@ STACK := $(PYTHON) scripts/stack.py
 STACK_ARGS ?=
 PYTEST_ARGS ?=
 LOGS ?=
-LINT_PATHS := src tests scripts bench
+LINT_PATHS := src tests scripts bench examples
 # pytest exits 5 when a folder has no test yet: say so instead of failing.
 define pytest_in
 	@set +e; $(1) $(PY) -m pytest $(2) $(PYTEST_ARGS); rc=$$?; \
@@ -26,6 +26,7 @@ DOCKER_CHECK = @docker info >/dev/null 2>&1 || { \
 
 .PHONY: help install lock system-deps dev dev-setup up run-local down status logs env-check psql redis-cli \
 	test full-test test-unit test-integration test-api lint format db-seed bench \
+	card-keys card-keys-rotate card-rewrap \
 	docker-up docker-down docker-logs docker-shell docker-psql clean clean-all
 
 help: ## List the targets
@@ -85,6 +86,15 @@ redis-cli: ## Open redis-cli on the local stack's Redis
 db-seed: install ## Create a demo merchant and print its API key (needs `make up`)
 	@$(STACK) exec $(STACK_ARGS) -- $(APP) db-seed
 
+card-keys: install ## List the processor's card keys and what each still seals (needs `make up`)
+	@$(STACK) exec $(STACK_ARGS) --processor -- $(APP) cards keys list --usage
+
+card-keys-rotate: install ## Rotate the card key pair (the API and processor follow; then card-rewrap)
+	@$(STACK) exec $(STACK_ARGS) --processor -- $(APP) cards keys rotate
+
+card-rewrap: install ## Re-seal stored card envelopes under the current key (then retire old keys)
+	@$(STACK) exec $(STACK_ARGS) --processor -- $(APP) cards rewrap
+
 # ---- quality ---------------------------------------------------------------------------------
 
 test: install system-deps lint ## Everything: lint, then unit + integration + e2e tests (starts its own stack on free ports)
@@ -106,7 +116,7 @@ lint: install ## ruff check, ruff format --check, mypy
 	$(PY) -m ruff check $(LINT_PATHS)
 	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m mypy
-	$(PY) -m mypy --strict scripts tests bench
+	$(PY) -m mypy --strict scripts tests bench examples
 
 format: install ## Format the code and apply ruff's safe fixes
 	$(PY) -m ruff format $(LINT_PATHS)

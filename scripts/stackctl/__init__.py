@@ -12,7 +12,11 @@ No Docker engine is needed (DESIGN.md §6). Standard library only: it runs befor
 run the same command line.) Everything lives in one state folder (default `<project>/.stack`,
 `--dir` to change):
 
-    local.env            generated connection URLs and development secrets (mode 0600)
+    local.env            generated connection URLs and development secrets (mode 0600), read by
+                         every process: no private card key
+    processor.env        the processor's own variables: its private card key directory (0600)
+    card-keys/           the processor's card key pairs (0700; `payment-service cards keys`)
+    card-public-key.json the current card public key, for the API (CARD_PUBLIC_KEY_FILE)
     ports.json           the ports last used, reused when no port option is given
     logs/<name>.log      one log per process (kafka, postgres, redis, banksim, processor, api)
     pids/<name>.pid      the process ids this script started; `stop` stops exactly these
@@ -57,7 +61,13 @@ from .config import (
     load_config,
     save_ports,
 )
-from .env import ensure_local_env, new_encryption_key, new_secret_key, read_env_file
+from .env import (
+    ensure_local_env,
+    new_encryption_key,
+    new_fingerprint_key,
+    new_secret_key,
+    read_env_file,
+)
 from .kafka import kafka_server_properties
 from .ports import check_ports_free, port_in_use
 from .procs import expected_process, recorded_pid
@@ -80,6 +90,7 @@ __all__ = [
     "load_config",
     "main",
     "new_encryption_key",
+    "new_fingerprint_key",
     "new_secret_key",
     "port_in_use",
     "read_env_file",

@@ -4,6 +4,9 @@ processor and api.
 They run from the project's `.venv` (`PAYMENT_SERVICE_BIN` overrides the executable) with the
 stack's variables from `local.env`; variables exported by the caller win, except the Kafka user:
 the tasks log in as `admin`, the processor as `processor`, the API as `api` (`KAFKA_AS`).
+Before the first start `payment-service cards keys init` makes the processor's card key pair
+(once) and publishes its public key. Only the processor gets `processor.env` (its private key
+directory): the API and the bank simulator never see it, and the API refuses to start if they did.
 """
 
 from __future__ import annotations
@@ -35,6 +38,14 @@ def app_env(cfg: Config) -> dict[str, str]:
     env["BANKSIM_PORT"] = str(cfg.ports["banksim"])
     env["PAYMENT_STACK_DIR"] = str(cfg.dir)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def processor_env(cfg: Config) -> dict[str, str]:
+    """`app_env` plus `processor.env`: for the processor and the card-key tasks only."""
+    env = app_env(cfg)
+    for key, value in read_env_file(cfg.processor_env).items():
+        env.setdefault(key, value)
     return env
 
 
@@ -91,6 +102,10 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
         run_app_task(cfg, "migrate", env)
         run_app_task(cfg, "kafka bootstrap", admin, "--credentials", str(credentials_file(cfg)))
         run_app_task(cfg, "topics", admin)
+        run_app_task(
+            cfg, "cards keys init", processor_env(cfg),
+            "--dir", str(cfg.card_keys), "--public-key-file", str(cfg.card_public_key),
+        )  # fmt: skip
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name in (n for n in APPS if n in names):
         pid = recorded_pid(cfg, name)
@@ -102,7 +117,8 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
         if name in cfg.ports:
             check_ports_free(cfg, name, {name: cfg.ports[name]})
         say(f"starting {name}{where(cfg, name)}…")
-        own_env = as_kafka_user(cfg, env, KAFKA_AS.get(name))
+        base = processor_env(cfg) if name == "processor" else env
+        own_env = as_kafka_user(cfg, base, KAFKA_AS.get(name))
         procs[name] = launch(cfg, name, [str(app_bin()), name], env=own_env, cwd=PROJECT)
         if name in HEALTH:
             wait_healthy(cfg, name, procs[name], procs[name].pid)

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from .apps import app_env, as_kafka_user, start_apps
+from .apps import app_env, as_kafka_user, processor_env, start_apps
 from .config import (
     ALL,
     APP_STOP_TIMEOUT,
@@ -178,7 +178,7 @@ def cmd_env(cfg: Config, args: argparse.Namespace) -> int:
         prepare_dirs(cfg)
         values = ensure_local_env(cfg)
     if args.docker:
-        keys = ("POSTGRES_PASSWORD", "SECRET_KEY", "ENCRYPTION_KEY")
+        keys = ("POSTGRES_PASSWORD", "SECRET_KEY", "CARD_FINGERPRINT_KEY")
         users = ensure_credentials(cfg)
         values = {k: values[k] for k in keys}
         values.update({f"KAFKA_{name.upper()}_PASSWORD": users[name] for name in USERS})
@@ -194,7 +194,8 @@ def cmd_exec(cfg: Config, args: argparse.Namespace) -> int:
     missing = [n for n in INFRA if recorded_pid(cfg, n) is None]
     if missing:
         raise StackError(f"the stack is not running ({', '.join(missing)} stopped)", "run: make up")
-    env = as_kafka_user(cfg, app_env(cfg), args.kafka_user)
+    base = processor_env(cfg) if args.processor else app_env(cfg)
+    env = as_kafka_user(cfg, base, args.kafka_user)
     os.execvpe(command[0], command, env)  # noqa: S606
 
 
@@ -242,6 +243,11 @@ def parser() -> argparse.ArgumentParser:
         default="ops",
         choices=[u for u in USERS if u != "controller"],
         help="the Kafka user the command logs in as (default ops, the operators' principal)",
+    )
+    ex.add_argument(
+        "--processor",
+        action="store_true",
+        help="with the processor's variables too (its private card keys: rewrap, rotate...)",
     )
     ex.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
     return p

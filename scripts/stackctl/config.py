@@ -72,7 +72,23 @@ class Config:
 
     @property
     def local_env(self) -> Path:
+        """What every process of the stack reads: URLs and shared secrets, no private key."""
         return self.dir / "local.env"
+
+    @property
+    def processor_env(self) -> Path:
+        """What only the processor (and the card-key tasks) gets: where its private keys are."""
+        return self.dir / "processor.env"
+
+    @property
+    def card_keys(self) -> Path:
+        """The processor's card key directory (mode 0700, `payment-service cards keys ...`)."""
+        return self.dir / "card-keys"
+
+    @property
+    def card_public_key(self) -> Path:
+        """The current card public key, published for the API (`CARD_PUBLIC_KEY_FILE`)."""
+        return self.dir / "card-public-key.json"
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"

@@ -1,7 +1,13 @@
-"""`local.env`: the connection URLs and development secrets of a stack, read and written.
+"""`local.env` and `processor.env`: the URLs and development secrets of a stack.
 
-The file is `KEY=value` lines (no quoting, `#` comments); the service's settings read the same
-file. Secrets are generated on first start and kept, so restarts keep the data they protect.
+Both files are `KEY=value` lines (no quoting, `#` comments). `local.env` is read by every
+process (the service's settings read it too), so it holds no private card key: only the
+fingerprint key, `SECRET_KEY` and where the card public key is. `processor.env` (0600) is passed
+to the processor alone: where its private card key directory is, and the legacy
+`ENCRYPTION_KEY` if an older stack had one (moved out of `local.env`, decrypt-only until
+`payment-service cards rewrap` has converted what it sealed). Secrets are generated on first
+start and kept, so restarts keep the data they protect. The card key pair itself is made by
+`payment-service cards keys init` when the apps start (it needs the venv; this is stdlib only).
 """
 
 from __future__ import annotations
@@ -32,16 +38,43 @@ def new_secret_key() -> str:
 
 
 def new_encryption_key() -> str:
-    """A fresh `ENCRYPTION_KEY`: key id `k1`, then 32 random bytes in base64."""
+    """A legacy `ENCRYPTION_KEY` (tests of the v1 format): key id `k1`, 32 random bytes."""
     return "k1:" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def new_fingerprint_key() -> str:
+    """A fresh `CARD_FINGERPRINT_KEY`: version `fpk1`, then 32 random bytes in base64."""
+    return "fpk1:" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def ensure_processor_env(cfg: Config, legacy_key: str | None) -> dict[str, str]:
+    """Write `<dir>/processor.env` (0600): the private key directory, the legacy key if any."""
+    old = read_env_file(cfg.processor_env)
+    values = {"CARD_PRIVATE_KEYS_DIR": str(cfg.card_keys)}
+    legacy = old.get("ENCRYPTION_KEY") or legacy_key
+    if legacy:
+        values["ENCRYPTION_KEY"] = legacy
+    header = (
+        "# Written by scripts/stack.py: the processor's environment only (never the API's).\n"
+        "# Development-only; never commit this file.\n"
+    )
+    text = header + "".join(f"{k}={v}\n" for k, v in values.items())
+    if not cfg.processor_env.exists() or cfg.processor_env.read_text(encoding="utf-8") != text:
+        write_atomic(cfg.processor_env, text, mode=0o600)
+    return values
+
+
 def ensure_local_env(cfg: Config) -> dict[str, str]:
-    """Write `<dir>/local.env`: URLs for the current ports, secrets generated once and kept."""
+    """Write `<dir>/local.env`: URLs for the current ports, secrets generated once and kept.
+
+    An `ENCRYPTION_KEY` left by an older stack moves to `processor.env`: every process reads
+    `local.env`, and the API must hold no key that decrypts.
+    """
     old = read_env_file(cfg.local_env)
     password = old.get("POSTGRES_PASSWORD") or secrets.token_urlsafe(24)
     secret_key = old.get("SECRET_KEY") or new_secret_key()
-    encryption_key = old.get("ENCRYPTION_KEY") or new_encryption_key()
+    fingerprint_key = old.get("CARD_FINGERPRINT_KEY") or new_fingerprint_key()
+    ensure_processor_env(cfg, old.get("ENCRYPTION_KEY"))
     p = cfg.ports
     values = {
         "ENVIRONMENT": old.get("ENVIRONMENT", "development"),
@@ -55,12 +88,14 @@ def ensure_local_env(cfg: Config) -> dict[str, str]:
         "API_PORT": str(p["api"]),
         "BANKSIM_PORT": str(p["banksim"]),
         "SECRET_KEY": secret_key,
-        "ENCRYPTION_KEY": encryption_key,
+        "CARD_FINGERPRINT_KEY": fingerprint_key,
+        "CARD_PUBLIC_KEY_FILE": str(cfg.card_public_key),
         "POSTGRES_PASSWORD": password,
     }
     header = (
         f"# Written by scripts/stack.py for the local stack in {cfg.dir}.\n"
         "# Development-only secrets generated on first start and kept; never commit this file.\n"
+        "# Read by every process: no private card key here (those are in processor.env).\n"
     )
     text = header + "".join(f"{k}={v}\n" for k, v in values.items())
     if not cfg.local_env.exists() or cfg.local_env.read_text(encoding="utf-8") != text:

@@ -14,12 +14,12 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from payment_service.cards.crypto import KeyRing, generate_key_spec
 from payment_service.cards.vault import SecurityCodeVault, vault_key
 from payment_service.config.settings import RedisSettings
-from payment_service.core.errors import DecryptionError, VaultUnavailable
+from payment_service.core.errors import EnvelopeMismatch, KeyConfigError, VaultUnavailable
 from payment_service.core.masking import SecurityCode
 from payment_service.ops.redis_client import redis_client
+from tests.fixtures.custody import Custody
 from tests.fixtures.stack import StackInfo
 
 pytestmark = pytest.mark.integration
@@ -53,9 +53,13 @@ async def redis(redis_settings: RedisSettings) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-def vault(redis: Redis, redis_settings: RedisSettings) -> SecurityCodeVault:
-    ring = KeyRing.parse(generate_key_spec("k1"))
-    return SecurityCodeVault.from_settings(redis, ring, redis_settings)
+def vault(redis: Redis, custody: Custody) -> SecurityCodeVault:
+    return custody.vault(redis, ttl_seconds=TTL_SECONDS)
+
+
+@pytest.fixture
+def custody() -> Custody:
+    return Custody()
 
 
 def _txid() -> str:
@@ -69,8 +73,7 @@ async def test_stored_encrypted_with_ttl(vault: SecurityCodeVault, redis: Redis)
     raw = await redis.get(vault_key(txid))
     assert isinstance(raw, bytes)
     assert code.encode() not in raw
-    assert txid.encode() not in raw
-    assert raw.startswith(b'{"v":1,"kid":"k1",')
+    assert raw.startswith(b'{"v":2,"alg":"HPKE-X25519-HKDF-SHA256-AES-256-GCM","kid":"ck_')
     ttl = await redis.ttl(vault_key(txid))
     assert 0 < ttl <= TTL_SECONDS
 
@@ -103,8 +106,53 @@ async def test_envelope_moved_to_another_transaction_fails(
     source, target = _txid(), _txid()
     await vault.put(source, SecurityCode("123"))
     await redis.set(vault_key(target), await redis.get(vault_key(source)) or b"")
-    with pytest.raises(DecryptionError):
+    with pytest.raises(EnvelopeMismatch):
         await vault.take(target)
+
+
+async def test_the_api_side_cannot_read_a_code_back(redis: Redis, custody: Custody) -> None:
+    api_side = SecurityCodeVault(redis, sealer=custody.sealer, ttl_seconds=30, deadline_seconds=5)
+    txid = _txid()
+    await api_side.put(txid, SecurityCode("123"))
+    with pytest.raises(KeyConfigError):
+        await api_side.take(txid)
+
+
+async def test_rewrap_keeps_the_ttl_and_skips_a_changed_value(
+    redis: Redis, custody: Custody
+) -> None:
+    from payment_service.cards.crypto import CardOpener
+    from payment_service.cards.envelope import key_id_of
+    from payment_service.cards.keys import CardKeyPair, StaticKeyProvider
+
+    txid, other = _txid(), _txid()
+    old = custody.vault(redis, ttl_seconds=TTL_SECONDS)
+    await old.put(txid, SecurityCode("123"))
+    await old.put(other, SecurityCode("456"))
+    new_pair = CardKeyPair.generate()
+    rotated = SecurityCodeVault(
+        redis,
+        opener=CardOpener(StaticKeyProvider([new_pair, custody.pair])),
+        ttl_seconds=TTL_SECONDS,
+        deadline_seconds=5,
+    )
+    sealed = await redis.get(vault_key(txid))
+    assert isinstance(sealed, bytes)
+    assert await rotated.rewrap(txid, sealed) is True
+    after = await redis.get(vault_key(txid))
+    assert isinstance(after, bytes)
+    assert key_id_of(after) == new_pair.kid
+    assert 0 < await redis.ttl(vault_key(txid)) <= TTL_SECONDS
+    assert await rotated.take(txid) == SecurityCode("123")
+    assert await rotated.rewrap(txid, after) is None  # current already
+    # The value changed between the read and the swap: left alone.
+    stale = await redis.get(vault_key(other))
+    assert isinstance(stale, bytes)
+    await redis.set(vault_key(other), b"replaced", keepttl=True)
+    assert await rotated.rewrap(other, stale) is False
+    assert await redis.get(vault_key(other)) == b"replaced"
+    found = {t async for t, _ in rotated.sealed_codes(100)}
+    assert {txid, other} <= found
 
 
 async def test_silent_server_times_out() -> None:
@@ -119,9 +167,7 @@ async def test_silent_server_times_out() -> None:
             connect_timeout_seconds=0.2,
         )
         client = redis_client(settings)
-        vault = SecurityCodeVault.from_settings(
-            client, KeyRing.parse(generate_key_spec("k1")), settings
-        )
+        vault = SecurityCodeVault.from_settings(client, settings, opener=Custody().opener)
         try:
             started = asyncio.get_running_loop().time()
             with pytest.raises(VaultUnavailable):

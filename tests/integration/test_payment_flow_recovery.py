@@ -19,8 +19,6 @@ from redis.asyncio import Redis
 
 from payment_service.bank.client import HttpBankClient
 from payment_service.bank.simulator.control import SimulatorControl
-from payment_service.cards.crypto import KeyRing, encrypt_card_number, generate_key_spec
-from payment_service.cards.vault import SecurityCodeVault
 from payment_service.config.settings import BankSettings, RedisSettings
 from payment_service.core.ids import idempotency_key
 from payment_service.core.masking import CardNumber, SecurityCode
@@ -31,6 +29,7 @@ from payment_service.storage.payments import PgPaymentRepository
 from payment_service.storage.refunds import PgRefundRepository
 from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.refunds import RefundFlow
+from tests.fixtures.custody import Custody
 from tests.fixtures.postgres import new_payment
 from tests.fixtures.stack import StackInfo, free_ports
 
@@ -40,8 +39,8 @@ CARD = CardNumber("4242424242424242")
 
 
 @pytest.fixture
-def ring() -> KeyRing:
-    return KeyRing.parse(generate_key_spec("k1"))
+def ring() -> Custody:
+    return Custody()
 
 
 @pytest.fixture
@@ -59,9 +58,8 @@ async def redis(stack: StackInfo) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-def flow(pg_pool: asyncpg.Pool, bank: HttpBankClient, redis: Redis, ring: KeyRing) -> PaymentFlow:
-    vault = SecurityCodeVault(redis, ring, ttl_seconds=60, deadline_seconds=5)
-    return PaymentFlow(PgPaymentRepository(pg_pool), bank, vault, ring)
+def flow(pg_pool: asyncpg.Pool, bank: HttpBankClient, redis: Redis, ring: Custody) -> PaymentFlow:
+    return PaymentFlow(PgPaymentRepository(pg_pool), bank, ring.vault(redis), ring.cards(pg_pool))
 
 
 async def _ledger(url: str, reference: str) -> list[dict[str, Any]]:
@@ -72,10 +70,9 @@ async def _ledger(url: str, reference: str) -> list[dict[str, Any]]:
         return list((await resp.json())["entries"])
 
 
-def _command(ring: KeyRing) -> NewPayment:
+def _command(ring: Custody) -> NewPayment:
     cmd = new_payment()
-    envelope = encrypt_card_number(ring, CARD, cmd.transaction_id)
-    return replace(cmd, card=replace(cmd.card, number_envelope=envelope))
+    return replace(cmd, number_envelope=ring.sealer.seal_card_number(CARD, cmd.transaction_id))
 
 
 def _unreachable_bank() -> HttpBankClient:
@@ -85,6 +82,7 @@ def _unreachable_bank() -> HttpBankClient:
 
 async def _authorize_directly(bank: HttpBankClient, cmd: NewPayment) -> None:
     """What an earlier delivery did before it died: the bank approved our authorization."""
+    assert cmd.card is not None
     result = await bank.authorize(
         reference=cmd.transaction_id,
         idempotency_key=idempotency_key(cmd.transaction_id, "authorize"),
@@ -109,10 +107,10 @@ def _impatient_bank(url: str) -> HttpBankClient:
 
 
 async def test_redelivery_after_bank_approved_resumes_and_charges_once(
-    flow: PaymentFlow, bank: HttpBankClient, redis: Redis, ring: KeyRing, bank_sim_url: str
+    flow: PaymentFlow, bank: HttpBankClient, redis: Redis, ring: Custody, bank_sim_url: str
 ) -> None:
     cmd = _command(ring)
-    vault = SecurityCodeVault(redis, ring, ttl_seconds=60, deadline_seconds=5)
+    vault = ring.vault(redis)
     await vault.put(cmd.transaction_id, SecurityCode("123"))
     # An earlier delivery authorized at the bank, then died before the database write.
     await _authorize_directly(bank, cmd)
@@ -126,7 +124,7 @@ async def test_redelivery_after_bank_approved_resumes_and_charges_once(
 
 
 async def test_security_code_gone_earlier_authorization_found_by_inquiry(
-    flow: PaymentFlow, bank: HttpBankClient, ring: KeyRing, bank_sim_url: str
+    flow: PaymentFlow, bank: HttpBankClient, ring: Custody, bank_sim_url: str
 ) -> None:
     cmd = _command(ring)
     await _authorize_directly(bank, cmd)
@@ -143,7 +141,7 @@ async def test_security_code_gone_earlier_authorization_found_by_inquiry(
 
 
 async def test_replayed_settled_payment_changes_nothing(
-    flow: PaymentFlow, ring: KeyRing, bank_sim_url: str
+    flow: PaymentFlow, ring: Custody, bank_sim_url: str
 ) -> None:
     cmd = _command(ring)
     first = await flow.run(cmd, correlation_id="c-3")
@@ -156,12 +154,12 @@ async def test_replayed_settled_payment_changes_nothing(
 
 
 async def test_unknown_outcome_is_settled_by_the_reconciler(
-    pg_pool: asyncpg.Pool, redis: Redis, ring: KeyRing, bank_sim_url: str
+    pg_pool: asyncpg.Pool, redis: Redis, ring: Custody, bank_sim_url: str
 ) -> None:
     client = _impatient_bank(bank_sim_url)
-    vault = SecurityCodeVault(redis, ring, ttl_seconds=60, deadline_seconds=5)
+    vault = ring.vault(redis)
     repo = PgPaymentRepository(pg_pool)
-    flow = PaymentFlow(repo, client, vault, ring)
+    flow = PaymentFlow(repo, client, vault, ring.cards(pg_pool))
     cmd = _command(ring)
     await vault.put(cmd.transaction_id, SecurityCode("123"))
     refs = [cmd.transaction_id]
@@ -191,7 +189,7 @@ async def test_unknown_outcome_is_settled_by_the_reconciler(
 
 
 async def test_reconciler_fails_a_payment_the_bank_never_saw_only_after_give_up(
-    flow: PaymentFlow, pg_pool: asyncpg.Pool, ring: KeyRing, bank_sim_url: str
+    flow: PaymentFlow, pg_pool: asyncpg.Pool, ring: Custody, bank_sim_url: str
 ) -> None:
     repo = PgPaymentRepository(pg_pool)
     cmd = _command(ring)
@@ -205,7 +203,7 @@ async def test_reconciler_fails_a_payment_the_bank_never_saw_only_after_give_up(
 
 
 async def test_refund_with_unknown_outcome_stays_reserved_then_reconciles(
-    flow: PaymentFlow, pg_pool: asyncpg.Pool, ring: KeyRing, bank_sim_url: str
+    flow: PaymentFlow, pg_pool: asyncpg.Pool, ring: Custody, bank_sim_url: str
 ) -> None:
     cmd = _command(ring)
     paid = await flow.run(cmd, correlation_id=None)
@@ -246,20 +244,22 @@ async def test_refund_with_unknown_outcome_stays_reserved_then_reconciles(
 
 
 async def test_redelivery_that_cannot_reach_the_bank_is_unknown_not_failed(
-    pg_pool: asyncpg.Pool, redis: Redis, ring: KeyRing, bank: HttpBankClient, bank_sim_url: str
+    pg_pool: asyncpg.Pool, redis: Redis, ring: Custody, bank: HttpBankClient, bank_sim_url: str
 ) -> None:
     repo = PgPaymentRepository(pg_pool)
-    vault = SecurityCodeVault(redis, ring, ttl_seconds=60, deadline_seconds=5)
+    vault = ring.vault(redis)
     cmd = _command(ring)
     await vault.put(cmd.transaction_id, SecurityCode("123"))
     await repo.claim_payment(cmd, correlation_id=None)  # the first delivery claimed it...
     await _authorize_directly(bank, cmd)  # ...the bank approved, then the process died
     unreachable = _unreachable_bank()
-    outcome = await PaymentFlow(repo, unreachable, vault, ring).run(cmd, correlation_id=None)
+    outcome = await PaymentFlow(repo, unreachable, vault, ring.cards(pg_pool)).run(
+        cmd, correlation_id=None
+    )
     await unreachable.close()
     assert outcome.payment is not None
     assert outcome.payment.status == PaymentStatus.UNKNOWN  # may have charged: never "failed"
-    settled = await PaymentFlow(repo, bank, vault, ring).reconcile(
+    settled = await PaymentFlow(repo, bank, vault, ring.cards(pg_pool)).reconcile(
         outcome.payment, give_up_after=dt.timedelta(hours=1)
     )
     assert settled.status == PaymentStatus.CAPTURED
@@ -271,13 +271,13 @@ async def test_redelivery_that_cannot_reach_the_bank_is_unknown_not_failed(
 
 
 async def test_first_delivery_that_cannot_reach_the_bank_fails_as_not_charged(
-    pg_pool: asyncpg.Pool, redis: Redis, ring: KeyRing, bank_sim_url: str
+    pg_pool: asyncpg.Pool, redis: Redis, ring: Custody, bank_sim_url: str
 ) -> None:
-    vault = SecurityCodeVault(redis, ring, ttl_seconds=60, deadline_seconds=5)
+    vault = ring.vault(redis)
     cmd = _command(ring)
     await vault.put(cmd.transaction_id, SecurityCode("123"))
     unreachable = _unreachable_bank()
-    flow = PaymentFlow(PgPaymentRepository(pg_pool), unreachable, vault, ring)
+    flow = PaymentFlow(PgPaymentRepository(pg_pool), unreachable, vault, ring.cards(pg_pool))
     outcome = await flow.run(cmd, correlation_id=None)
     await unreachable.close()
     assert outcome.payment is not None
@@ -287,7 +287,7 @@ async def test_first_delivery_that_cannot_reach_the_bank_fails_as_not_charged(
 
 
 async def test_expired_security_code_fails_before_the_bank_is_asked(
-    flow: PaymentFlow, ring: KeyRing, bank_sim_url: str
+    flow: PaymentFlow, ring: Custody, bank_sim_url: str
 ) -> None:
     cmd = replace(_command(ring), security_code_in_vault=True)  # but it is gone
     outcome = await flow.run(cmd, correlation_id=None)
@@ -297,7 +297,7 @@ async def test_expired_security_code_fails_before_the_bank_is_asked(
 
 
 async def test_refund_redelivery_that_cannot_reach_the_bank_stays_reserved(
-    flow: PaymentFlow, pg_pool: asyncpg.Pool, ring: KeyRing, bank: HttpBankClient, bank_sim_url: str
+    flow: PaymentFlow, pg_pool: asyncpg.Pool, ring: Custody, bank: HttpBankClient, bank_sim_url: str
 ) -> None:
     cmd = _command(ring)
     paid = await flow.run(cmd, correlation_id=None)

@@ -54,6 +54,14 @@ def _copy_migrations(tmp_path: Path) -> Path:
     return target
 
 
+def _next(name: str) -> str:
+    """A migration file named after the last real one, so new real files never collide."""
+    return f"{len(load_migrations()) + 1:04d}_{name}.sql"
+
+
+SHIPPED = [m.version for m in load_migrations()]
+
+
 async def test_migrations_apply_in_order_then_nothing_is_pending(
     schema_settings: DatabaseSettings,
 ) -> None:
@@ -79,20 +87,21 @@ async def test_changed_checksum_of_an_applied_file_is_refused(
     await migrate(schema_settings, directory)
     first = directory / "0001_initial.sql"
     first.write_text(first.read_text() + "\n-- edited after it was applied\n")
-    (directory / "0002_more.sql").write_text("CREATE TABLE should_not_exist (id int);")
+    (directory / _next("more")).write_text("CREATE TABLE should_not_exist (id int);")
     with pytest.raises(MigrationError, match="0001_initial was changed"):
         await migrate(schema_settings, directory)
-    assert await _applied(schema_settings) == ["0001_initial"]
+    assert await _applied(schema_settings) == SHIPPED
 
 
 async def test_a_failing_file_is_rolled_back_whole(
     schema_settings: DatabaseSettings, tmp_path: Path
 ) -> None:
     directory = _copy_migrations(tmp_path)
-    (directory / "0002_broken.sql").write_text("CREATE TABLE half_done (id int);\nSELECT 1 / 0;\n")
+    broken = "CREATE TABLE half_done (id int);\nSELECT 1 / 0;\n"
+    (directory / _next("broken")).write_text(broken)
     with pytest.raises(StorageError):
         await migrate(schema_settings, directory)
-    assert await _applied(schema_settings) == ["0001_initial"]
+    assert await _applied(schema_settings) == SHIPPED
     conn = await asyncpg.connect(schema_settings.url.get_secret_value())
     try:
         assert await conn.fetchval("SELECT to_regclass('half_done')") is None

@@ -366,15 +366,21 @@ async def test_find_unsettled_lists_payments_stuck_before_a_final_status(
     assert fresh.transaction_id not in found
 
 
-async def test_the_card_is_stored_only_as_the_envelope_it_was_given(
+async def test_a_payment_keeps_no_card_envelope(
     repo: PgPaymentRepository, pg_pool: asyncpg.Pool
 ) -> None:
+    """Retention: brand, last four, expiry and fingerprint stay; the envelope is never stored."""
     payment = await _claimed(repo)
     row = await pg_pool.fetchrow(
-        "SELECT card_envelope, card_last4, t::text AS whole FROM transactions t"
+        "SELECT card_last4, card_fingerprint, t::text AS whole FROM transactions t"
         " WHERE transaction_id = $1",
         payment.transaction_id,
     )
-    assert row["card_envelope"] == CANARY_ENVELOPE
     assert row["card_last4"] == "4242"
+    assert row["card_fingerprint"].startswith("fpk1:")
+    assert CANARY_ENVELOPE not in row["whole"]
     assert "4242424242424242" not in row["whole"]
+    columns = await pg_pool.fetch(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'transactions'"
+    )
+    assert "card_envelope" not in {c["column_name"] for c in columns}

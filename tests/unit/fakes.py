@@ -15,9 +15,20 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from payment_service.core.banking import BankInquiry, BankOperation, BankResult
-from payment_service.core.errors import CardCryptoError, IdempotencyConflict, TransitionConflict
+from payment_service.core.errors import (
+    CardCryptoError,
+    DecryptionError,
+    IdempotencyConflict,
+    TransitionConflict,
+)
 from payment_service.core.masking import CardNumber, SecurityCode
-from payment_service.core.records import Claim, NewPayment, PaymentRecord
+from payment_service.core.records import (
+    Claim,
+    NewPayment,
+    NewPaymentMethod,
+    PaymentMethodRecord,
+    PaymentRecord,
+)
 from payment_service.core.states import PaymentEvent, PaymentStatus, advance
 
 APPROVED = BankResult(True, "00", None, "Approved", authorization_id="auth_1")
@@ -32,6 +43,7 @@ def _now() -> dt.datetime:
 def record_of(new: NewPayment, **changes: Any) -> PaymentRecord:
     """The `processing` row a claim of `new` stores."""
     now = _now()
+    assert new.card is not None, "the flow sets the card before the claim"
     record = PaymentRecord(
         transaction_id=new.transaction_id,
         merchant_id=new.merchant_id,
@@ -39,7 +51,7 @@ def record_of(new: NewPayment, **changes: Any) -> PaymentRecord:
         amount_minor=new.amount_minor,
         currency=new.currency,
         payment_method=new.payment_method,
-        card_envelope=new.card.number_envelope,
+        payment_method_id=new.payment_method_id,
         card_fingerprint=new.card.fingerprint,
         card_brand=new.card.brand,
         card_last4=new.card.last4,
@@ -243,10 +255,11 @@ def executed_authorization(key: str, outcome: str = "approved") -> BankOperation
 
 
 class MemoryVault:
-    """The `SecurityCodeStore` port in a dict."""
+    """The `SecurityCodeStore` port in a dict; `unreadable` codes raise that error on take."""
 
     def __init__(self) -> None:
         self.codes: dict[str, SecurityCode] = {}
+        self.unreadable: dict[str, CardCryptoError] = {}
 
     async def put(
         self,
@@ -258,19 +271,75 @@ class MemoryVault:
         return self.codes.setdefault(transaction_id, code) is code
 
     async def take(self, transaction_id: str) -> SecurityCode | None:
+        if transaction_id in self.unreadable:
+            raise self.unreadable[transaction_id]
         return self.codes.get(transaction_id)
 
     async def discard(self, transaction_id: str) -> bool:
+        self.unreadable.pop(transaction_id, None)
         return self.codes.pop(transaction_id, None) is not None
 
 
 class FixedCards:
-    """The `CardOpener` port: every envelope opens to one card, or none does."""
+    """The `CardOpener` port: every envelope opens to one card, or raises `error`."""
 
-    def __init__(self, card: CardNumber | None = CARD) -> None:
+    def __init__(self, card: CardNumber | None = CARD, error: CardCryptoError | None = None):
         self._card = card
+        self._error = error or DecryptionError("damaged")
+        self.opened: list[tuple[str, str]] = []
+
+    def _open(self, kind: str, subject: str) -> CardNumber:
+        self.opened.append((kind, subject))
+        if self._card is None:
+            raise self._error
+        return self._card
 
     def open_card_number(self, envelope: str, transaction_id: str) -> CardNumber:
-        if self._card is None:
-            raise CardCryptoError("unknown key id")
-        return self._card
+        return self._open("card_number", transaction_id)
+
+    def open_card_on_file(self, envelope: str, payment_method_id: str) -> CardNumber:
+        return self._open("card_on_file", payment_method_id)
+
+
+class MemoryPaymentMethods:
+    """The `PaymentMethodRepository` port in a dict."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, PaymentMethodRecord] = {}
+
+    def add(self, merchant_id: str, **changes: Any) -> PaymentMethodRecord:
+        values: dict[str, Any] = {
+            "payment_method_id": f"pm_{len(self.rows):08d}",
+            "merchant_id": merchant_id,
+            "envelope": "sealed",
+            "key_id": "ck_1",
+            "fingerprint": "fpk1:stored",
+            "brand": "visa",
+            "last4": "4242",
+            "expiry_month": 12,
+            "expiry_year": _now().year + 2,
+            "cardholder_name": "Ada Lovelace",
+            "metadata": {},
+            "idempotency_key": None,
+            "request_hash": None,
+            "created_at": _now(),
+            "detached_at": None,
+            **changes,
+        }
+        record = PaymentMethodRecord(**values)
+        self.rows[record.payment_method_id] = record
+        return record
+
+    async def create(
+        self, new: NewPaymentMethod, *, actor: str
+    ) -> tuple[PaymentMethodRecord, bool]:
+        raise NotImplementedError
+
+    async def get(self, payment_method_id: str, *, merchant_id: str) -> PaymentMethodRecord | None:
+        row = self.rows.get(payment_method_id)
+        return row if row is not None and row.merchant_id == merchant_id else None
+
+    async def detach(
+        self, payment_method_id: str, *, merchant_id: str, actor: str
+    ) -> PaymentMethodRecord | None:
+        raise NotImplementedError

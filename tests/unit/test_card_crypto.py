@@ -1,29 +1,26 @@
-"""Card encryption, key rings, rotation, fingerprints, and the masked types' text forms."""
+"""Card crypto: HPKE seal/open with bound info, wrong info/key, tampering, legacy v1, rewrap."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+import os
 import uuid
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from payment_service.app.keys import key_ring
-from payment_service.cards.crypto import (
-    Envelope,
-    KeyRing,
-    decrypt_card_number,
-    decrypt_security_code,
-    encrypt_card_number,
-    encrypt_security_code,
-    fingerprint,
-    generate_key_spec,
-)
-from payment_service.config.settings import Settings
+from payment_service.cards import envelope
+from payment_service.cards.crypto import CardOpener, CardSealer, LegacyKeyRing
+from payment_service.cards.envelope import ALG, Sealed
+from payment_service.cards.fingerprint import FingerprintKey
+from payment_service.cards.keys import SUITE, CardKeyPair, StaticKeyProvider
+from payment_service.cards.public_key import StaticPublicKey
 from payment_service.core.errors import (
     CardCryptoError,
     DecryptionError,
+    EnvelopeMismatch,
     KeyConfigError,
     MalformedEnvelope,
     UnknownKeyId,
@@ -33,247 +30,258 @@ from payment_service.core.masking import CardNumber, SecurityCode
 pytestmark = pytest.mark.unit
 
 PAN = "4242424242424242"
-K1 = generate_key_spec("k1")
-K2 = generate_key_spec("k2")
-
-
-def _txid() -> str:
-    return str(uuid.uuid4())
+LEGACY_KEY = os.urandom(32)
+LEGACY_SPEC = "old1:" + base64.b64encode(LEGACY_KEY).decode()
 
 
 @pytest.fixture
-def ring() -> KeyRing:
-    return KeyRing.parse(K1)
+def pair() -> CardKeyPair:
+    return CardKeyPair.generate("ck_test_1")
 
 
-def test_round_trip(ring: KeyRing) -> None:
-    txid = _txid()
-    sealed = encrypt_card_number(ring, CardNumber(PAN), txid)
-    assert decrypt_card_number(ring, sealed, txid) == CardNumber(PAN)
-    assert decrypt_card_number(ring, sealed.encode(), txid) == CardNumber(PAN)
+@pytest.fixture
+def sealer(pair: CardKeyPair) -> CardSealer:
+    return CardSealer(StaticPublicKey(pair.public))
 
 
-def test_security_code_round_trip(ring: KeyRing) -> None:
-    txid = _txid()
-    sealed = encrypt_security_code(ring, SecurityCode("123"), txid)
-    assert decrypt_security_code(ring, sealed, txid) == SecurityCode("123")
+@pytest.fixture
+def opener(pair: CardKeyPair) -> CardOpener:
+    return CardOpener(StaticKeyProvider([pair]), LegacyKeyRing.parse(LEGACY_SPEC))
 
 
-def test_nonce_is_fresh_each_time(ring: KeyRing) -> None:
-    txid = _txid()
-    first, second = (
-        Envelope.from_str(encrypt_card_number(ring, CardNumber(PAN), txid)) for _ in "ab"
+def txid() -> str:
+    return str(uuid.uuid4())
+
+
+def seal_v1(purpose: envelope.Purpose, subject: str, digits: str) -> str:
+    """A legacy envelope as the old API wrote it (the service can no longer write one)."""
+    nonce = os.urandom(12)
+    aad = envelope.legacy_associated_data(purpose, subject)
+    ct = AESGCM(LEGACY_KEY).encrypt(nonce, digits.encode(), aad)
+    b64 = envelope.b64encode
+    return json.dumps({"v": 1, "kid": "old1", "nonce": b64(nonce), "ct": b64(ct)})
+
+
+def test_round_trip_of_every_purpose(sealer: CardSealer, opener: CardOpener) -> None:
+    t = txid()
+    assert opener.open_card_number(sealer.seal_card_number(CardNumber(PAN), t), t).reveal() == PAN
+    code = sealer.seal_security_code(SecurityCode("123"), t)
+    assert opener.open_security_code(code, t).reveal() == "123"
+    on_file = sealer.seal_card_on_file(CardNumber(PAN), "pm_abcdefgh12")
+    assert opener.open_card_on_file(on_file, "pm_abcdefgh12").reveal() == PAN
+
+
+def test_envelope_shape_names_key_and_suite(sealer: CardSealer, pair: CardKeyPair) -> None:
+    t = txid()
+    text = sealer.seal_card_number(CardNumber(PAN), t)
+    data = json.loads(text)
+    assert data["v"] == 2
+    assert data["alg"] == ALG
+    assert data["kid"] == pair.kid
+    assert (data["purpose"], data["subject"]) == ("card_number", t)
+    assert PAN not in text
+    # Fresh ephemeral key per seal: the same value never gives the same envelope.
+    assert text != sealer.seal_card_number(CardNumber(PAN), t)
+
+
+def test_info_bytes_are_the_documented_ones() -> None:
+    assert envelope.info("card_number", "t1") == b"payment-service/card/v2\x00card_number\x00t1"
+
+
+def test_an_outside_producer_with_only_cryptography_interoperates(
+    pair: CardKeyPair, opener: CardOpener
+) -> None:
+    """What docs/security.md tells another team to do, written without our helpers."""
+    t = txid()
+    public = pair.public.to_dict()
+    from cryptography.hazmat.primitives import hpke
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+    suite = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+    key = X25519PublicKey.from_public_bytes(base64.b64decode(public["public_key"]))
+    info = b"payment-service/card/v2\x00card_number\x00" + t.encode()
+    ct = suite.encrypt(PAN.encode(), key, info=info)
+    text = json.dumps(
+        {"v": 2, "alg": public["alg"], "kid": public["kid"], "ct": base64.b64encode(ct).decode()}
     )
-    assert first.nonce != second.nonce
-    assert first.ciphertext != second.ciphertext
-    assert len(first.nonce) == 12
+    assert opener.open_card_number(text, t).reveal() == PAN
 
 
-def test_other_transaction_id_fails(ring: KeyRing) -> None:
-    sealed = encrypt_card_number(ring, CardNumber(PAN), _txid())
+def test_another_transaction_is_a_mismatch(sealer: CardSealer, opener: CardOpener) -> None:
+    text = sealer.seal_card_number(CardNumber(PAN), txid())
+    with pytest.raises(EnvelopeMismatch) as caught:
+        opener.open_card_number(text, txid())
+    assert caught.value.failure_code == "card_data_mismatch"
+
+
+def test_another_purpose_is_a_mismatch(sealer: CardSealer, opener: CardOpener) -> None:
+    t = txid()
+    text = sealer.seal_card_number(CardNumber("4242424242424"), t)
+    with pytest.raises(EnvelopeMismatch):
+        opener.open_security_code(text, t)
+
+
+def test_without_hints_a_wrong_binding_is_only_unreadable(
+    pair: CardKeyPair, opener: CardOpener
+) -> None:
+    """HPKE alone cannot tell another binding from tampering: without hints it is unreadable."""
+    t = txid()
+    ct = SUITE.encrypt(PAN.encode(), pair.public.public_key(), info=envelope.info("card_number", t))
+    text = Sealed(pair.kid, ct).to_str()
+    assert opener.open_card_number(text, t).reveal() == PAN
+    with pytest.raises(DecryptionError) as caught:
+        opener.open_card_number(text, txid())
+    assert not isinstance(caught.value, EnvelopeMismatch)
+    assert caught.value.failure_code == "card_data_unreadable"
+
+
+def test_lying_hints_do_not_help(sealer: CardSealer, opener: CardOpener) -> None:
+    """Rewriting the hints to the expected binding still fails: the info is what binds."""
+    text = sealer.seal_card_number(CardNumber(PAN), "t-other")
+    forged = json.loads(text)
+    forged["subject"] = "t-mine"
     with pytest.raises(DecryptionError):
-        decrypt_card_number(ring, sealed, _txid())
+        opener.open_card_number(json.dumps(forged), "t-mine")
 
 
-def test_purpose_is_bound(ring: KeyRing) -> None:
-    """A card-number envelope cannot be opened as a security code, even for its transaction."""
-    txid = _txid()
-    sealed = encrypt_card_number(ring, CardNumber(PAN), txid)
+def test_wrong_key_under_the_same_kid(sealer: CardSealer, pair: CardKeyPair) -> None:
+    other = CardOpener(StaticKeyProvider([CardKeyPair.generate(pair.kid)]))
+    t = txid()
     with pytest.raises(DecryptionError):
-        decrypt_security_code(ring, sealed, txid)
+        other.open_card_number(sealer.seal_card_number(CardNumber(PAN), t), t)
 
 
-def test_raw_wrong_aad_fails(ring: KeyRing) -> None:
-    envelope = ring.encrypt(b"payload", b"aad-1")
-    assert ring.decrypt(envelope, b"aad-1") == b"payload"
-    with pytest.raises(DecryptionError):
-        ring.decrypt(envelope, b"aad-2")
+def test_unknown_key_id(opener: CardOpener) -> None:
+    stranger = CardSealer(StaticPublicKey(CardKeyPair.generate("ck_stranger").public))
+    t = txid()
+    with pytest.raises(UnknownKeyId) as caught:
+        opener.open_card_number(stranger.seal_card_number(CardNumber(PAN), t), t)
+    assert caught.value.failure_code == "card_key_unknown"
+    assert "ck_stranger" in str(caught.value)
 
 
-@pytest.mark.parametrize("field", ["nonce", "ct"])
-def test_tampered_envelope_fails(ring: KeyRing, field: str) -> None:
-    txid = _txid()
-    data = Envelope.from_str(encrypt_card_number(ring, CardNumber(PAN), txid)).to_dict()
-    raw = bytearray(base64.b64decode(str(data[field])))
-    raw[0] ^= 0x01
-    data[field] = base64.b64encode(bytes(raw)).decode()
-    with pytest.raises(DecryptionError):
-        decrypt_card_number(ring, json.dumps(data), txid)
-
-
-def test_same_kid_other_key_fails() -> None:
-    txid = _txid()
-    sealed = encrypt_card_number(KeyRing.parse(K1), CardNumber(PAN), txid)
-    with pytest.raises(DecryptionError):
-        decrypt_card_number(KeyRing.parse(generate_key_spec("k1")), sealed, txid)
-
-
-def test_unknown_kid(ring: KeyRing) -> None:
-    txid = _txid()
-    sealed = encrypt_card_number(KeyRing.parse(K2), CardNumber(PAN), txid)
-    with pytest.raises(UnknownKeyId) as info:
-        decrypt_card_number(ring, sealed, txid)
-    assert info.value.kid == "k2"
-    assert isinstance(info.value, CardCryptoError)
-
-
-def test_rotation() -> None:
-    """Encrypt under k1; after rotation to [k2, k1] it still opens, and wants re-wrapping."""
-    txid, aad = _txid(), b"card_number:x"
-    old_ring, new_ring = KeyRing.parse(K1), KeyRing.parse(f"{K2},{K1}")
-    assert new_ring.primary_kid == "k2"
-    assert new_ring.kids == ("k2", "k1")
-    sealed = encrypt_card_number(old_ring, CardNumber(PAN), txid)
-    assert decrypt_card_number(new_ring, sealed, txid) == CardNumber(PAN)
-    envelope = Envelope.from_str(sealed)
-    assert new_ring.needs_rewrap(envelope)
-    assert not old_ring.needs_rewrap(envelope)
-
-    old = old_ring.encrypt(b"payload", aad)
-    rewrapped = new_ring.rewrap(old, aad)
-    assert rewrapped.kid == "k2"
-    assert not new_ring.needs_rewrap(rewrapped)
-    assert new_ring.decrypt(rewrapped, aad) == b"payload"
-    assert new_ring.rewrap(rewrapped, aad) is rewrapped
-
-
-def test_the_root_parses_the_ring_from_settings() -> None:
-    ring = key_ring(Settings(encryption_key=f"{K1},{K2}"))  # type: ignore[arg-type]
-    assert ring.kids == ("k1", "k2")
-    with pytest.raises(KeyConfigError, match="ENCRYPTION_KEY is not set"):
-        key_ring(Settings(encryption_key=None))
-
-
-def test_ring_repr_shows_no_key_material() -> None:
-    key = K1.split(":", 1)[1]
-    assert key not in repr(KeyRing.parse(K1))
-    assert repr(KeyRing.parse(K1)) == "KeyRing(kids=('k1',))"
-
-
-SHORT_KEY = base64.b64encode(b"s3cr3t-key-material-16").decode()
-LONG_KEY = base64.b64encode(b"x" * 48).decode()
-NOT_B64 = "not*base64*but-secret-looking-key-text"
-
-
-@pytest.mark.parametrize(
-    ("spec", "message"),
-    [  # explicit ids keep key material out of test names
-        pytest.param("", "is empty", id="empty"),
-        pytest.param("   ", "is empty", id="blank"),
-        pytest.param(SHORT_KEY, "entry 1: expected 'kid:base64key'", id="no-kid"),
-        pytest.param(f"k1:{SHORT_KEY}", "must decode to 32 bytes, not 22", id="short-key"),
-        pytest.param(f"k1:{LONG_KEY}", "must decode to 32 bytes, not 48", id="long-key"),
-        pytest.param(f"k1:{NOT_B64}", "entry 1: key is not valid base64", id="not-base64"),
-        pytest.param(f"{K1},:{SHORT_KEY}", "entry 2: expected 'kid:base64key'", id="empty-kid"),
-        pytest.param(f"{K1},k2:", "entry 2: expected 'kid:base64key'", id="empty-key"),
-        pytest.param(f"{K1},bad kid!:{SHORT_KEY}", "entry 2: key id must match", id="bad-kid"),
-        pytest.param(f"{K1},{K1}", "duplicate key id 'k1'", id="duplicate-kid"),
-        pytest.param(f"{K1},", "entry 2: expected 'kid:base64key'", id="trailing-comma"),
-    ],
-)
-def test_malformed_key_specs(spec: str, message: str) -> None:
-    with pytest.raises(KeyConfigError) as info:
-        KeyRing.parse(spec)
-    text = str(info.value)
-    assert message in text
-    for secret in (SHORT_KEY, LONG_KEY, NOT_B64, K1.split(":", 1)[1], "s3cr3t"):
-        assert secret not in text
-    # No chained exception (e.g. binascii's) that a traceback would print along with it.
-    assert info.value.__cause__ is None
-    assert info.value.__context__ is None or info.value.__suppress_context__
-
-
-def test_generate_key_spec() -> None:
-    kid, key = generate_key_spec("2026-01").split(":")
-    assert kid == "2026-01"
-    assert len(base64.b64decode(key)) == 32
-    assert generate_key_spec("a") != generate_key_spec("a")
-    with pytest.raises(KeyConfigError):
-        generate_key_spec("no spaces")
-
-
-def test_envelope_round_trip_and_shape(ring: KeyRing) -> None:
-    envelope = ring.encrypt(b"payload", b"aad")
-    text = envelope.to_str()
-    assert " " not in text
-    assert set(json.loads(text)) == {"v", "kid", "nonce", "ct"}
-    assert json.loads(text)["v"] == 1
-    assert Envelope.from_str(text) == envelope
-    assert Envelope.from_dict(envelope.to_dict()) == envelope
-
-
-def _valid_dict() -> dict[str, object]:
-    return dict(KeyRing.parse(K1).encrypt(b"payload", b"aad").to_dict())
+@pytest.mark.parametrize("position", [0, 31, 32, 40, -1])
+def test_tampered_ciphertext_is_unreadable(
+    sealer: CardSealer, opener: CardOpener, position: int
+) -> None:
+    t = txid()
+    data = json.loads(sealer.seal_card_number(CardNumber(PAN), t))
+    raw = bytearray(base64.b64decode(data["ct"]))
+    raw[position] ^= 0x01
+    data["ct"] = base64.b64encode(bytes(raw)).decode()
+    with pytest.raises(DecryptionError) as caught:
+        opener.open_card_number(json.dumps(data), t)
+    assert not isinstance(caught.value, EnvelopeMismatch)
 
 
 @pytest.mark.parametrize(
     "mutate",
     [
-        lambda d: d.update(v=2),
-        lambda d: d.update(v="1"),
-        lambda d: d.update(v=True),
-        lambda d: d.pop("kid"),
-        lambda d: d.update(extra="x"),
-        lambda d: d.update(kid=""),
-        lambda d: d.update(kid="k 1"),
-        lambda d: d.update(kid=7),
-        lambda d: d.update(nonce="***"),
-        lambda d: d.update(nonce=base64.b64encode(b"short").decode()),
-        lambda d: d.update(ct=base64.b64encode(b"tooshort").decode()),
-        lambda d: d.update(ct=None),
-        lambda d: d.update(ct="é"),
+        lambda d: d.pop("alg"),
+        lambda d: d.update(alg="HPKE-X25519-HKDF-SHA256-CHACHA20POLY1305"),
+        lambda d: d.update(v=3),
+        lambda d: d.update(v="2"),
+        lambda d: d.update(kid="bad kid!"),
+        lambda d: d.update(ct="not base64!"),
+        lambda d: d.update(ct=base64.b64encode(b"short").decode()),
+        lambda d: d.pop("subject"),
+        lambda d: d.update(purpose="other"),
+        lambda d: d.update(extra=1),
     ],
 )
-def test_envelope_strict_parsing(mutate: object) -> None:
-    data = _valid_dict()
+def test_strict_parsing(sealer: CardSealer, opener: CardOpener, mutate: object) -> None:
+    data = json.loads(sealer.seal_card_number(CardNumber(PAN), "t"))
     mutate(data)  # type: ignore[operator]
     with pytest.raises(MalformedEnvelope):
-        Envelope.from_dict(data)
+        opener.open_card_number(json.dumps(data), "t")
+
+
+@pytest.mark.parametrize("text", ["[]", "null", "{", b"\xff", '{"v":2,"v":2}'])
+def test_non_envelopes(opener: CardOpener, text: str | bytes) -> None:
     with pytest.raises(MalformedEnvelope):
-        Envelope.from_str(json.dumps(data))
+        envelope.parse(text)
 
 
-@pytest.mark.parametrize("text", ["", "not json", "[]", "null", b"\xff\xfe", '{"v":1,"v":1}'])
-def test_envelope_rejects_non_objects(text: str | bytes) -> None:
-    with pytest.raises(MalformedEnvelope):
-        Envelope.from_str(text)
+def test_legacy_v1_still_opens(opener: CardOpener) -> None:
+    t = txid()
+    assert opener.open_card_number(seal_v1("card_number", t, PAN), t).reveal() == PAN
+    assert opener.open_security_code(seal_v1("security_code", t, "456"), t).reveal() == "456"
+    with pytest.raises(DecryptionError):
+        opener.open_card_number(seal_v1("card_number", t, PAN), txid())
 
 
-def test_repeated_field_rejected() -> None:
-    text = Envelope.from_dict(_valid_dict()).to_str()
-    with pytest.raises(MalformedEnvelope, match="repeats"):
-        Envelope.from_str(text[:-1] + ',"kid":"k1"}')
+def test_legacy_v1_needs_the_legacy_key(pair: CardKeyPair) -> None:
+    t = txid()
+    without = CardOpener(StaticKeyProvider([pair]))
+    with pytest.raises(UnknownKeyId):
+        without.open_card_number(seal_v1("card_number", t, PAN), t)
 
 
-def test_envelope_never_contains_card_number(ring: KeyRing) -> None:
-    for _ in range(50):
-        sealed = encrypt_card_number(ring, CardNumber(PAN), _txid())
-        assert PAN not in sealed
-        assert PAN.encode() not in base64.b64decode(json.loads(sealed)["ct"])
+def test_the_legacy_ring_cannot_seal() -> None:
+    ring = LegacyKeyRing.parse(LEGACY_SPEC)
+    assert not hasattr(ring, "encrypt")
+    assert "old1" in repr(ring)
+    assert LEGACY_SPEC.partition(":")[2] not in repr(ring)
 
 
-FULLWIDTH_PAN = "\uff14\uff12" * 8  # str.isdigit() is true for these, and they are not ASCII
+def test_the_sealer_cannot_open(sealer: CardSealer) -> None:
+    assert not any(hasattr(sealer, name) for name in ("open", "open_card_number", "rewrap"))
 
 
-def test_non_digit_card_data_rejected_without_echo(ring: KeyRing) -> None:
-    with pytest.raises(CardCryptoError) as info:
-        encrypt_card_number(ring, CardNumber(FULLWIDTH_PAN), _txid())
-    assert FULLWIDTH_PAN[:2] not in str(info.value)
+def test_rewrap_to_the_current_key_and_from_v1(pair: CardKeyPair) -> None:
+    new = CardKeyPair.generate("ck_test_2")
+    t = txid()
+    old_text = CardSealer(StaticPublicKey(pair.public)).seal_security_code(SecurityCode("321"), t)
+    opener = CardOpener(StaticKeyProvider([new, pair]), LegacyKeyRing.parse(LEGACY_SPEC))
+    rewrapped = opener.rewrap(old_text, "security_code", t)
+    assert rewrapped is not None
+    assert envelope.key_id_of(rewrapped) == "ck_test_2"
+    assert opener.rewrap(rewrapped, "security_code", t) is None
+    assert opener.open_security_code(rewrapped, t).reveal() == "321"
+    converted = opener.rewrap(seal_v1("security_code", t, "654"), "security_code", t)
+    assert converted is not None
+    assert json.loads(converted)["v"] == 2
+    # Re-sealed only under the new key: the old one is not needed for it any more.
+    assert CardOpener(StaticKeyProvider([new])).open_security_code(converted, t).reveal() == "654"
+    assert envelope.key_id_of(seal_v1("security_code", t, "1")) == "v1:old1"
 
 
-def test_fingerprint() -> None:
-    key_a, key_b = b"a" * 32, b"b" * 32
+def test_non_digit_data_is_refused_without_echo(sealer: CardSealer) -> None:
+    with pytest.raises(CardCryptoError) as caught:
+        sealer.seal("12ab34", "card_number", "t")
+    assert "12ab34" not in str(caught.value)
+
+
+def test_fingerprint_is_keyed_versioned_and_stable() -> None:
+    key_a = FingerprintKey.parse("fpk1:" + base64.b64encode(os.urandom(32)).decode())
+    key_b = FingerprintKey.parse("fpk2:" + base64.b64encode(os.urandom(32)).decode())
     card = CardNumber(PAN)
-    fp = fingerprint(key_a, card)
-    assert fp == fingerprint(key_a, CardNumber(PAN))
-    assert len(fp) == 64
-    assert int(fp, 16) >= 0
-    assert fp != fingerprint(key_b, card)
-    assert fp != fingerprint(key_a, CardNumber("4111111111111111"))
-    assert fp != hashlib.sha256(PAN.encode()).hexdigest()
+    fp = key_a.fingerprint(card)
+    assert fp == key_a.fingerprint(CardNumber(PAN))
+    assert fp.startswith("fpk1:")
+    assert len(fp) == len("fpk1:") + 64
+    assert fp != key_b.fingerprint(card)
+    assert fp != key_a.fingerprint(CardNumber("4111111111111111"))
+    assert hashlib.sha256(PAN.encode()).hexdigest() not in fp
     assert PAN not in fp
-    with pytest.raises(KeyConfigError):
-        fingerprint(b"", card)
+    assert repr(key_a) == "FingerprintKey(version='fpk1')"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "",
+        "fpk1",
+        "fpk1:not-base64!",
+        "fpk1:" + base64.b64encode(b"short").decode(),
+        "fpk1:" + base64.b64encode(b"a" * 40).decode(),
+        "FPK 1:" + base64.b64encode(os.urandom(32)).decode(),
+    ],
+)
+def test_weak_or_malformed_fingerprint_keys_are_refused(spec: str) -> None:
+    with pytest.raises(KeyConfigError) as caught:
+        FingerprintKey.parse(spec)
+    assert "CARD_FINGERPRINT_KEY" in str(caught.value)
 
 
 # Every way a value becomes text, including the old ones on purpose.
@@ -296,3 +304,13 @@ def test_security_code_text_forms_hide_digits(form: object) -> None:
     text = form(SecurityCode("987"))  # type: ignore[operator]
     assert "987" not in text
     assert "9" not in text
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_key_types_text_forms_hide_material(form: object, pair: CardKeyPair) -> None:
+    secret = pair.private_b64()
+    fingerprint_key = FingerprintKey.parse("fpk1:" + secret)
+    for value in (pair, StaticKeyProvider([pair]), fingerprint_key):
+        text = form(value)  # type: ignore[operator]
+        assert secret not in text
+        assert base64.b64decode(secret).hex() not in text

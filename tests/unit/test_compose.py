@@ -25,8 +25,10 @@ REQUIRED_APP_VARS = {
     "REDIS_URL",
     "BANKING_API_URL",
     "SECRET_KEY",
-    "ENCRYPTION_KEY",
+    "CARD_FINGERPRINT_KEY",
+    "CARD_PUBLIC_KEY_FILE",
 }
+PRIVATE_KEY_VARS = {"CARD_PRIVATE_KEYS_DIR", "CARD_PRIVATE_KEYS", "ENCRYPTION_KEY"}
 
 
 def config_variables() -> set[str]:
@@ -85,8 +87,18 @@ def test_app_services_run_the_cli_with_known_variables() -> None:
 
 def test_secrets_are_never_given_defaults_in_compose() -> None:
     env = SERVICES["api"]["environment"]
-    for name in ("SECRET_KEY", "ENCRYPTION_KEY"):
+    for name in ("SECRET_KEY", "CARD_FINGERPRINT_KEY"):
         assert str(env[name]).startswith(f"${{{name}:?"), f"{name} must be required, not defaulted"
+
+
+def test_only_the_processor_gets_the_private_card_keys() -> None:
+    for name in ("api", "banksim"):
+        assert not PRIVATE_KEY_VARS & set(SERVICES[name]["environment"]), name
+        mounts = " ".join(SERVICES[name].get("volumes", []))
+        assert "card-keys-private" not in mounts, name
+    assert SERVICES["processor"]["environment"]["CARD_PRIVATE_KEYS_DIR"] == "/card-keys/private"
+    assert "card-keys-private:/card-keys/private" in SERVICES["processor"]["volumes"]
+    assert "card-keys-public:/card-keys/public:ro" in SERVICES["api"]["volumes"]
     password = SERVICES["postgres"]["environment"]["POSTGRES_PASSWORD"]
     assert str(password).startswith("${POSTGRES_PASSWORD:?")
 

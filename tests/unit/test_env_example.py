@@ -15,6 +15,8 @@ LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
 SECRETS = {
     "SECRET_KEY",
     "ENCRYPTION_KEY",
+    "CARD_FINGERPRINT_KEY",
+    "CARD_PRIVATE_KEYS",
     "DD_API_KEY",
     "POSTGRES_PASSWORD",
     "KAFKA_SASL_PASSWORD",

@@ -13,19 +13,27 @@ from typing import Any
 
 import pytest
 
+from payment_service.cards.fingerprint import FingerprintKey
 from payment_service.core.errors import (
     BankNotSent,
     BankOutcomeUnknown,
     BankRejected,
+    CardCryptoError,
+    DecryptionError,
+    EnvelopeMismatch,
+    UnknownKeyId,
 )
 from payment_service.core.ids import idempotency_key
 from payment_service.core.masking import SecurityCode
-from payment_service.core.records import NewPayment, SealedCard
+from payment_service.core.records import CardDetails, NewPayment
 from payment_service.core.states import PaymentEvent, PaymentStatus
+from payment_service.streams.cards import CardSources
 from payment_service.streams.payments import PaymentFlow
 from tests.unit.fakes import (
+    CARD,
     DECLINED,
     FixedCards,
+    MemoryPaymentMethods,
     MemoryPayments,
     MemoryVault,
     ScriptedBank,
@@ -36,9 +44,22 @@ pytestmark = pytest.mark.unit
 S, E = PaymentStatus, PaymentEvent
 
 
+FINGERPRINTS = FingerprintKey.parse(
+    "fpk1:" + "Zm9yIHRlc3RzIG9ubHk6IGEgZml4ZWQga2V5IG9mIDMyIGJ5dGVz"
+)
+
+
 def _new(**changes: Any) -> NewPayment:
-    card = SealedCard("envelope", "fp", "visa", "4242", 12, 2030, "Ada Lovelace")
-    new = NewPayment(f"txn_{uuid.uuid4().hex}", "merchant_1", 10_000, "USD", "credit_card", card)
+    card = CardDetails("unknown", "0000", 12, 2030, "Ada Lovelace")
+    new = NewPayment(
+        f"txn_{uuid.uuid4().hex}",
+        "merchant_1",
+        10_000,
+        "USD",
+        "credit_card",
+        card,
+        number_envelope="envelope",
+    )
     return replace(new, **changes)
 
 
@@ -47,7 +68,10 @@ class Harness:
         self.repo = MemoryPayments()
         self.bank = bank or ScriptedBank()
         self.vault = MemoryVault()
-        self.flow = PaymentFlow(self.repo, self.bank, self.vault, cards or FixedCards())
+        self.methods = MemoryPaymentMethods()
+        self.cards = cards or FixedCards()
+        sources = CardSources(self.cards, self.methods, FINGERPRINTS)
+        self.flow = PaymentFlow(self.repo, self.bank, self.vault, sources)
 
     def operations(self) -> list[str]:
         return [operation for operation, _ in self.bank.calls]
@@ -133,6 +157,111 @@ async def test_an_unreadable_card_fails_before_the_bank_is_asked() -> None:
     assert outcome.payment is not None
     assert outcome.payment.failure_code == "card_data_unreadable"
     assert h.bank.calls == []
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (UnknownKeyId("ck_gone"), "card_key_unknown"),
+        (DecryptionError("tampered"), "card_data_unreadable"),
+        (EnvelopeMismatch("other transaction"), "card_data_mismatch"),
+    ],
+)
+async def test_each_unopenable_card_has_its_own_code_and_no_bank_call(
+    error: CardCryptoError, code: str
+) -> None:
+    h = Harness(cards=FixedCards(None, error))
+    outcome = await h.flow.run(_new(), correlation_id=None)
+    assert outcome.payment is not None
+    assert (outcome.payment.status, outcome.payment.failure_code) == (S.FAILED, code)
+    assert outcome.payment.card_fingerprint is None  # no one could compute it
+    assert h.bank.calls == []
+
+
+async def test_the_processor_takes_brand_last4_and_fingerprint_from_the_opened_number() -> None:
+    h = Harness()
+    outcome = await h.flow.run(_new(), correlation_id=None)
+    assert outcome.payment is not None
+    payment = outcome.payment
+    assert (payment.card_brand, payment.card_last4) == ("visa", "4242")  # not "unknown"/"0000"
+    assert payment.card_fingerprint == FINGERPRINTS.fingerprint(CARD)
+
+
+async def test_a_security_code_under_a_removed_key_fails_the_payment_and_goes_on() -> None:
+    h = Harness()
+    new = _new(security_code_in_vault=True)
+    h.vault.unreadable[new.transaction_id] = UnknownKeyId("ck_retired")
+    outcome = await h.flow.run(new, correlation_id=None)
+    assert outcome.payment is not None
+    assert (outcome.payment.status, outcome.payment.failure_code) == (S.FAILED, "card_key_unknown")
+    assert h.bank.calls == []
+    assert new.transaction_id not in h.vault.unreadable  # discarded once settled
+
+
+def _by_card_on_file(h: Harness, merchant: str = "merchant_1", **changes: Any) -> NewPayment:
+    method = h.methods.add(merchant, **changes)
+    return _new(card=None, number_envelope=None, payment_method_id=method.payment_method_id)
+
+
+async def test_a_card_on_file_is_opened_for_its_id_and_copied_onto_the_payment() -> None:
+    h = Harness()
+    new = _by_card_on_file(h, last4="4242", fingerprint="fpk1:pm")
+    outcome = await h.flow.run(new, correlation_id=None)
+    assert outcome.payment is not None
+    payment = outcome.payment
+    assert payment.status == S.CAPTURED
+    assert (payment.payment_method_id, payment.card_fingerprint) == (
+        new.payment_method_id,
+        "fpk1:pm",
+    )
+    assert h.cards.opened == [("card_on_file", new.payment_method_id)]
+
+
+async def test_another_merchants_card_on_file_is_refused_with_nothing_stored() -> None:
+    h = Harness()
+    new = _by_card_on_file(h, merchant="merchant_2")
+    outcome = await h.flow.run(new, correlation_id=None)
+    assert (outcome.payment, outcome.error_code) == (None, "payment_method_not_found")
+    assert h.repo.rows == {}
+    assert h.bank.calls == []
+    assert h.cards.opened == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        (
+            {"envelope": None, "key_id": None, "detached_at": dt.datetime.now(dt.UTC)},
+            "payment_method_detached",
+        ),
+        ({"expiry_month": 1, "expiry_year": 2020}, "card_expired"),
+    ],
+)
+async def test_a_detached_or_expired_card_on_file_fails_before_the_bank(
+    changes: dict[str, Any], code: str
+) -> None:
+    h = Harness()
+    outcome = await h.flow.run(_by_card_on_file(h, **changes), correlation_id=None)
+    assert outcome.payment is not None
+    assert (outcome.payment.status, outcome.payment.failure_code) == (S.FAILED, code)
+    assert h.bank.calls == []
+    assert h.cards.opened == []
+
+
+async def test_a_replay_of_a_settled_payment_is_answered_after_its_card_was_detached() -> None:
+    h = Harness()
+    new = _by_card_on_file(h)
+    first = await h.flow.run(new, correlation_id=None)
+    assert new.payment_method_id is not None
+    method = h.methods.rows[new.payment_method_id]
+    h.methods.rows[method.payment_method_id] = replace(
+        method, envelope=None, key_id=None, detached_at=dt.datetime.now(dt.UTC)
+    )
+    again = await h.flow.run(new, correlation_id=None)
+    assert first.payment is not None
+    assert again.payment is not None
+    assert again.payment.status == S.CAPTURED
+    assert h.operations() == ["authorize", "capture"]
 
 
 async def test_an_expired_security_code_fails_before_the_bank_is_asked() -> None:

@@ -47,11 +47,13 @@ def test_a_valid_request_parses_to_minor_units() -> None:
     request = PaymentRequest.model_validate(body(currency="usd"))
     assert request.currency == "USD"
     assert request.amount_minor == 9999
+    assert request.card_data is not None
     assert request.card_data.card_number.last4 == "4242"
 
 
 def test_card_number_may_have_spaces_or_dashes() -> None:
     request = PaymentRequest.model_validate(body(card={"card_number": "4242 4242-4242 4242"}))
+    assert request.card_data is not None
     assert request.card_data.card_number.reveal() == "4242424242424242"
 
 
@@ -95,6 +97,7 @@ def test_an_amex_with_a_four_digit_code_is_valid() -> None:
     request = PaymentRequest.model_validate(
         body(card={"card_number": "378282246310005", "cvv": "1234"})
     )
+    assert request.card_data is not None
     assert request.card_data.card_number.brand == "amex"
 
 

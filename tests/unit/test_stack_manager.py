@@ -54,19 +54,37 @@ def test_local_env_secrets_are_generated_once_and_private(tmp_path: Path) -> Non
     cfg = stackctl.Config(dir=tmp_path, ports=dict(stackctl.DEFAULT_PORTS))
     first = stackctl.ensure_local_env(cfg)
     assert stat.S_IMODE(os.stat(cfg.local_env).st_mode) == 0o600
-    kid, _, key = first["ENCRYPTION_KEY"].partition(":")
-    assert kid == "k1"
+    version, _, key = first["CARD_FINGERPRINT_KEY"].partition(":")
+    assert version == "fpk1"
     assert len(base64.b64decode(key)) == 32
     assert len(first["SECRET_KEY"]) >= 40
+    assert first["CARD_PUBLIC_KEY_FILE"] == str(cfg.card_public_key)
+    # Every process reads local.env: no private card key, no legacy key in it.
+    assert not {"ENCRYPTION_KEY", "CARD_PRIVATE_KEYS", "CARD_PRIVATE_KEYS_DIR"} & set(first)
+    processor = stackctl.read_env_file(cfg.processor_env)
+    assert processor == {"CARD_PRIVATE_KEYS_DIR": str(cfg.card_keys)}
+    assert stat.S_IMODE(os.stat(cfg.processor_env).st_mode) == 0o600
     assert first["DATABASE_URL"] == (
         f"postgresql://payment_user:{first['POSTGRES_PASSWORD']}@127.0.0.1:5432/payment_db"
     )
     moved = stackctl.Config(dir=tmp_path, ports={**stackctl.DEFAULT_PORTS, "postgres": 15432})
     second = stackctl.ensure_local_env(moved)
-    for name in ("SECRET_KEY", "ENCRYPTION_KEY", "POSTGRES_PASSWORD"):
+    for name in ("SECRET_KEY", "CARD_FINGERPRINT_KEY", "POSTGRES_PASSWORD"):
         assert second[name] == first[name]
     assert ":15432/" in second["DATABASE_URL"]
     assert stackctl.read_env_file(cfg.local_env) == second
+
+
+def test_an_older_stacks_encryption_key_moves_to_the_processor_only(tmp_path: Path) -> None:
+    cfg = stackctl.Config(dir=tmp_path, ports=dict(stackctl.DEFAULT_PORTS))
+    legacy = stackctl.new_encryption_key()
+    cfg.local_env.write_text(f"SECRET_KEY={stackctl.new_secret_key()}\nENCRYPTION_KEY={legacy}\n")
+    values = stackctl.ensure_local_env(cfg)
+    assert "ENCRYPTION_KEY" not in values
+    assert legacy not in cfg.local_env.read_text()
+    assert stackctl.read_env_file(cfg.processor_env)["ENCRYPTION_KEY"] == legacy
+    stackctl.ensure_local_env(cfg)  # kept on the next start
+    assert stackctl.read_env_file(cfg.processor_env)["ENCRYPTION_KEY"] == legacy
 
 
 def test_a_process_is_ours_only_when_its_command_line_matches(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """The API's composition root: open resources in order with `cleanup_ctx`, close them in reverse.
 
 The API is ready (and `/health` healthy) only after its reply consumer is positioned at the end
-of its results partition, so no answer can be missed.
+of its results partition, so no answer can be missed. It is encrypt-only: `build_api` refuses
+settings that hold any private card key or the legacy `ENCRYPTION_KEY` (app/custody.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ import aiohttp
 import uvloop
 from aiohttp import web
 
-from payment_service.app.keys import key_ring
+from payment_service.app.custody import (
+    api_sealer,
+    fingerprint_key,
+    refuse_private_keys,
+    request_hash_key,
+    warn_weak_secrets,
+)
 from payment_service.cards.vault import SecurityCodeVault
 from payment_service.config.settings import Settings
 from payment_service.http.errors import error_middleware
@@ -21,18 +28,30 @@ from payment_service.http.guards import ApiKeyAuth, RateLimiter
 from payment_service.http.health import CHECK_TIMEOUT_SECONDS, HealthCheck, bank_check, kafka_check
 from payment_service.http.idempotency import AcceptedMarkers, IdempotencyLocks
 from payment_service.http.metrics import metrics_middleware
+from payment_service.http.payment_methods import PaymentMethodService
 from payment_service.http.payments import PaymentService
 from payment_service.http.refunds import RefundService
 from payment_service.http.replies import ReplyRouter
 from payment_service.http.request_reply import RequestReply
 from payment_service.http.routes import add_routes
-from payment_service.http.state import AUTH, HEALTH, LIMITER, METRICS, PAYMENTS, REFUNDS, SETTINGS
+from payment_service.http.state import (
+    AUTH,
+    HEALTH,
+    LIMITER,
+    METRICS,
+    PAYMENT_METHODS,
+    PAYMENTS,
+    REFUNDS,
+    SEALER,
+    SETTINGS,
+)
 from payment_service.kafka.producer import AsyncProducer
 from payment_service.ops.logs import configure_logging
 from payment_service.ops.redis_client import redis_client
 from payment_service.ops.telemetry import Metrics, configure_tracing
 from payment_service.storage.api_keys import PgMerchantKeys
 from payment_service.storage.db import create_pool
+from payment_service.storage.payment_methods import PgPaymentMethods
 from payment_service.storage.payments import PgPaymentRepository
 from payment_service.storage.refunds import PgRefundRepository
 
@@ -40,7 +59,11 @@ log = logging.getLogger(__name__)
 
 
 def build_api(settings: Settings) -> web.Application:
-    """The API as an aiohttp application; its resources open when it starts."""
+    """The API as an aiohttp application; its resources open when it starts.
+
+    Raises `KeyConfigError` at once when the settings hold a private card key.
+    """
+    refuse_private_keys(settings)
     app = web.Application(
         # Metrics outermost, so they see the status the error middleware chose.
         middlewares=[metrics_middleware, error_middleware],
@@ -58,8 +81,10 @@ def build_api(settings: Settings) -> web.Application:
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    ring = key_ring(settings)
-    secret = settings.require_secret("secret_key").encode()
+    sealer = api_sealer(settings)
+    fingerprints = fingerprint_key(settings)
+    secret = request_hash_key(settings)
+    warn_weak_secrets(settings)
     pool = await create_pool(settings.database)
     redis = redis_client(settings.redis)
     producer = AsyncProducer(settings.kafka, client_id=f"payment-api-{settings.api.instance}")
@@ -69,6 +94,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     try:
         await replies.start()
         payments = PgPaymentRepository(pool)
+        methods = PgPaymentMethods(pool)
         locks = IdempotencyLocks(redis)
         sender = RequestReply(
             producer,
@@ -79,14 +105,24 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         )
         app[AUTH] = ApiKeyAuth(PgMerchantKeys(pool))
         app[LIMITER] = RateLimiter(redis, settings.api.rate_limit_per_minute)
+        app[SEALER] = sealer
         app[PAYMENTS] = PaymentService(
             secret_key=secret,
+            fingerprints=fingerprints,
             payments=payments,
-            vault=SecurityCodeVault.from_settings(redis, ring, settings.redis),
-            ring=ring,
+            methods=methods,
+            vault=SecurityCodeVault.from_settings(redis, settings.redis, sealer=sealer),
+            sealer=sealer,
             locks=locks,
             markers=AcceptedMarkers(redis),
             sender=sender,
+        )
+        app[PAYMENT_METHODS] = PaymentMethodService(
+            secret_key=secret,
+            fingerprints=fingerprints,
+            sealer=sealer,
+            methods=methods,
+            locks=locks,
         )
         app[REFUNDS] = RefundService(
             secret_key=secret,

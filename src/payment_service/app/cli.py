@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from payment_service.app import cards_cli
 from payment_service.config.settings import Settings
 
 
@@ -159,12 +160,13 @@ def _parser() -> argparse.ArgumentParser:
         "--mermaid", action="store_true", help="as Mermaid diagrams (docs/states.md)"
     )
     states.set_defaults(run=_states)
-    keys = sub.add_parser("keys", help="manage merchant API keys")
+    keys = sub.add_parser("keys", help="merchant API keys; the card public key")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create an API key (printed once)")
     create.add_argument("--merchant", required=True)
     create.add_argument("--name", default="default")
     create.set_defaults(run=_keys_create)
+    cards_cli.add_commands(sub, keys_sub)
     seed = sub.add_parser("db-seed", help="create a demo merchant and print its API key")
     seed.add_argument("--merchant", default="merchant_demo")
     seed.set_defaults(run=_db_seed)
@@ -204,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.load()
     run: Callable[[Settings, argparse.Namespace], int] = args.run
-    return run(settings, args)
+    return cards_cli.run_safely(run, settings, args)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from payment_service.app.keys import key_ring
+from payment_service.app.custody import card_opener, fingerprint_key, warn_weak_secrets
 from payment_service.bank.breaker import BankCircuitBreaker
 from payment_service.bank.client import HttpBankClient
 from payment_service.cards.vault import SecurityCodeVault
@@ -27,9 +27,11 @@ from payment_service.ops.redis_client import redis_client
 from payment_service.ops.telemetry import Metrics, configure_tracing
 from payment_service.storage.db import create_pool
 from payment_service.storage.locks import PgAdvisoryLock
+from payment_service.storage.payment_methods import PgPaymentMethods
 from payment_service.storage.payments import PgPaymentRepository
 from payment_service.storage.refunds import PgRefundRepository
 from payment_service.streams import reconciler
+from payment_service.streams.cards import CardSources
 from payment_service.streams.handler import CommandHandler
 from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.pipeline import build_application
@@ -52,7 +54,9 @@ class Processor:
 async def build_processor(settings: Settings) -> Processor:
     """Open the processor's connections (on the side loop) and wire the flows."""
     stack = AsyncExitStack()
-    keys = key_ring(settings)
+    opener = card_opener(settings)
+    fingerprints = fingerprint_key(settings)
+    warn_weak_secrets(settings)
     pool = await create_pool(settings.database)
     stack.push_async_callback(pool.close)
     redis = redis_client(settings.redis)
@@ -69,8 +73,9 @@ async def build_processor(settings: Settings) -> Processor:
     producer = AsyncProducer(settings.kafka, client_id="payment-processor")
     stack.callback(producer.close)
     payments = PgPaymentRepository(pool)
-    vault = SecurityCodeVault.from_settings(redis, keys, settings.redis)
-    flow = PaymentFlow(payments, bank, vault, keys)
+    vault = SecurityCodeVault.from_settings(redis, settings.redis, opener=opener)
+    cards = CardSources(opener, PgPaymentMethods(pool), fingerprints)
+    flow = PaymentFlow(payments, bank, vault, cards)
     refunds_repo = PgRefundRepository(pool)
     refunds = RefundFlow(refunds_repo, bank)
     processing = settings.processor

@@ -1,1 +1,1 @@
-"""Card data: masked types, encryption (AES-256-GCM with key ids), fingerprints."""
+"""Card custody: HPKE envelopes to the processor's keys, key storage, fingerprints, the vault."""

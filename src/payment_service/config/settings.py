@@ -4,19 +4,25 @@ Variable names follow the seed README (`DATABASE_URL`, `KAFKA_BOOTSTRAP_SERVERS`
 `BANKING_API_URL`, `SECRET_KEY`, `ENCRYPTION_KEY`, `DD_*`, ...). Each section reads its own prefix,
 so the names stay flat for operators while the code gets nested, typed sections.
 
-Sources, later wins: `.stack/local.env` (written by the local stack manager, holds generated
-development secrets), `.env` (the operator's overrides), the process environment.
+Sources, later wins: `.stack/local.env` (written by the local stack manager: URLs and the
+secrets every process may hold), `.env` (the operator's overrides), the process environment.
+Private card keys are never in `local.env`: only the processor's environment names them.
 
-Secrets have no default. `Settings.load()` refuses to start outside development without them.
-Every variable is documented in `.env.example`.
+Secrets have no default. Each process's composition root refuses to start without the ones it
+needs (naming them); in production every secret that is set must also pass the length floor of
+`config.secrets` (32 bytes of entropy, nothing trivially weak). Every variable is documented in
+`.env.example`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from payment_service.config.secrets import check_secret
 
 ENV_FILES = (".stack/local.env", ".env")
 
@@ -172,9 +178,20 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     debug: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    # HMAC key for card fingerprints and API-key hashes.
+    # HMAC key of the Idempotency-Key request hashes (the API's): at least 32 random bytes.
     secret_key: SecretStr | None = None
-    # Data keys for card encryption: "kid1:base64key[,kid2:base64key...]"; the first encrypts.
+    # Card fingerprints, "version:base64(>= 32 bytes)" (fpk1:...): the API and the processor.
+    card_fingerprint_key: SecretStr | None = None
+    # The processor's private card keys, never the API's: a directory kept by
+    # `payment-service cards keys ...`, or "kid:base64,..." (the first is current).
+    card_private_keys_dir: Path | None = None
+    card_private_keys: SecretStr | None = None
+    # The encrypt-only public key (the API's): the exported JSON in a file, followed through
+    # rotations, or the JSON / "kid:base64" inline.
+    card_public_key_file: Path | None = None
+    card_public_key: str | None = None
+    # LEGACY, decrypt-only (processor): the old AES-GCM keys "kid:base64,...", kept until
+    # `cards rewrap` has converted what they seal; never the API's.
     encryption_key: SecretStr | None = None
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
@@ -187,25 +204,43 @@ class Settings(BaseSettings):
     datadog: DatadogSettings = Field(default_factory=DatadogSettings)
 
     @model_validator(mode="after")
-    def _secrets_required_outside_development(self) -> Settings:
+    def _no_weak_secrets_in_production(self) -> Settings:
         if self.environment == "production":
-            missing = [n for n in ("secret_key", "encryption_key") if getattr(self, n) is None]
-            if missing:
-                names = ", ".join(n.upper() for n in missing)
-                raise ValueError(f"{names} must be set in production (no default secrets)")
+            # Missing secrets are refused by each process's root (each needs its own set).
+            problems = self.secret_problems()
             if self.kafka.security_protocol not in PRODUCTION_KAFKA_PROTOCOLS:
-                raise ValueError(
-                    f"KAFKA_SECURITY_PROTOCOL={self.kafka.security_protocol} is refused in "
-                    f"production: use {' or '.join(PRODUCTION_KAFKA_PROTOCOLS)} (TLS)"
+                problems.append(
+                    f"KAFKA_SECURITY_PROTOCOL={self.kafka.security_protocol} is refused: use "
+                    f"{' or '.join(PRODUCTION_KAFKA_PROTOCOLS)} (TLS)"
                 )
+            if problems:
+                raise ValueError("; ".join(problems) + " (production refuses weak settings)")
         return self
+
+    def secret_problems(self) -> list[str]:
+        """What is too weak among the secrets that are set (the roots warn outside production)."""
+        found: list[str | None] = []
+        if self.secret_key is not None:
+            found.append(check_secret("SECRET_KEY", self.secret_key.get_secret_value()))
+        if self.card_fingerprint_key is not None:
+            _, _, key = self.card_fingerprint_key.get_secret_value().partition(":")
+            found.append(check_secret("CARD_FINGERPRINT_KEY", key))
+        for name in ("card_private_keys", "encryption_key"):
+            value: SecretStr | None = getattr(self, name)
+            entries = value.get_secret_value().split(",") if value is not None else []
+            for index, entry in enumerate(entries, start=1):
+                key = entry.partition(":")[2]
+                found.append(check_secret(f"{name.upper()} entry {index}", key))
+        return [p for p in found if p]
 
     @classmethod
     def load(cls) -> Settings:
         """Read the settings; the entry point of every process."""
         return cls()
 
-    def require_secret(self, name: Literal["secret_key", "encryption_key"]) -> str:
+    def require_secret(
+        self, name: Literal["secret_key", "encryption_key", "card_fingerprint_key"]
+    ) -> str:
         """The secret's value, or a clear error telling the operator what to set."""
         value: SecretStr | None = getattr(self, name)
         if value is None or not value.get_secret_value():

@@ -7,6 +7,7 @@ command a retry at the bank, never a second charge.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 _ID_NAMESPACE = uuid.UUID("8f6f2b1e-5c1e-4f0a-9a57-3f1b3d0c2a11")
@@ -17,6 +18,13 @@ def new_id(merchant_id: str, idempotency_key: str | None, kind: str) -> str:
     if idempotency_key is None:
         return str(uuid.uuid4())
     return str(uuid.uuid5(_ID_NAMESPACE, f"{kind}\x00{merchant_id}\x00{idempotency_key}"))
+
+
+def new_payment_method_id(merchant_id: str, idempotency_key: str | None) -> str:
+    """A card on file's id, `pm_<32 hex>`: derived from (merchant, key) when keyed, else random."""
+    if idempotency_key is None:
+        return f"pm_{secrets.token_hex(16)}"
+    return f"pm_{new_id(merchant_id, idempotency_key, 'payment_method').replace('-', '')}"
 
 
 def idempotency_key(entity_id: str, operation: str) -> str:

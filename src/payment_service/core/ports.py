@@ -18,7 +18,9 @@ from payment_service.core.masking import CardNumber, SecurityCode
 from payment_service.core.records import (
     Claim,
     NewPayment,
+    NewPaymentMethod,
     NewRefund,
+    PaymentMethodRecord,
     PaymentRecord,
     RefundRecord,
     RefundReservation,
@@ -194,9 +196,39 @@ class SecurityCodeStore(Protocol):
 
 
 class CardOpener(Protocol):
-    """Opens a card-number envelope sealed for one transaction (`CardCryptoError` if it cannot)."""
+    """Opens card-number envelopes: a command's, sealed for its transaction, or a card on file's,
+    sealed for its `pm_` id. Raises a `CardCryptoError` (its `failure_code` says which) if not."""
 
     def open_card_number(self, envelope: str, transaction_id: str) -> CardNumber: ...
+
+    def open_card_on_file(self, envelope: str, payment_method_id: str) -> CardNumber: ...
+
+
+class Fingerprints(Protocol):
+    """The keyed, versioned fingerprint of a card number (`CARD_FINGERPRINT_KEY`)."""
+
+    def fingerprint(self, card: CardNumber) -> str: ...
+
+
+class PaymentMethodRepository(Protocol):
+    """Cards on file, merchant-scoped: another merchant's id reads as missing (None)."""
+
+    async def create(
+        self, new: NewPaymentMethod, *, actor: str
+    ) -> tuple[PaymentMethodRecord, bool]:
+        """Store `new` (binding its Idempotency-Key), audited; `(stored, created)`. A key bound
+        to another request raises `IdempotencyConflict`."""
+        ...
+
+    async def get(
+        self, payment_method_id: str, *, merchant_id: str
+    ) -> PaymentMethodRecord | None: ...
+
+    async def detach(
+        self, payment_method_id: str, *, merchant_id: str, actor: str
+    ) -> PaymentMethodRecord | None:
+        """Destroy the envelope for good and mark it detached (again: unchanged), audited."""
+        ...
 
 
 class MerchantKeys(Protocol):

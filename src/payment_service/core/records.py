@@ -2,9 +2,11 @@
 
 `NewPayment` and `NewRefund` are what the repositories are asked to claim or reserve (the flows map
 the Kafka commands onto them). `PaymentRecord` and `RefundRecord` are immutable records of stored
-rows; they carry every column, including the card envelope (ciphertext, needed to retry the bank),
-kept out of their reprs. Showing one to a merchant is `schemas.views`' job. Amounts are integer
-minor units.
+rows. A payment keeps no card envelope (DESIGN.md §5: only cards on file hold long-lived ones):
+brand, last four, expiry, holder name and the keyed fingerprint, the last two kept out of reprs.
+`NewPaymentMethod` and `PaymentMethodRecord` are cards on file, whose envelope (ciphertext) is
+kept out of reprs too. Showing any of them to a merchant is `schemas.views`' job. Amounts are
+integer minor units.
 """
 
 from __future__ import annotations
@@ -17,34 +19,87 @@ from payment_service.core.states import PaymentStatus, RefundStatus
 
 
 @dataclass(frozen=True, slots=True)
-class SealedCard:
-    """The card as it travels and rests: the number sealed, the rest safe to show."""
+class CardDetails:
+    """What a payment or card on file keeps of its card: safe to show, plus the fingerprint
+    (None when the card could not be opened, so no one could compute it)."""
 
-    number_envelope: str = field(repr=False)
-    fingerprint: str = field(repr=False)
     brand: str
     last4: str
     expiry_month: int
     expiry_year: int
     holder_name: str = field(repr=False)
+    fingerprint: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class NewPayment:
-    """A payment to claim: the `processing` row a command creates (or finds, when redelivered)."""
+    """A payment to claim: the `processing` row a command creates (or finds, when redelivered).
+
+    The card is named one of two ways: `number_envelope` (sealed for this transaction, never
+    stored) or `payment_method_id` (a card on file). `card` is what the row keeps; the flow sets
+    it from the opened card or the card on file before the claim.
+    """
 
     transaction_id: str
     merchant_id: str
     amount_minor: int
     currency: str
     payment_method: str
-    card: SealedCard
+    card: CardDetails | None = None
+    number_envelope: str | None = field(default=None, repr=False)
+    payment_method_id: str | None = None
     description: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
     request_hash: str | None = None
     # True when the API left the security code in the vault for the bank call.
     security_code_in_vault: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NewPaymentMethod:
+    """A card on file to store: its number sealed for its own `pm_` id, and what may be shown."""
+
+    payment_method_id: str
+    merchant_id: str
+    envelope: str = field(repr=False)
+    key_id: str
+    card: CardDetails
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentMethodRecord:
+    """A stored card on file. Once detached, its envelope is gone (None) for good."""
+
+    payment_method_id: str
+    merchant_id: str
+    envelope: str | None = field(repr=False)
+    key_id: str | None
+    fingerprint: str = field(repr=False)
+    brand: str
+    last4: str
+    expiry_month: int
+    expiry_year: int
+    cardholder_name: str = field(repr=False)
+    metadata: dict[str, str]
+    idempotency_key: str | None
+    request_hash: str | None
+    created_at: dt.datetime
+    detached_at: dt.datetime | None
+
+    @property
+    def card(self) -> CardDetails:
+        return CardDetails(
+            brand=self.brand,
+            last4=self.last4,
+            expiry_month=self.expiry_month,
+            expiry_year=self.expiry_year,
+            holder_name=self.cardholder_name,
+            fingerprint=self.fingerprint,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +144,8 @@ class PaymentRecord:
     amount_minor: int
     currency: str
     payment_method: str
-    # Ciphertext, but still kept out of reprs and logs; the fingerprint and name too.
-    card_envelope: str = field(repr=False)
-    card_fingerprint: str = field(repr=False)
+    # The fingerprint (None if the card could not be opened) and the name: kept out of reprs.
+    card_fingerprint: str | None = field(repr=False)
     card_brand: str
     card_last4: str
     card_expiry_month: int
@@ -110,6 +164,7 @@ class PaymentRecord:
     correlation_id: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    payment_method_id: str | None = None
     refunds: tuple[RefundRecord, ...] = ()
 
 

@@ -1,11 +1,13 @@
-"""The money rules the state table does not decide: how much a refund may take.
+"""The rules the state table does not decide: how much a refund may take, when a card expires.
 
-One function, used twice: by the API's quick pre-check (which knows no refunds in flight) and by
-storage's reservation under the payment's row lock (which does). Checked before
+`refundable_amount` is used twice: by the API's quick pre-check (which knows no refunds in
+flight) and by storage's reservation under the payment's row lock (which does). Checked before
 `states.advance`; the table decides only whether a transition is legal.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from payment_service.core.errors import PaymentNotRefundable, RefundExceedsRemaining
 from payment_service.core.money import to_major_units
@@ -38,3 +40,8 @@ def refundable_amount(
             f"refund exceeds the remaining refundable amount of {shown}", param="amount"
         )
     return amount
+
+
+def card_expired(expiry_month: int, expiry_year: int, today: dt.date) -> bool:
+    """A card is valid through the last day of its expiry month (networks' rule), in UTC."""
+    return (expiry_year, expiry_month) < (today.year, today.month)

@@ -14,6 +14,7 @@ from payment_service.core.errors import (
     IdempotencyKeyReused,
     InvalidRequest,
     NotFound,
+    PaymentMethodNotFound,
     PaymentNotRefundable,
     PaymentServiceError,
     RefundExceedsRemaining,
@@ -27,6 +28,7 @@ REPLAYED = {"Idempotent-Replayed": "true"}
 _RESULT_ERRORS: dict[str, type[PaymentServiceError]] = {
     "idempotency_key_reused": IdempotencyKeyReused,
     "resource_missing": NotFound,
+    "payment_method_not_found": PaymentMethodNotFound,
     "payment_not_refundable": PaymentNotRefundable,
     "refund_exceeds_remaining": RefundExceedsRemaining,
 }

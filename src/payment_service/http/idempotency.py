@@ -92,6 +92,11 @@ class AcceptedMarkers:
             return None
         return str(marker.get("request_hash"))
 
+    async def put(self, transaction_id: str, merchant_id: str, request_hash: str) -> None:
+        """Write the marker alone (a payment with no security code to store beside it)."""
+        for key, (value, ttl) in self.entry(transaction_id, merchant_id, request_hash).items():
+            await self._redis.set(key, value, ex=ttl)
+
     async def accepted_hash(self, transaction_id: str, merchant_id: str) -> str | None:
         """The request hash of an accepted, not yet recorded payment of this merchant's."""
         return self.request_hash(await self._redis.get(self.key(transaction_id)), merchant_id)

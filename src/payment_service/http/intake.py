@@ -1,7 +1,10 @@
-"""Turn a validated HTTP request into a Kafka command: request hashes, the encrypted card.
+"""Turn a validated HTTP request into a Kafka command: request hashes, the sealed card.
 
-Pure functions. The ids come from `core.ids.new_id` (derived from the merchant's Idempotency-Key
-when one is given, so a retried request names the same payment and the claim makes it a no-op).
+Pure functions (sealing reads the current public key). The API can seal and never open: the
+card number goes to the processor sealed for the transaction, or not at all when the payment
+names a card on file. The ids come from `core.ids.new_id` (derived from the merchant's
+Idempotency-Key when one is given, so a retried request names the same payment and the claim
+makes it a no-op).
 """
 
 from __future__ import annotations
@@ -11,24 +14,43 @@ import hmac
 import json
 from typing import Any
 
-from payment_service.cards.crypto import KeyRing, encrypt_card_number, fingerprint
+from payment_service.cards.crypto import CardSealer
+from payment_service.core.ports import Fingerprints
 from payment_service.schemas.messages import EncryptedCard, ProcessPayment, RefundPayment
+from payment_service.schemas.payment_methods import PaymentMethodRequest
 from payment_service.schemas.payments import PaymentRequest, RefundRequest
 
 
-def payment_request_hash(secret_key: bytes, request: PaymentRequest) -> str:
+def payment_request_hash(
+    secret_key: bytes, fingerprints: Fingerprints, request: PaymentRequest
+) -> str:
     """What identifies a payment request for Idempotency-Key, without its card secrets.
 
     Computed from the parsed request, so key order and number formatting do not matter. The
-    card number enters only as its keyed fingerprint and the security code not at all: this
-    hash is stored for as long as the payment, and a hash over a 3-digit code could be reversed
-    by trying all thousand values.
+    card number enters only as its keyed fingerprint (`CARD_FINGERPRINT_KEY`) and the security
+    code not at all: this hash is stored for as long as the payment, and a hash over a 3-digit
+    code could be reversed by trying all thousand values.
     """
     data = request.model_dump(mode="json")
     data["amount"] = request.amount_minor
-    data["card_data"]["card_number"] = fingerprint(secret_key, request.card_data.card_number)
-    del data["card_data"]["cvv"]
+    if request.card_data is not None:
+        data["card_data"]["card_number"] = fingerprints.fingerprint(request.card_data.card_number)
+        del data["card_data"]["cvv"]
+    for absent in ("card_data", "payment_method_id"):
+        if data[absent] is None:
+            del data[absent]
+    del data["cvv"]
     return _keyed_hash(secret_key, "/api/v1/payments/process", data)
+
+
+def payment_method_request_hash(
+    secret_key: bytes, fingerprints: Fingerprints, request: PaymentMethodRequest
+) -> str:
+    """What identifies a card-on-file request for Idempotency-Key (same rules as payments)."""
+    data = request.model_dump(mode="json")
+    data["card_data"]["card_number"] = fingerprints.fingerprint(request.card_data.card_number)
+    del data["card_data"]["cvv"]
+    return _keyed_hash(secret_key, "/api/v1/payment_methods", data)
 
 
 def refund_request_hash(secret_key: bytes, transaction_id: str, request: RefundRequest) -> str:
@@ -47,32 +69,38 @@ def payment_command(
     request: PaymentRequest,
     *,
     transaction_id: str,
-    ring: KeyRing,
-    secret_key: bytes,
+    sealer: CardSealer,
     idempotency_key: str | None,
     body_hash: str,
+    security_code_in_vault: bool,
 ) -> ProcessPayment:
+    """The `payment.process/v1` body; the processor computes the fingerprint after opening."""
     card = request.card_data
+    sealed = (
+        EncryptedCard(
+            number_envelope=sealer.seal_card_number(card.card_number, transaction_id),
+            brand=card.card_number.brand,
+            last4=card.card_number.last4,
+            expiry_month=card.expiry_month,
+            expiry_year=card.expiry_year,
+            holder_name=card.cardholder_name,
+        )
+        if card is not None
+        else None
+    )
     return ProcessPayment(
         transaction_id=transaction_id,
         merchant_id=request.merchant_id,
         amount_minor=request.amount_minor,
         currency=request.currency,
         payment_method=request.payment_method,
-        card=EncryptedCard(
-            number_envelope=encrypt_card_number(ring, card.card_number, transaction_id),
-            fingerprint=fingerprint(secret_key, card.card_number),
-            brand=card.card_number.brand,
-            last4=card.card_number.last4,
-            expiry_month=card.expiry_month,
-            expiry_year=card.expiry_year,
-            holder_name=card.cardholder_name,
-        ),
+        card=sealed,
+        payment_method_id=request.payment_method_id,
         description=request.description,
         metadata=request.metadata,
         idempotency_key=idempotency_key,
         request_hash=body_hash,
-        security_code_in_vault=True,
+        security_code_in_vault=security_code_in_vault,
     )
 
 

@@ -9,6 +9,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from payment_service import __version__
+from payment_service.schemas.payment_methods import (
+    CardKeyView,
+    PaymentMethodRequest,
+    PaymentMethodView,
+)
 from payment_service.schemas.payments import (
     ErrorResponse,
     PaymentRequest,
@@ -22,13 +27,18 @@ _MODELS: tuple[type[BaseModel], ...] = (
     PaymentView,
     RefundRequest,
     RefundView,
+    PaymentMethodRequest,
+    PaymentMethodView,
+    CardKeyView,
     ErrorResponse,
 )
 
 _ERRORS = {
-    "400": "malformed JSON or a refused operation (payment_not_refundable, ...)",
+    "400": "malformed JSON or a refused operation (payment_not_refundable,"
+    " payment_method_detached, ...)",
     "401": "missing or invalid API key",
-    "404": "unknown payment, or another merchant's",
+    "402": "card_expired: the card on file is past its expiry",
+    "404": "unknown payment or payment method, or another merchant's",
     "409": "a request with the same Idempotency-Key is in progress",
     "413": "body larger than 64 KiB",
     "422": "validation failed (field by field), or Idempotency-Key reused with another body",
@@ -45,9 +55,11 @@ def _json(model: type[BaseModel]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": _ref(model)}}}
 
 
-def _operation(summary: str, ok: type[BaseModel], body: type[BaseModel] | None = None) -> Any:
+def _operation(
+    summary: str, ok: type[BaseModel], body: type[BaseModel] | None = None, *, sync: bool = True
+) -> Any:
     responses: dict[str, Any] = {"200": {"description": "final answer", **_json(ok)}}
-    if body is not None:
+    if body is not None and sync:
         responses["202"] = {"description": "accepted, still processing; see Location"}
     for status, text in _ERRORS.items():
         responses[status] = {"description": text, **_json(ErrorResponse)}
@@ -74,6 +86,9 @@ def openapi_spec() -> dict[str, Any]:
     payment_id = [
         {"name": "transaction_id", "in": "path", "required": True, "schema": {"type": "string"}}
     ]
+    method_id = [
+        {"name": "payment_method_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    ]
     return {
         "openapi": "3.1.0",
         "info": {"title": "Payment Service", "version": __version__},
@@ -96,6 +111,31 @@ def openapi_spec() -> dict[str, Any]:
             },
             "/api/v1/payments/{transaction_id}/refunds": {
                 "get": {"summary": "List a payment's refunds", "parameters": payment_id}
+            },
+            "/api/v1/payment_methods": {
+                "post": _operation(
+                    "Store a card on file (the security code is never stored)",
+                    PaymentMethodView,
+                    PaymentMethodRequest,
+                    sync=False,
+                )
+            },
+            "/api/v1/payment_methods/{payment_method_id}": {
+                "get": {
+                    **_operation("Get a card on file", PaymentMethodView),
+                    "parameters": method_id,
+                },
+                "delete": {
+                    **_operation(
+                        "Detach a card on file (destroys its envelope)", PaymentMethodView
+                    ),
+                    "parameters": method_id,
+                },
+            },
+            "/api/v1/keys/card": {
+                "get": _operation(
+                    "The public key to seal card data to (HPKE; see docs/security.md)", CardKeyView
+                )
             },
             "/health": {"get": {"summary": "Health of the service and its dependencies"}},
         },

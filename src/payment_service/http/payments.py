@@ -8,14 +8,35 @@ has not arrived within the sync timeout: the payment goes on, and GET shows it.
 Idempotency-Key (merchant-scoped, Stripe semantics): the transaction id is derived from the key,
 a Redis lock refuses concurrent use (409), a stored request hash tells a replay (same answer,
 `Idempotent-Replayed: true`) from reuse with another body (422).
+
+A payment names its card by `card_data` (sealed here to the processor's public key) or by
+`payment_method_id`, a card on file of the same merchant: checked here first (404 if it is not
+theirs, `payment_method_detached`, `card_expired`) and again by the processor, which alone can
+open its envelope. Its security code is optional.
 """
 
 from __future__ import annotations
 
-from payment_service.cards.crypto import KeyRing
-from payment_service.core.errors import NotAccepted, NotFound, ValidationFailed
+import datetime as dt
+
+from payment_service.cards.crypto import CardSealer
+from payment_service.core.errors import (
+    CardExpired,
+    NotAccepted,
+    NotFound,
+    PaymentMethodDetached,
+    PaymentMethodNotFound,
+    ValidationFailed,
+)
 from payment_service.core.ids import new_id
-from payment_service.core.ports import PaymentRepository, SecurityCodeStore
+from payment_service.core.masking import SecurityCode
+from payment_service.core.ports import (
+    Fingerprints,
+    PaymentMethodRepository,
+    PaymentRepository,
+    SecurityCodeStore,
+)
+from payment_service.core.rules import card_expired
 from payment_service.http.answers import Answer, check_hash, processing, replay, result_error
 from payment_service.http.idempotency import AcceptedMarkers, IdempotencyLocks
 from payment_service.http.intake import payment_command, payment_request_hash
@@ -32,17 +53,21 @@ class PaymentService:
         self,
         *,
         secret_key: bytes,
+        fingerprints: Fingerprints,
         payments: PaymentRepository,
+        methods: PaymentMethodRepository,
         vault: SecurityCodeStore,
-        ring: KeyRing,
+        sealer: CardSealer,
         locks: IdempotencyLocks,
         markers: AcceptedMarkers,
         sender: RequestReply,
     ) -> None:
         self._secret = secret_key
+        self._fingerprints = fingerprints
         self._payments = payments
+        self._methods = methods
         self._vault = vault
-        self._ring = ring
+        self._sealer = sealer
         self._locks = locks
         self._markers = markers
         self._sender = sender
@@ -61,7 +86,7 @@ class PaymentService:
                 errors=[{"param": "merchant_id", "message": "does not match the API key"}],
                 param="merchant_id",
             )
-        body_hash = payment_request_hash(self._secret, request)
+        body_hash = payment_request_hash(self._secret, self._fingerprints, request)
         transaction_id = new_id(merchant_id, idempotency_key, "payment")
         if idempotency_key is None:
             return await self._submit(request, transaction_id, None, body_hash, correlation_id)
@@ -87,17 +112,21 @@ class PaymentService:
         body_hash: str,
         correlation_id: str,
     ) -> Answer:
+        code = await self._security_code(request)
         command = payment_command(
             request,
             transaction_id=transaction_id,
-            ring=self._ring,
-            secret_key=self._secret,
+            sealer=self._sealer,
             idempotency_key=idempotency_key,
             body_hash=body_hash,
+            security_code_in_vault=code is not None,
         )
-        # The security code and the "accepted" marker in one round trip.
-        marker = self._markers.entry(transaction_id, request.merchant_id, body_hash)
-        await self._vault.put(transaction_id, request.card_data.cvv, also=marker)
+        if code is not None:
+            # The security code and the "accepted" marker in one round trip.
+            marker = self._markers.entry(transaction_id, request.merchant_id, body_hash)
+            await self._vault.put(transaction_id, code, also=marker)
+        else:
+            await self._markers.put(transaction_id, request.merchant_id, body_hash)
         message = ProcessPaymentV1(data=command).model_dump_json().encode()
         try:
             result = await self._sender.send(message, transaction_id, correlation_id)
@@ -106,6 +135,31 @@ class PaymentService:
             await self._markers.forget(transaction_id)
             raise
         return _answer(result, transaction_id)
+
+    async def _security_code(self, request: PaymentRequest) -> SecurityCode | None:
+        """The code to vault; for a card on file, after checking the card can be charged."""
+        if request.card_data is not None:
+            return request.card_data.cvv
+        assert request.payment_method_id is not None  # the model requires one of the two
+        method = await self._methods.get(request.payment_method_id, merchant_id=request.merchant_id)
+        if method is None:
+            raise PaymentMethodNotFound(
+                f"no payment method {request.payment_method_id!r}", param="payment_method_id"
+            )
+        if method.envelope is None:
+            raise PaymentMethodDetached(
+                "this payment method was detached and can no longer be charged",
+                param="payment_method_id",
+            )
+        if card_expired(method.expiry_month, method.expiry_year, dt.datetime.now(dt.UTC).date()):
+            raise CardExpired("the card on file has expired", param="payment_method_id")
+        wanted = 4 if method.brand == "amex" else 3
+        if request.cvv is not None and len(request.cvv.reveal()) != wanted:
+            message = f"security code must be {wanted} digits for this card"
+            raise ValidationFailed(
+                f"cvv: {message}", errors=[{"param": "cvv", "message": message}], param="cvv"
+            )
+        return request.cvv
 
     async def get_payment(self, transaction_id: str, *, merchant_id: str) -> Answer:
         payment = await self._payments.get_payment(transaction_id, merchant_id=merchant_id)

@@ -18,10 +18,13 @@ from payment_service.http.state import (
     CORRELATION_ID,
     HEALTH,
     LIMITER,
+    PAYMENT_METHODS,
     PAYMENTS,
     REFUNDS,
+    SEALER,
     SETTINGS,
 )
+from payment_service.schemas.payment_methods import PaymentMethodRequest
 from payment_service.schemas.payments import PaymentRequest, RefundRequest
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -47,6 +50,14 @@ async def _body(request: web.Request, model: type[Model]) -> Model:
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_failed(exc) from None
+
+
+def _actor(request: web.Request) -> str:
+    """Who asks, for the audit: `api:<key id>` (a key id finds the key's row; it is not secret)."""
+    _, _, key = request.headers.get("Authorization", "").partition(" ")
+    prefix, _, rest = key.strip().partition("_")
+    key_id = rest.partition("_")[0] if prefix == "psk" else ""
+    return f"api:{key_id}" if key_id.isalnum() else "api"
 
 
 def _idempotency_key(request: web.Request) -> str | None:
@@ -111,6 +122,38 @@ async def get_refund(request: web.Request) -> web.Response:
     return _respond(answer)
 
 
+async def create_payment_method(request: web.Request) -> web.Response:
+    merchant = await _merchant(request)
+    body = await _body(request, PaymentMethodRequest)
+    answer = await request.app[PAYMENT_METHODS].create(
+        body,
+        merchant_id=merchant,
+        idempotency_key=_idempotency_key(request),
+        actor=_actor(request),
+    )
+    return _respond(answer)
+
+
+async def get_payment_method(request: web.Request) -> web.Response:
+    merchant = await _merchant(request)
+    method_id = request.match_info["payment_method_id"]
+    return _respond(await request.app[PAYMENT_METHODS].get(method_id, merchant_id=merchant))
+
+
+async def detach_payment_method(request: web.Request) -> web.Response:
+    merchant = await _merchant(request)
+    answer = await request.app[PAYMENT_METHODS].detach(
+        request.match_info["payment_method_id"], merchant_id=merchant, actor=_actor(request)
+    )
+    return _respond(answer)
+
+
+async def card_key(request: web.Request) -> web.Response:
+    """The public key to seal card data to: all a producer needs (no secret)."""
+    await _merchant(request)
+    return web.json_response(request.app[SEALER].public_key().to_dict())
+
+
 async def health(request: web.Request) -> web.Response:
     report = await request.app[HEALTH].report()
     return web.json_response(report, status=200 if report["status"] == "healthy" else 503)
@@ -146,6 +189,10 @@ def add_routes(app: web.Application) -> None:
             web.post("/api/v1/payments/{transaction_id}/refund", refund_payment),
             web.get("/api/v1/payments/{transaction_id}/refunds", list_refunds),
             web.get("/api/v1/payments/{transaction_id}/refunds/{refund_id}", get_refund),
+            web.post("/api/v1/payment_methods", create_payment_method),
+            web.get("/api/v1/payment_methods/{payment_method_id}", get_payment_method),
+            web.delete("/api/v1/payment_methods/{payment_method_id}", detach_payment_method),
+            web.get("/api/v1/keys/card", card_key),
             web.get("/health", health),
             web.get("/", service_info),
             web.get("/openapi.json", openapi),

@@ -1,8 +1,10 @@
 """Kafka messages: the public, versioned contract of the payment topics (DESIGN.md §3).
 
 Every message is a JSON envelope `{type, message_id, occurred_at, data}`. Money is `amount_minor`
-(an integer) plus `currency`. The card number travels only as an AES-256-GCM envelope bound to the
-transaction id; the security code never travels (it waits in Redis, see `cards.vault`).
+(an integer) plus `currency`. The card number travels only sealed to the processor's public key
+(HPKE, bound to the transaction id: docs/security.md has the exact bytes), or not at all when the
+payment names a card on file (`payment_method_id`); the security code never travels (it waits
+in Redis, see `cards.vault`). A producer needs the published public key and no secret.
 
 Headers: `correlation-id`, `reply-partition` (the results partition the waiting API reads) and the
 trace context. JSON Schemas generated from these models are committed under `schemas/json/`.
@@ -14,7 +16,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 HEADER_CORRELATION_ID = "correlation-id"
 HEADER_REPLY_PARTITION = "reply-partition"
@@ -26,6 +28,7 @@ HEADER_DLQ_SOURCE = "dlq-source"
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 AmountMinor = Annotated[int, Field(gt=0, le=10**15)]
+PaymentMethodId = Annotated[str, Field(pattern=r"^pm_[A-Za-z0-9]{8,64}$")]
 
 
 class _Message(BaseModel):
@@ -41,12 +44,19 @@ def new_message_id() -> str:
 
 
 class EncryptedCard(_Message):
-    """Card details as they travel and rest: the number encrypted, the rest safe to show."""
+    """The card as it travels: the number sealed to the processor, the rest safe to show."""
 
     number_envelope: str = Field(
-        description="AES-256-GCM envelope of the card number, associated data = transaction id"
+        max_length=4096,
+        description=(
+            "the card number sealed with HPKE to the current public key (GET /api/v1/keys/card),"
+            ' info = "payment-service/card/v2" 0x00 "card_number" 0x00 <transaction_id>:'
+            ' {"v":2,"alg":...,"kid":...,"ct":base64(enc || ciphertext)}'
+        ),
     )
-    fingerprint: str = Field(description="keyed HMAC-SHA256 of the card number")
+    fingerprint: str | None = Field(
+        default=None, description="ignored: the processor computes it after opening the envelope"
+    )
     brand: str
     last4: Annotated[str, Field(pattern=r"^[0-9]{4}$")]
     expiry_month: Annotated[int, Field(ge=1, le=12)]
@@ -60,7 +70,10 @@ class ProcessPayment(_Message):
     amount_minor: AmountMinor
     currency: Currency
     payment_method: str = "credit_card"
-    card: EncryptedCard
+    card: EncryptedCard | None = Field(default=None, description="exactly one of card and ...")
+    payment_method_id: PaymentMethodId | None = Field(
+        default=None, description="... a card on file of this merchant's (pm_...)"
+    )
     description: str | None = Field(default=None, max_length=500)
     metadata: dict[str, str] = Field(default_factory=dict)
     idempotency_key: str | None = Field(default=None, max_length=255)
@@ -68,6 +81,12 @@ class ProcessPayment(_Message):
     security_code_in_vault: bool = Field(
         default=False, description="true when the API left the security code in Redis"
     )
+
+    @model_validator(mode="after")
+    def _one_card(self) -> ProcessPayment:
+        if (self.card is None) == (self.payment_method_id is None):
+            raise ValueError("exactly one of card and payment_method_id is required")
+        return self
 
 
 class RefundPayment(_Message):

@@ -182,7 +182,9 @@ class PaymentRequest(_Strict):
     amount: AmountField
     currency: str = Field(min_length=3, max_length=3)
     payment_method: Literal["credit_card", "debit_card", "card"] = "credit_card"
-    card_data: CardData
+    card_data: CardData | None = None  # or a card on file, and its security code if collected:
+    payment_method_id: Annotated[str, Field(pattern=r"^pm_[A-Za-z0-9]{8,64}$")] | None = None
+    cvv: SecurityCodeField | None = None
     description: Annotated[str, FreeText] | None = Field(default=None, max_length=MAX_DESCRIPTION)
     metadata: Metadata = Field(default_factory=dict)
 
@@ -204,6 +206,16 @@ class PaymentRequest(_Strict):
             to_minor_units(self.amount, self.currency)
         except MoneyError as exc:
             raise _field_error("amount", str(exc)) from None
+        return self
+
+    @model_validator(mode="after")
+    def _one_card(self) -> PaymentRequest:
+        if self.card_data is None and self.payment_method_id is None:
+            raise _field_error("card_data", "card_data or payment_method_id is required")
+        if self.card_data is not None and self.payment_method_id is not None:
+            raise _field_error("payment_method_id", "give card_data or payment_method_id, not both")
+        if self.card_data is not None and self.cvv is not None:
+            raise _field_error("cvv", "with card_data, the security code goes in card_data.cvv")
         return self
 
     @property
@@ -259,6 +271,7 @@ class PaymentView(BaseModel):
     currency: str
     payment_method: str
     card: CardView
+    payment_method_id: str | None = None
     description: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     authorization_code: str | None = None

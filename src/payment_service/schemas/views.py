@@ -1,4 +1,4 @@
-"""What a merchant sees of a stored payment or refund: records mapped onto the wire views.
+"""What a merchant sees of a stored payment, refund or card on file: records onto the wire views.
 
 Both the API (GET, replays) and the processor (results on Kafka) publish these, so the mapping
 lives here once. The card shows as brand, last four digits and expiry only; amounts are formatted
@@ -8,7 +8,8 @@ as decimals of the currency's minor digits.
 from __future__ import annotations
 
 from payment_service.core.money import to_major_units
-from payment_service.core.records import PaymentRecord, RefundRecord
+from payment_service.core.records import PaymentMethodRecord, PaymentRecord, RefundRecord
+from payment_service.schemas.payment_methods import PaymentMethodView
 from payment_service.schemas.payments import CardView, PaymentView, RefundView
 
 
@@ -48,6 +49,7 @@ def payment_view(payment: PaymentRecord) -> PaymentView:
             expiry_month=payment.card_expiry_month,
             expiry_year=payment.card_expiry_year,
         ),
+        payment_method_id=payment.payment_method_id,
         description=payment.description,
         metadata=dict(payment.metadata),
         authorization_code=payment.authorization_id,
@@ -59,4 +61,20 @@ def payment_view(payment: PaymentRecord) -> PaymentView:
         refunds=[refund_view(r) for r in payment.refunds],
         created_at=payment.created_at,
         updated_at=payment.updated_at,
+    )
+
+
+def payment_method_view(method: PaymentMethodRecord) -> PaymentMethodView:
+    """A card on file: never its envelope, never its holder's name."""
+    return PaymentMethodView(
+        id=method.payment_method_id,
+        merchant_id=method.merchant_id,
+        brand=method.brand,
+        last4=method.last4,
+        expiry_month=method.expiry_month,
+        expiry_year=method.expiry_year,
+        fingerprint=method.fingerprint,
+        metadata=dict(method.metadata),
+        created_at=method.created_at,
+        detached_at=method.detached_at,
     )

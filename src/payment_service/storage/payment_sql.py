@@ -14,7 +14,8 @@ from payment_service.core.records import NewPayment
 from payment_service.core.states import PaymentStatus
 from payment_service.storage.audit import audit_insert
 
-# The columns a claim writes, with their types, in parameter order ($1 ... $18).
+# The columns a claim writes, with their types, in parameter order ($1 ... $18). No card
+# envelope: a payment keeps none (retention, DESIGN.md §5).
 CLAIM_COLUMNS: Final = (
     ("transaction_id", "text"),
     ("merchant_id", "text"),
@@ -22,7 +23,7 @@ CLAIM_COLUMNS: Final = (
     ("amount_minor", "bigint"),
     ("currency", "text"),
     ("payment_method", "text"),
-    ("card_envelope", "text"),
+    ("payment_method_id", "text"),
     ("card_fingerprint", "text"),
     ("card_brand", "text"),
     ("card_last4", "text"),
@@ -40,9 +41,11 @@ CLAIM_COLUMNS: Final = (
 def claim_args(new: NewPayment, correlation_id: str | None) -> tuple[object, ...]:
     """The values of `CLAIM_COLUMNS` for a new payment, in the same order."""
     card = new.card
+    if card is None:
+        raise ValueError("a payment is claimed with its card details (the flow sets them)")
     return (
         new.transaction_id, new.merchant_id, PaymentStatus.PROCESSING.value, new.amount_minor,
-        new.currency, new.payment_method, card.number_envelope, card.fingerprint, card.brand,
+        new.currency, new.payment_method, new.payment_method_id, card.fingerprint, card.brand,
         card.last4, card.expiry_month, card.expiry_year, card.holder_name, new.description,
         dict(new.metadata), new.idempotency_key, new.request_hash, correlation_id,
     )  # fmt: skip

@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
-from payment_service.core.records import NewPayment, NewRefund, SealedCard
+from payment_service.core.records import CardDetails, NewPayment, NewRefund
 from payment_service.schemas.messages import ProcessPayment, RefundPayment
 
 
 def new_payment(cmd: ProcessPayment) -> NewPayment:
     """The payment a `payment.process/v1` command asks for."""
     card = cmd.card
+    # What the producer says of its card; the flow replaces it with what the opened number (or
+    # the card on file) shows. A fingerprint the producer sent is never trusted.
+    details = (
+        CardDetails(
+            brand=card.brand,
+            last4=card.last4,
+            expiry_month=card.expiry_month,
+            expiry_year=card.expiry_year,
+            holder_name=card.holder_name,
+        )
+        if card is not None
+        else None
+    )
     return NewPayment(
         transaction_id=cmd.transaction_id,
         merchant_id=cmd.merchant_id,
         amount_minor=cmd.amount_minor,
         currency=cmd.currency,
         payment_method=cmd.payment_method,
-        card=SealedCard(
-            number_envelope=card.number_envelope,
-            fingerprint=card.fingerprint,
-            brand=card.brand,
-            last4=card.last4,
-            expiry_month=card.expiry_month,
-            expiry_year=card.expiry_year,
-            holder_name=card.holder_name,
-        ),
+        card=details,
+        number_envelope=card.number_envelope if card is not None else None,
+        payment_method_id=cmd.payment_method_id,
         description=cmd.description,
         metadata=dict(cmd.metadata),
         idempotency_key=cmd.idempotency_key,

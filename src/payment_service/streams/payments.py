@@ -1,5 +1,6 @@
 """Carry one payment through the bank and into its repository, safely repeatable.
 
+0. Resolve the card (`streams.cards`): open the sealed number, or look up the card on file.
 1. Claim the transaction row (insert, or find the one a previous delivery made).
 2. Authorize at the bank with the key `<transaction>:authorize`; record the outcome.
 3. Capture with the key `<transaction>:capture`; record the outcome.
@@ -8,13 +9,15 @@
 Every step starts from the status in PostgreSQL, so a redelivered command (after a crash, a
 rebalance or an operator's replay) resumes where the last one stopped; the bank's idempotency
 keys turn a repeated call into a replay of its first answer, so nothing is charged twice.
-An outcome the bank did not give us stays `unknown`, never `failed`.
+An outcome the bank did not give us stays `unknown`, never `failed`. A card that cannot be
+opened, a detached or expired card on file, or a security code under a key we no longer hold
+fails the payment before the bank, with its own code; nothing is charged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from payment_service.core.banking import BankResult
 from payment_service.core.errors import (
@@ -26,10 +29,11 @@ from payment_service.core.errors import (
     IdempotencyConflict,
 )
 from payment_service.core.ids import idempotency_key
-from payment_service.core.ports import BankClient, CardOpener, PaymentRepository, SecurityCodeStore
+from payment_service.core.ports import BankClient, PaymentRepository, SecurityCodeStore
 from payment_service.core.records import NewPayment, PaymentRecord
 from payment_service.core.states import PAYMENT_SETTLED, PaymentEvent, PaymentStatus
 from payment_service.ops.faults import crash_point
+from payment_service.streams.cards import CardSource, CardSources, Refusal
 from payment_service.streams.recorder import PaymentRecorder
 
 S, E = PaymentStatus, PaymentEvent
@@ -55,7 +59,7 @@ class PaymentFlow:
         repo: PaymentRepository,
         bank: BankClient,
         vault: SecurityCodeStore,
-        cards: CardOpener,
+        cards: CardSources,
     ) -> None:
         self._repo = repo
         self._bank = bank
@@ -64,6 +68,10 @@ class PaymentFlow:
         self._record = PaymentRecorder(repo)
 
     async def run(self, new: NewPayment, correlation_id: str | None) -> PaymentOutcome:
+        card = await self._cards.resolve(new)
+        if card.refusal is not None:
+            return PaymentOutcome(None, card.refusal.code, card.refusal.message)
+        new = replace(new, card=card.details)
         try:
             claim = await self._repo.claim_payment(new, correlation_id=correlation_id)
         except IdempotencyConflict as exc:
@@ -74,7 +82,7 @@ class PaymentFlow:
             payment = await self._resolve(payment, correlation_id)
         if payment.status == S.PROCESSING:
             # Only the delivery that created the row knows no earlier attempt reached the bank.
-            payment = await self._authorize(new, payment, correlation_id, first=claim.created)
+            payment = await self._authorize(new, card, payment, correlation_id, first=claim.created)
         payment = await self._finish(payment, correlation_id)
         return PaymentOutcome(payment)
 
@@ -128,6 +136,7 @@ class PaymentFlow:
     async def _authorize(
         self,
         new: NewPayment,
+        card: CardSource,
         payment: PaymentRecord,
         correlation_id: str | None,
         *,
@@ -137,15 +146,18 @@ class PaymentFlow:
         attempt can have reached the bank, and "not sent" means "not charged"."""
         txn = payment.transaction_id
         key = idempotency_key(txn, "authorize")
+        if card.number is None or new.card is None:
+            # Unopenable, detached or expired: nothing can be sent to the bank, ever.
+            failure = card.failure or Refusal("card_data_unreadable", "the card was not opened")
+            return await self._decline(payment, failure.code, None, failure.message, correlation_id)
+        card_number = card.number
         try:
-            card_number = self._cards.open_card_number(new.card.number_envelope, txn)
-        except CardCryptoError:
-            # Wrong key or a damaged envelope: nothing can be sent to the bank, ever.
-            message = "the card number could not be decrypted (unknown key or damaged envelope)"
-            return await self._decline(
-                payment, "card_data_unreadable", None, message, correlation_id
-            )
-        security_code = await self._vault.take(txn)
+            security_code = await self._vault.take(txn)
+        except CardCryptoError as exc:
+            # Sealed under a key we no longer hold (retired), or damaged: fail this payment and
+            # go on, never a crash loop on the message.
+            message = f"security code: {exc}"
+            return await self._decline(payment, exc.failure_code, None, message, correlation_id)
         if security_code is None and new.security_code_in_vault and first:
             # Expired before we got to it (a long backlog): the issuer would see no code.
             message = "the card security code expired before the payment was processed"
