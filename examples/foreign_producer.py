@@ -20,6 +20,7 @@ import argparse
 import base64
 import datetime as dt
 import json
+import os
 import sys
 import urllib.request
 import uuid
@@ -93,10 +94,22 @@ def main() -> int:
     parser.add_argument("--payment-method-id")
     parser.add_argument("--amount-minor", type=int, default=2500)
     parser.add_argument("--currency", default="USD")
+    parser.add_argument("--sasl-username", help="your Kafka principal (SCRAM-SHA-512)")
+    parser.add_argument("--sasl-password", help="its password (better: KAFKA_SASL_PASSWORD)")
     args = parser.parse_args()
     transaction_id = str(uuid.uuid4())
     message = json.dumps(command(args, transaction_id)).encode()
-    producer = Producer({"bootstrap.servers": args.bootstrap, "enable.idempotence": True})
+    config: dict[str, object] = {"bootstrap.servers": args.bootstrap, "enable.idempotence": True}
+    if args.sasl_username:
+        config.update(
+            {
+                "security.protocol": "SASL_PLAINTEXT",  # SASL_SSL in production
+                "sasl.mechanisms": "SCRAM-SHA-512",
+                "sasl.username": args.sasl_username,
+                "sasl.password": args.sasl_password or os.environ.get("KAFKA_SASL_PASSWORD", ""),
+            }
+        )
+    producer = Producer(config)
     delivered: list[object] = []
     producer.produce(
         args.topic,

@@ -99,7 +99,7 @@ async def produce(service: Service, message: dict[str, Any]) -> str:
     transaction_id: str = message["data"]["transaction_id"]
 
     def send() -> None:
-        producer = Producer({"bootstrap.servers": service.kafka_bootstrap})
+        producer = Producer(service.kafka_config())
         producer.produce(
             service.topic("requests"),
             key=transaction_id.encode(),

@@ -76,7 +76,7 @@ def test_the_foreign_producer_imports_nothing_of_ours() -> None:
             else []
         )
     }
-    assert imported <= {"__future__", "argparse", "base64", "datetime", "json", "sys"} | {
+    assert imported <= {"__future__", "argparse", "base64", "datetime", "json", "os", "sys"} | {
         "urllib",
         "uuid",
         "confluent_kafka",
@@ -87,12 +87,18 @@ def test_the_foreign_producer_imports_nothing_of_ours() -> None:
 async def test_another_teams_producer_charges_with_only_the_public_key(
     service: Service, merchant: Merchant, http: aiohttp.ClientSession
 ) -> None:
+    # The team logs in as a principal that may write commands (until producers register: ops).
+    login = service.stack.kafka_env("ops")
+    sasl = ["--sasl-username", login["KAFKA_SASL_USERNAME"]] if login else []
+
     def run(*extra: str) -> str:
         result = subprocess.run(
             [sys.executable, "-I", str(PRODUCER), "--api", service.api_url,
              "--api-key", merchant.api_key, "--bootstrap", service.kafka_bootstrap,
-             "--topic", service.topic("requests"), "--merchant", merchant.merchant_id, *extra],
+             "--topic", service.topic("requests"), "--merchant", merchant.merchant_id,
+             *sasl, *extra],
             capture_output=True, text=True, timeout=60, check=False, cwd="/",
+            env={"KAFKA_SASL_PASSWORD": login.get("KAFKA_SASL_PASSWORD", "")},
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
