@@ -13,6 +13,7 @@ Every variable is documented in `.env.example`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -130,6 +131,9 @@ class BankSimSettings(BaseSettings):
     # Seed for latency jitter and fault probabilities, for reproducible runs.
     seed: int | None = None
     access_log: bool = False
+    # The books (ledger, holds, idempotency records) in one SQLite file; kept across restarts.
+    # The native stack and the test fixtures pass their own; the default is the stack's folder.
+    ledger_path: Path = Path(".stack/banksim/ledger.sqlite3")
 
 
 class DatadogSettings(BaseSettings):
