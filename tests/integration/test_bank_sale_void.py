@@ -1,18 +1,28 @@
-"""The simulator's sale, void and partial capture over real HTTP, with the ledger as the oracle."""
+"""Sale, void and partial capture over real HTTP (simulator and client), the ledger the oracle."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
 
+from payment_service.bank.client import HttpBankClient
 from payment_service.bank.simulator.control import SimulatorControl
+from payment_service.core.errors import BankRejected
+from payment_service.core.ids import idempotency_key
+from payment_service.core.masking import CardNumber, SecurityCode
 from tests.fixtures.bank import unique_reference
-from tests.integration.test_bank_simulator import Raw, authorize_body, authorized, refund_body
+from tests.integration.test_bank_simulator import (
+    FUTURE_YEAR,
+    Raw,
+    authorize_body,
+    authorized,
+    refund_body,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -190,3 +200,55 @@ async def test_faults_and_counters_apply_to_sale_and_void(
     )  # fmt: skip
     assert len(await bank_control.ledger(ref, operation)) == 1
     assert (await bank_control.stats())["received"][operation] == before + 2
+
+
+async def test_the_client_sells_voids_and_partially_captures(
+    make_client: Callable[..., HttpBankClient], bank_control: SimulatorControl
+) -> None:
+    client = make_client()
+    sold_ref, voided_ref, partial_ref = (unique_reference() for _ in range(3))
+    card: dict[str, Any] = {
+        "currency": "USD", "card_number": CardNumber("4242424242424242"),
+        "security_code": SecurityCode("123"), "expiry_month": 12, "expiry_year": FUTURE_YEAR,
+        "holder_name": "Test Holder",
+    }  # fmt: skip
+    sale = await client.sale(
+        reference=sold_ref, idempotency_key=idempotency_key(sold_ref, "sale"), amount_minor=500,
+        **card,
+    )  # fmt: skip
+    assert (sale.approved, sale.via) == (True, "response")
+    assert sale.authorization_id is not None
+    assert sale.bank_transaction_id is not None
+    inquiry = await client.inquire(sold_ref)
+    assert (inquiry.authorized_minor, inquiry.captured_minor) == (500, 500)
+    assert [op.operation for op in inquiry.operations] == ["sale"]
+    with pytest.raises(BankRejected) as refused:
+        await client.void(
+            reference=sold_ref, idempotency_key=idempotency_key(sold_ref, "void"),
+            authorization_id=sale.authorization_id,
+        )  # fmt: skip
+    assert (refused.value.status, refused.value.code) == (409, "already_captured")
+
+    for ref in (voided_ref, partial_ref):
+        auth = await client.authorize(
+            reference=ref, idempotency_key=idempotency_key(ref, "authorize"), amount_minor=1000,
+            **card,
+        )  # fmt: skip
+        assert auth.authorization_id is not None
+        if ref == voided_ref:
+            voided = await client.void(
+                reference=ref, idempotency_key=idempotency_key(ref, "void"),
+                authorization_id=auth.authorization_id,
+            )  # fmt: skip
+            assert voided.approved
+        else:
+            partial = await client.capture(
+                reference=ref, idempotency_key=idempotency_key(ref, "capture"),
+                authorization_id=auth.authorization_id, amount_minor=250, currency="USD",
+            )  # fmt: skip
+            assert partial.approved
+    voided_state = await client.inquire(voided_ref)
+    assert (voided_state.released_minor, voided_state.authorizations[0].status) == (1000, "voided")
+    partial_state = await client.inquire(partial_ref)
+    assert (partial_state.captured_minor, partial_state.released_minor) == (250, 750)
+    assert len(await bank_control.ledger(voided_ref, "void")) == 1
