@@ -90,7 +90,8 @@ class Books:
             return None
         accounts = self._store.read("SELECT * FROM accounts WHERE reference = ?", (reference,))
         holds = self._store.read(
-            "SELECT * FROM authorizations WHERE reference = ? ORDER BY rowid", (reference,)
+            "SELECT * FROM authorizations WHERE reference = ? ORDER BY opened_seq",
+            (reference,),
         )
         totals = {name: accounts[0][name] for name in _TOTALS} if accounts else {}
         return BankInquiry(

@@ -90,6 +90,7 @@ class Txn:
         self.conn = conn
         self.key = key
         self.fingerprint = fingerprint
+        self.seq = 0  # the entry's, once recorded
 
     def one(self, sql: str, *params: Any) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
@@ -138,7 +139,7 @@ class Txn:
         else:
             answer = _result(entry)
         values = [*_entry_values(entry), self.fingerprint, answer.status, answer.body]
-        self.conn.execute(_INSERT, values)
+        self.seq = self.conn.execute(_INSERT, values).lastrowid or 0
         return answer
 
 

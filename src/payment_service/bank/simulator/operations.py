@@ -83,9 +83,10 @@ def _authorize(txn: Txn, operation: str, req: AuthorizeRequest, *, captured: boo
     if auth_id is not None:
         taken = req.amount_minor if captured else 0
         txn.run(
-            "INSERT INTO authorizations (authorization_id, reference, amount_minor, currency,"
-            " status, captured_minor) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO authorizations (authorization_id, opened_seq, reference, amount_minor,"
+            " currency, status, captured_minor) VALUES (?, ?, ?, ?, ?, ?, ?)",
             auth_id,
+            txn.seq,
             req.reference,
             req.amount_minor,
             req.currency,
