@@ -57,42 +57,43 @@ async def test_a_waiter_gets_the_slot_a_release_frees_first_come_first_served() 
     assert (lim.in_flight, lim.waiting) == (2, 0)
 
 
-async def test_answers_grow_the_limit_fast_below_the_threshold_then_by_one_per_round() -> None:
+async def test_each_answer_while_the_limit_is_in_use_raises_it_by_one() -> None:
     changes: list[int] = []
     lim = limiter(low=2, high=6, changes=changes)
-    for _ in range(4):  # slow start: +1 per answer up to the ceiling
+    for _ in range(4):  # one call in flight of a limit of 2: in use
         (permit,) = await take(lim, 1)
         lim.release(permit, "answered")
-    assert lim.limit == 6
-    assert changes == [2, 3, 4, 5, 6]
+        if lim.limit == 3:
+            break
+    assert lim.limit == 3
+    # One in flight of 3 is under half: light traffic does not raise the limit.
     (permit,) = await take(lim, 1)
     lim.release(permit, "answered")
+    assert lim.limit == 3
+    # Under load every answer counts while half the limit is in flight: 3 -> 4 -> 5.
+    for permit in await take(lim, 3):
+        lim.release(permit, "answered")
+    assert lim.limit == 5
+    for permit in await take(lim, 5):
+        lim.release(permit, "answered")
     assert lim.limit == 6  # never above the ceiling
+    assert changes == [2, 3, 4, 5, 6]
 
 
 async def test_overload_halves_the_limit_once_per_wave_and_never_below_the_floor() -> None:
     lim = limiter(low=2, high=8)
-    for _ in range(6):
-        (permit,) = await take(lim, 1)
-        lim.release(permit, "answered")
-    assert lim.limit == 8
+    while lim.limit < 8:
+        for permit in await take(lim, lim.limit):
+            lim.release(permit, "answered")
     wave = await take(lim, 8)  # all admitted before the overload
     for permit in wave:
         lim.release(permit, "overload")
     assert (lim.limit, lim.stats.decreases) == (4, 1)
-    for _ in range(3):  # a new wave, admitted after it: each halves again, down to the floor
+    for _ in range(3):  # later waves, each admitted after the last decrease: down to the floor
         (permit,) = await take(lim, 1)
         lim.release(permit, "overload")
     assert (lim.limit, lim.stats.decreases, lim.stats.lowest_limit) == (2, 2, 2)
-    # At the threshold now: +1/limit per answer (2.5, 2.9, 3.24), about one per round trip.
-    for _ in range(2):
-        (permit,) = await take(lim, 1)
-        lim.release(permit, "answered")
-    assert lim.limit == 2
-    for _ in range(1):
-        (permit,) = await take(lim, 1)
-        lim.release(permit, "answered")
-    assert lim.limit == 3
+    assert lim.stats.highest_limit == 8
 
 
 async def test_a_wait_that_expires_leaves_nothing_behind() -> None:

@@ -1,14 +1,15 @@
 """How many bank calls may be in flight at once: an AIMD limit between a floor and a ceiling.
 
-TCP's congestion control, applied to requests (as Netflix's concurrency-limits does):
+Additive increase, multiplicative decrease, as Netflix's concurrency-limits `AIMDLimit` does:
 
-- **Slow start, then additive increase.** Each answered call raises the limit by 1 while it is
-  under the threshold (the limit doubles per round trip), and by 1/limit above it (+1 per round
-  trip). It starts at the floor, so a burst after a restart ramps up instead of arriving at once.
-- **Multiplicative decrease.** A call that timed out or was refused as overload (429, 503, a
-  connect timeout) halves the limit, never below the floor, and sets the threshold there. Only
-  calls admitted since the last decrease can cause the next one: a wave of timeouts from one
-  overloaded moment halves the limit once, not once per call.
+- **Increase.** Each answered call (a result or a 4xx) raises the limit by one, if the limit was
+  in use (at least half of it in flight), so it doubles per round trip under load, whatever the
+  bank's latency, and does not creep up while traffic is light. It starts at the floor, so a
+  burst after a restart ramps up instead of arriving all at once.
+- **Decrease.** A call that timed out, or was refused as overload (429, 503, a connect timeout),
+  halves the limit, never below the floor. Only calls admitted since the last decrease can cause
+  the next one: a wave of timeouts from one overloaded moment halves the limit once, not once
+  per call.
 - **Waiting.** A caller over the limit waits, first come first served, for at most its timeout;
   `acquire` then returns None and nothing was sent.
 
@@ -68,8 +69,7 @@ class ConcurrencyLimiter:
             raise ValueError("need 1 <= min_limit <= max_limit")
         self._min = min_limit
         self._max = max_limit
-        self._limit = float(min_limit)
-        self._threshold = float(max_limit)
+        self._limit = min_limit
         self._epoch = 0
         self._in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -80,7 +80,7 @@ class ConcurrencyLimiter:
 
     @property
     def limit(self) -> int:
-        return int(self._limit)
+        return self._limit
 
     @property
     def in_flight(self) -> int:
@@ -115,22 +115,21 @@ class ConcurrencyLimiter:
 
     def release(self, permit: Permit, signal: Signal) -> None:
         """Free the slot and learn from how the call ended."""
+        in_use = self._in_flight
         self._in_flight -= 1
-        before = self.limit
-        if signal == "answered":
-            step = 1.0 if self._limit < self._threshold else 1.0 / self._limit
-            self._limit = min(float(self._max), self._limit + step)
+        before = self._limit
+        if signal == "answered" and in_use * 2 >= before:
+            self._limit = min(self._max, before + 1)
         elif signal == "overload" and permit.epoch == self._epoch:
-            self._limit = max(float(self._min), self._limit * _DECREASE_FACTOR)
-            self._threshold = self._limit
+            self._limit = max(self._min, int(before * _DECREASE_FACTOR))
             self._epoch += 1
-            if self.limit < before:
+            if self._limit < before:
                 self.stats.decreases += 1
                 logger.warning(
-                    "%s concurrency limit %d -> %d (overload)", self._name, before, self.limit
+                    "%s concurrency limit %d -> %d (overload)", self._name, before, self._limit
                 )
-        if self.limit != before:
-            self._report(self.limit)
+        if self._limit != before:
+            self._report(self._limit)
         self._wake()
 
     def _take(self) -> Permit:
