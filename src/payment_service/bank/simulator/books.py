@@ -2,8 +2,9 @@
 
 A request executes at most once per idempotency key, across restarts. The per-key lock makes a
 concurrent duplicate wait while the first takes its processing delay and commits, then replay
-it; the write job checks the key again inside the transaction, so even a duplicate that got past
-the lock (its first request was cancelled before its commit) replays instead of executing twice.
+it. A first request cancelled while its batch commits has already written its entry, which the
+next request under the key reads (the store's reads see the open batch), so it replays too; the
+ledger's unique key is the last guard.
 
 Request bodies are compared through a keyed HMAC whose key is kept in the ledger file, so a
 stored fingerprint cannot be brute-forced back to a card, and a replay after a restart still
@@ -77,11 +78,15 @@ class Books:
         """
         async with self._locks.hold(key):
             stored = self._store.read(_STORED, (key,))
-            if not stored:
-                await processing()
-            elif not hmac.compare_digest(bytes(stored[0]["fingerprint"]), fingerprint):
-                return KEY_REUSE, False
-            return await self._store.write(partial(_execute_once, key, fingerprint, commit))
+            if stored:
+                first = stored[0]
+                if not hmac.compare_digest(bytes(first["fingerprint"]), fingerprint):
+                    return KEY_REUSE, False
+                await self._store.write(partial(_count_replay, key))
+                return Answer(first["answer_status"], bytes(first["answer_body"])), True
+            await processing()
+            answer = await self._store.write(lambda conn: commit(Txn(conn, key, fingerprint)))
+            return answer, False
 
     async def inquiry(self, reference: str) -> BankInquiry | None:
         """What was executed for `reference`, or None when nothing was (once committed)."""
@@ -126,17 +131,8 @@ class Books:
         return count
 
 
-def _execute_once(
-    key: str, fingerprint: bytes, commit: Commit, conn: sqlite3.Connection
-) -> tuple[Answer, bool]:
-    """In the write transaction: replay what is stored under `key`, else execute `commit`."""
-    stored = conn.execute(_STORED, (key,)).fetchone()
-    if stored is None:
-        return commit(Txn(conn, key, fingerprint)), False
-    if not hmac.compare_digest(bytes(stored["fingerprint"]), fingerprint):
-        return KEY_REUSE, False
+def _count_replay(key: str, conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE ledger SET replays = replays + 1 WHERE idempotency_key = ?", (key,))
-    return Answer(stored["answer_status"], bytes(stored["answer_body"])), True
 
 
 def _clear(conn: sqlite3.Connection) -> None:
