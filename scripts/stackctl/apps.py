@@ -37,6 +37,8 @@ def app_env(cfg: Config) -> dict[str, str]:
     env["API_PORT"] = str(cfg.ports["api"])
     env["BANKSIM_PORT"] = str(cfg.ports["banksim"])
     env["PAYMENT_STACK_DIR"] = str(cfg.dir)
+    # The bank simulator's books (SQLite) live with the rest of the stack's state.
+    env.setdefault("BANKSIM_LEDGER_PATH", str(cfg.dir / "banksim" / "ledger.sqlite3"))
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

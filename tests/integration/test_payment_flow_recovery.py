@@ -77,7 +77,11 @@ def _command(ring: Custody) -> NewPayment:
 
 def _unreachable_bank() -> HttpBankClient:
     (port,) = free_ports(1)  # nothing listens there: every call is "not sent"
-    return HttpBankClient(BankSettings(url=f"http://127.0.0.1:{port}", max_attempts=1))
+    # A short not-sent budget: an outage longer than it, so the client gives up quickly.
+    settings = BankSettings(
+        url=f"http://127.0.0.1:{port}", max_attempts=1, not_sent_budget_seconds=0.5
+    )
+    return HttpBankClient(settings)
 
 
 async def _authorize_directly(bank: HttpBankClient, cmd: NewPayment) -> None:

@@ -217,6 +217,26 @@ class ScriptedBank:
     ) -> BankResult:
         return self._answer("capture", idempotency_key, self.capture_with)
 
+    async def sale(
+        self,
+        *,
+        reference: str,
+        idempotency_key: str,
+        amount_minor: int,
+        currency: str,
+        card_number: CardNumber,
+        security_code: SecurityCode | None,
+        expiry_month: int,
+        expiry_year: int,
+        holder_name: str,
+    ) -> BankResult:
+        raise NotImplementedError  # the flows do not sell yet
+
+    async def void(
+        self, *, reference: str, idempotency_key: str, authorization_id: str
+    ) -> BankResult:
+        raise NotImplementedError
+
     async def refund(
         self,
         *,

@@ -10,6 +10,7 @@ import pytest
 
 from payment_service.bank.breaker import BankCircuitBreaker, BreakerState
 from payment_service.core.errors import (
+    BankBusy,
     BankCircuitOpen,
     BankNotSent,
     BankOutcomeUnknown,
@@ -299,3 +300,77 @@ async def test_a_broken_state_hook_does_not_change_the_outcome(clock: Clock) -> 
     with pytest.raises(BankOutcomeUnknown):
         await breaker.call(Bank().raises(unknown()), operation="authorize")
     assert breaker.state == "open"
+
+
+def busy() -> BankBusy:
+    return BankBusy("no connection in time", operation="authorize", reference="r")
+
+
+async def test_our_own_queueing_is_neither_a_failure_nor_a_success(
+    breaker: BankCircuitBreaker, clock: Clock
+) -> None:
+    bank = Bank()
+    for _ in range(2):
+        with pytest.raises(BankOutcomeUnknown):
+            await breaker.call(bank.raises(unknown()), operation="authorize")
+    for _ in range(5):  # a burst that timed out connecting, or a 429: not the bank's failure
+        with pytest.raises(BankBusy):
+            await breaker.call(bank.raises(busy()), operation="authorize")
+    assert (breaker.state, breaker.failures) == ("closed", 2)
+
+    # Nor does it settle a probe: the breaker stays half-open and the next caller probes.
+    with pytest.raises(BankOutcomeUnknown):
+        await breaker.call(bank.raises(unknown()), operation="authorize")
+    assert breaker.state == "open"
+    clock.advance(RESET)
+    with pytest.raises(BankBusy):
+        await breaker.call(bank.raises(busy()), operation="authorize")
+    assert (breaker.state, breaker.probe_in_flight) == ("half_open", False)
+    assert await breaker.call(bank.answers(), operation="authorize") == "ok"
+    assert state_of(breaker) == "closed"
+
+
+def state_of(breaker: BankCircuitBreaker) -> BreakerState:
+    """The state now (a call, so mypy does not carry an earlier assert's narrowing over)."""
+    return breaker.state
+
+
+async def test_refusal_says_what_call_would_do_without_sending(
+    breaker: BankCircuitBreaker, clock: Clock
+) -> None:
+    bank = Bank()
+    assert breaker.refusal("authorize") is None
+    await trip(breaker, bank)
+    refused = breaker.refusal("authorize", "r")
+    assert isinstance(refused, BankCircuitOpen)
+    assert refused.retry_after == pytest.approx(RESET)
+    clock.advance(RESET)
+    assert breaker.refusal("authorize") is None  # a probe may go
+    assert breaker.state == "open"  # asking changed nothing
+    calls = bank.calls
+    gate = asyncio.Event()
+    entered = asyncio.Event()
+    probe = asyncio.create_task(breaker.call(bank.waits(gate, entered), operation="authorize"))
+    await asyncio.wait_for(entered.wait(), timeout=5)
+    refused = breaker.refusal("authorize")
+    assert isinstance(refused, BankCircuitOpen)
+    assert refused.retry_after is None
+    gate.set()
+    assert await probe == "probe"
+    assert bank.calls == calls + 1
+
+
+async def test_waiters_wake_when_the_probe_ends(breaker: BankCircuitBreaker, clock: Clock) -> None:
+    bank = Bank()
+    await trip(breaker, bank)
+    clock.advance(RESET)
+    gate, entered = asyncio.Event(), asyncio.Event()
+    probe = asyncio.create_task(breaker.call(bank.waits(gate, entered), operation="authorize"))
+    await asyncio.wait_for(entered.wait(), timeout=5)
+    waiter = asyncio.create_task(breaker.wait_for_change(60.0))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    gate.set()
+    await asyncio.wait_for(waiter, timeout=5)  # woken by the probe's end, not its timeout
+    await probe
+    assert breaker.state == "closed"

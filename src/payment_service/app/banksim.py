@@ -23,7 +23,13 @@ _SHUTDOWN_TIMEOUT_SECONDS = 1.0
 def build_banksim(settings: BankSimSettings) -> web.Application:
     """The simulator as an aiohttp application (for AppRunner or tests)."""
     app = web.Application(client_max_size=64 * 1024)
-    app[SIMULATOR] = build_simulator(settings)
+    simulator = build_simulator(settings)
+    app[SIMULATOR] = simulator
+
+    async def close_books(app: web.Application) -> None:
+        simulator.books.close()
+
+    app.on_cleanup.append(close_books)
     app.add_routes(api.ROUTES)
     app.add_routes(admin.ROUTES)
     return app

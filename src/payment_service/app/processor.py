@@ -67,8 +67,11 @@ async def build_processor(settings: Settings) -> Processor:
     def breaker_changed(old: str, new: str) -> None:
         metrics.gauge("bank.breaker_open", 1.0 if new != "closed" else 0.0, {"state": new})
 
+    def limit_changed(limit: int) -> None:
+        metrics.gauge("bank.concurrency_limit", float(limit))
+
     breaker = BankCircuitBreaker.from_settings(settings.bank, on_state_change=breaker_changed)
-    bank = HttpBankClient(settings.bank, breaker=breaker)
+    bank = HttpBankClient(settings.bank, breaker=breaker, on_limit_change=limit_changed)
     stack.push_async_callback(bank.close)
     producer = AsyncProducer(settings.kafka, client_id="payment-processor")
     stack.callback(producer.close)

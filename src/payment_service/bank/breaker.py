@@ -14,9 +14,15 @@ as is (DESIGN.md §8), and wrapping it would mean fighting each of these:
 - Its clock is naive `datetime.utcnow()` (deprecated since Python 3.12, an error under our
   warning filter) and cannot be injected. Here the reset timer uses a monotonic, injectable clock.
 
-Counted as failures: `BankNotSent` (bank unreachable) and `BankOutcomeUnknown` (timeouts, resets,
-5xx). Not failures: any answer from the bank, including declines and `BankRejected` (4xx).
-The failure count is of consecutive failures; a success resets it.
+Counted as failures: the bank's own, `BankNotSent` (refused: nothing listens) and
+`BankOutcomeUnknown` (5xx, resets and timeouts of requests that were sent). Not failures: any
+answer from the bank, including declines and `BankRejected` (4xx). Neither: `BankBusy`, our own
+queueing (no slot or connection in time, a connect timeout under our burst, a 429); a probe that
+ends so leaves the breaker half-open for the next caller. The failure count is of consecutive
+failures; a success resets it.
+
+Callers that were refused can `wait_for_change()`: it returns when the state changes or the
+probe slot frees, so they retry as soon as a probe may be admitted or the breaker has closed.
 
 Not thread-safe: one breaker belongs to one event loop, like the client that owns it.
 """
@@ -35,6 +41,7 @@ from aiobreaker.storage.memory import CircuitMemoryStorage
 
 from payment_service.config.settings import BankSettings
 from payment_service.core.errors import (
+    BankBusy,
     BankCircuitOpen,
     BankNotSent,
     BankOutcomeUnknown,
@@ -102,6 +109,7 @@ class BankCircuitBreaker:
         self._clock = clock
         self._opened_at = 0.0
         self._probe_in_flight = False
+        self._changed = asyncio.Event()
 
     @classmethod
     def from_settings(
@@ -133,6 +141,36 @@ class BankCircuitBreaker:
             return 0.0
         return max(0.0, self._opened_at + self._reset_seconds - self._clock())
 
+    def refusal(self, operation: str, reference: str | None = None) -> BankCircuitOpen | None:
+        """The error `call` would raise right now without sending; None if it would admit."""
+        state = self._storage.state
+        if state is CircuitBreakerState.CLOSED:
+            return None
+        if state is CircuitBreakerState.OPEN and (wait := self.seconds_until_probe()) > 0:
+            return BankCircuitOpen(
+                "bank circuit breaker is open; request not sent",
+                retry_after=wait,
+                operation=operation,
+                reference=reference,
+            )
+        if self._probe_in_flight:
+            return BankCircuitOpen(
+                "bank circuit breaker is half-open with its probe in flight; request not sent",
+                retry_after=None,
+                operation=operation,
+                reference=reference,
+            )
+        return None
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Return when the state changes or the probe slot frees, or after `timeout` seconds."""
+        changed = self._changed
+        try:
+            async with asyncio.timeout(max(0.0, timeout)):
+                await changed.wait()
+        except TimeoutError:
+            return
+
     async def call(
         self,
         func: Callable[[], Awaitable[T]],
@@ -156,6 +194,8 @@ class BankCircuitBreaker:
         except BankRejected:
             self._on_success(probe, success_resets)
             raise
+        except BankBusy:
+            raise  # our queueing, not the bank's failure: neither counted nor a success
         except (BankNotSent, BankOutcomeUnknown):
             self._on_failure(probe)
             raise
@@ -165,31 +205,20 @@ class BankCircuitBreaker:
         finally:
             # Also on cancellation or an unexpected error: the slot frees, the state stays
             # half-open, and the next caller becomes the probe.
-            if probe:
+            if probe and self._probe_in_flight:
                 self._probe_in_flight = False
+                self._notify()
 
     def _admit(self, operation: str, reference: str | None) -> bool:
         """Whether the caller may go, and whether it is the half-open probe. Never awaits."""
+        refused = self.refusal(operation, reference)
+        if refused is not None:
+            raise refused
         state = self._storage.state
         if state is CircuitBreakerState.CLOSED:
             return False
         if state is CircuitBreakerState.OPEN:
-            wait = self.seconds_until_probe()
-            if wait > 0:
-                raise BankCircuitOpen(
-                    "bank circuit breaker is open; request not sent",
-                    retry_after=wait,
-                    operation=operation,
-                    reference=reference,
-                )
             self._transition(CircuitBreakerState.HALF_OPEN)
-        if self._probe_in_flight:
-            raise BankCircuitOpen(
-                "bank circuit breaker is half-open with its probe in flight; request not sent",
-                retry_after=None,
-                operation=operation,
-                reference=reference,
-            )
         self._probe_in_flight = True
         return True
 
@@ -233,3 +262,8 @@ class BankCircuitBreaker:
         self._storage.state = new
         # aiobreaker's setter builds the new state object and notifies the listeners.
         self._breaker.state = new
+        self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()

@@ -9,13 +9,17 @@ Rules, in order of importance:
    unknown outcome. It is retried with the same key; when the attempts run out, the status
    inquiry decides; if that cannot, `BankOutcomeUnknown` goes to the caller, who leaves the payment
    pending and asks again later (again with the same key).
-3. Nothing waits past its timeout: each attempt is bounded by the session's connect/read/total
-   timeouts and by the breaker's deadline, so one operation takes at most
-   `(max_attempts + 1) * total_timeout` plus the backoff waits.
+3. We never fail a call for our own queueing: calls in flight are bounded by an adaptive limit
+   (`limiter`), a call waits for a slot, and one that could not be sent (no slot, breaker open,
+   bank unreachable) waits and retries for `not_sent_budget_seconds` before `BankNotSent`.
+4. Nothing waits past its timeout: each attempt is bounded by the session's connect/read/total
+   timeouts and by the breaker's deadline, no attempt starts after the not-sent budget, and the
+   inquiry that settles an unknown outcome waits at most `total_timeout` for its slot: one
+   operation takes at most `not_sent_budget + 3 * total_timeout`.
 
 One client (one aiohttp session and connection pool) per event loop; construct it inside the loop.
-The jobs are split: one attempt (`calls`), the attempts and their backoff (`retry`), settling an
-unknown outcome (`resolution`), one HTTP exchange (`transport`).
+The jobs are split: one attempt (`calls`), its slot and breaker (`gate`), the attempts and their
+backoff (`retry`), settling an unknown outcome (`resolution`), one HTTP exchange (`transport`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from types import TracebackType
 
 from payment_service.bank.breaker import BankCircuitBreaker
 from payment_service.bank.calls import inquire_once, post_operation
+from payment_service.bank.gate import BankGate
+from payment_service.bank.limiter import ConcurrencyLimiter, LimitHook
 from payment_service.bank.resolution import resolve_unknown
 from payment_service.bank.retry import retrying
 from payment_service.bank.transport import BankTransport, RequestBody
@@ -34,21 +40,33 @@ from payment_service.core.masking import CardNumber, SecurityCode
 
 
 class HttpBankClient:
-    """Calls the acquirer over HTTP with retries, a circuit breaker and outcome resolution."""
+    """Calls the acquirer over HTTP with retries, a circuit breaker, an adaptive concurrency
+    limit and outcome resolution. `on_limit_change(limit)` is called with each new limit (for a
+    gauge)."""
 
     def __init__(
         self,
         settings: BankSettings,
         *,
         breaker: BankCircuitBreaker | None = None,
+        on_limit_change: LimitHook | None = None,
     ) -> None:
         self._settings = settings
-        self._breaker = breaker or BankCircuitBreaker.from_settings(settings)
+        limiter = ConcurrencyLimiter(
+            min_limit=settings.min_concurrency,
+            max_limit=settings.concurrency_ceiling,
+            on_change=on_limit_change,
+        )
+        self._gate = BankGate(breaker or BankCircuitBreaker.from_settings(settings), limiter)
         self._transport = BankTransport(settings)
 
     @property
     def breaker(self) -> BankCircuitBreaker:
-        return self._breaker
+        return self._gate.breaker
+
+    @property
+    def limiter(self) -> ConcurrencyLimiter:
+        return self._gate.limiter
 
     async def __aenter__(self) -> HttpBankClient:
         return self
@@ -78,21 +96,31 @@ class HttpBankClient:
         holder_name: str,
     ) -> BankResult:
         """Reserve `amount_minor` on the card. Approved results carry `authorization_id`."""
-        body = RequestBody(
-            {
-                "reference": reference,
-                "amount_minor": amount_minor,
-                "currency": currency,
-                "card": {
-                    "number": card_number.reveal(),
-                    "expiry_month": expiry_month,
-                    "expiry_year": expiry_year,
-                    "cvc": security_code.reveal() if security_code is not None else None,
-                    "holder_name": holder_name,
-                },
-            }
-        )
+        body = _card_body(
+            reference, amount_minor, currency, card_number, security_code,
+            expiry_month, expiry_year, holder_name,
+        )  # fmt: skip
         return await self._operate("authorize", body, reference, idempotency_key)
+
+    async def sale(
+        self,
+        *,
+        reference: str,
+        idempotency_key: str,
+        amount_minor: int,
+        currency: str,
+        card_number: CardNumber,
+        security_code: SecurityCode | None,
+        expiry_month: int,
+        expiry_year: int,
+        holder_name: str,
+    ) -> BankResult:
+        """Authorize and capture `amount_minor` in one message (the acquirer's "sale")."""
+        body = _card_body(
+            reference, amount_minor, currency, card_number, security_code,
+            expiry_month, expiry_year, holder_name,
+        )  # fmt: skip
+        return await self._operate("sale", body, reference, idempotency_key)
 
     async def capture(
         self,
@@ -113,6 +141,17 @@ class HttpBankClient:
             }
         )
         return await self._operate("capture", body, reference, idempotency_key)
+
+    async def void(
+        self,
+        *,
+        reference: str,
+        idempotency_key: str,
+        authorization_id: str,
+    ) -> BankResult:
+        """Release an uncaptured authorization's hold (`already_captured` once captured)."""
+        body = RequestBody({"reference": reference, "authorization_id": authorization_id})
+        return await self._operate("void", body, reference, idempotency_key)
 
     async def refund(
         self,
@@ -137,7 +176,7 @@ class HttpBankClient:
     async def inquire(self, reference: str) -> BankInquiry:
         """What the bank executed for `reference` (retried like any call; it changes nothing)."""
         return await retrying(
-            self._breaker,
+            self._gate,
             lambda: inquire_once(self._transport, reference),
             settings=self._settings,
             operation="inquire",
@@ -150,7 +189,7 @@ class HttpBankClient:
     ) -> BankResult:
         try:
             return await retrying(
-                self._breaker,
+                self._gate,
                 lambda: post_operation(self._transport, operation, body, reference, key),
                 settings=self._settings,
                 operation=operation,
@@ -158,10 +197,38 @@ class HttpBankClient:
             )
         except BankOutcomeUnknown as exc:
             return await resolve_unknown(
-                self._breaker,
+                self._gate,
                 self._transport,
                 operation=operation,
                 reference=reference,
                 key=key,
                 cause=exc,
+                slot_timeout=self._settings.total_timeout_seconds,
             )
+
+
+def _card_body(
+    reference: str,
+    amount_minor: int,
+    currency: str,
+    card_number: CardNumber,
+    security_code: SecurityCode | None,
+    expiry_month: int,
+    expiry_year: int,
+    holder_name: str,
+) -> RequestBody:
+    """The body of authorize and sale; the card is revealed only into these bytes."""
+    return RequestBody(
+        {
+            "reference": reference,
+            "amount_minor": amount_minor,
+            "currency": currency,
+            "card": {
+                "number": card_number.reveal(),
+                "expiry_month": expiry_month,
+                "expiry_year": expiry_year,
+                "cvc": security_code.reveal() if security_code is not None else None,
+                "holder_name": holder_name,
+            },
+        }
+    )

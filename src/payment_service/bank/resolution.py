@@ -1,7 +1,8 @@
 """Settling an unknown outcome from the bank's own record of what it executed.
 
 After the attempts of an operation ran out with "maybe sent", one status inquiry (through the
-breaker, not resetting its failure count) looks for the operation's idempotency key. Found: its
+gate: a slot, then the breaker, not resetting its failure count) looks for the operation's
+idempotency key. Found: its
 recorded verdict is the result (a recorded 4xx is re-raised as `BankRejected`). Not found, or no
 answer: the outcome stays unknown, and the caller asks again later with the same key.
 """
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from payment_service.bank.breaker import BankCircuitBreaker
 from payment_service.bank.calls import inquire_once
+from payment_service.bank.gate import BankGate
 from payment_service.bank.transport import BankTransport
 from payment_service.core.banking import BankResult
 from payment_service.core.errors import BankError, BankOutcomeUnknown, BankRejected
@@ -20,20 +21,22 @@ logger = logging.getLogger(__name__)
 
 
 async def resolve_unknown(
-    breaker: BankCircuitBreaker,
+    gate: BankGate,
     transport: BankTransport,
     *,
     operation: str,
     reference: str,
     key: str,
     cause: BankOutcomeUnknown,
+    slot_timeout: float,
 ) -> BankResult:
     """The result of `operation` under `key` as the bank recorded it, or `BankOutcomeUnknown`."""
     try:
-        inquiry = await breaker.call(
+        inquiry = await gate.send(
             lambda: inquire_once(transport, reference),
             operation="inquire",
             reference=reference,
+            slot_timeout=slot_timeout,
             success_resets=False,
         )
     except BankError as exc:

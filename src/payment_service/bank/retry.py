@@ -1,9 +1,15 @@
-"""Retrying a bank call: the attempts through the breaker, and their timing.
+"""Retrying a bank call: the attempts through the gate (slot, breaker), and their timing.
 
 Every retry reuses the operation's idempotency key (the caller's `attempt` carries it), so the bank
 replays its first answer instead of charging again. The waits are capped exponential backoff with
 full jitter: a uniform draw between zero and the capped exponential ceiling spreads the retries of
-many clients that failed together, so a recovering bank is not hit by synchronized waves.
+many clients that failed together, so a recovering bank is not hit by synchronized waves. A call
+refused by the open breaker waits for its next probe instead.
+
+A call that could not be sent is never failed at once: a burst after a restart queues for slots,
+an open breaker is waited out, for up to the not-sent budget. Only a bank that stays unreachable
+for longer than that makes the caller see `BankNotSent` (DESIGN.md §8: never fail a payment for
+good because *we* were queueing).
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from payment_service.bank.breaker import BankCircuitBreaker
+from payment_service.bank.gate import BankGate
 from payment_service.config.settings import BankSettings
-from payment_service.core.errors import BankCircuitOpen, BankError, BankNotSent, BankOutcomeUnknown
+from payment_service.core.errors import BankError, BankNotSent, BankOutcomeUnknown
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +57,7 @@ def backoff_delay(
 
 
 async def retrying(
-    breaker: BankCircuitBreaker,
+    gate: BankGate,
     attempt: Callable[[], Awaitable[T]],
     *,
     settings: BankSettings,
@@ -59,32 +65,51 @@ async def retrying(
     reference: str,
     success_resets: bool = True,
 ) -> T:
-    """Run `attempt` through the breaker up to `settings.max_attempts` times, with backoff.
+    """Run `attempt` through the gate until it is answered, within two limits.
 
-    Raises `BankRejected` at once; after the last attempt raises `BankOutcomeUnknown` if any
-    attempt may have been sent (a later "not sent" does not undo an earlier maybe-sent), else the
-    last `BankNotSent`. An open breaker ends the attempts: it will not admit us soon.
+    - Attempts that may have reached the bank (`BankOutcomeUnknown`) count against
+      `settings.max_attempts`, with backoff between them.
+    - Attempts that were not sent (breaker open, no slot, bank unreachable, 429) are free: they
+      wait (for the breaker's next probe, a slot, or a backoff) and try again, for as long as
+      `settings.not_sent_budget_seconds` lasts since the first attempt began.
+
+    Raises `BankRejected` at once. When a limit is reached, raises `BankOutcomeUnknown` if any
+    attempt may have been sent (a later "not sent" does not undo an earlier maybe-sent), else
+    the last `BankNotSent`.
     """
+    clock = asyncio.get_running_loop().time
+    deadline = clock() + settings.not_sent_budget_seconds
     unknown: BankOutcomeUnknown | None = None
     last: BankError | None = None
-    for number in range(settings.max_attempts):
-        if number:
-            await asyncio.sleep(
-                backoff_delay(
-                    number - 1, base=settings.backoff_base_seconds, cap=settings.backoff_cap_seconds
-                )
-            )
+    sent = retries = 0
+    while True:
         try:
-            return await breaker.call(
-                attempt, operation=operation, reference=reference, success_resets=success_resets
+            return await gate.send(
+                attempt,
+                operation=operation,
+                reference=reference,
+                slot_timeout=max(0.0, deadline - clock()),
+                success_resets=success_resets,
             )
-        except BankCircuitOpen as exc:
-            last = exc
-            break
         except BankOutcomeUnknown as exc:
             unknown = last = exc
+            sent += 1
+            if sent >= settings.max_attempts:
+                break
         except BankNotSent as exc:
             last = exc
-        logger.info("bank %s for %s: attempt %d failed: %s", operation, reference, number + 1, last)
+        remaining = deadline - clock()
+        if remaining <= 0:
+            break
+        logger.info(
+            "bank %s for %s: attempt %d failed: %s", operation, reference, retries + 1, last
+        )
+        delay = backoff_delay(
+            retries, base=settings.backoff_base_seconds, cap=settings.backoff_cap_seconds
+        )
+        await gate.pause(last, delay, remaining)
+        retries += 1
     assert last is not None
+    logger.warning("bank %s for %s: giving up after %d attempts: %s", operation, reference,
+                   retries + 1, last)  # fmt: skip
     raise unknown or last

@@ -1,8 +1,13 @@
 """One HTTP exchange with the bank, and the one table that maps its failures onto the error tree.
 
-Sent or not is decided by where it failed: while connecting (refused, DNS, connect timeout) not a
-byte of the request went out, so `BankNotSent`; after that (read or total timeout, reset,
-disconnect, 5xx) the bank may have executed it, so `BankOutcomeUnknown`; a 4xx is `BankRejected`.
+Sent or not is decided by where it failed: while connecting not a byte of the request went out,
+so "not sent": `BankNotSent` when refused (nothing listens: the bank's failure), `BankBusy` when
+the pooled connection or the TCP connect timed out (our own burst can cause that, so the breaker
+must not count it); after that (read or total timeout, reset, disconnect, 5xx) the bank may have
+executed it, so `BankOutcomeUnknown`; a 429 is `BankBusy`, another 4xx `BankRejected`.
+
+`overloaded(exc)` says whether a failure means "too much load" (a timeout, 429 or 503): the
+concurrency limiter halves its limit on those.
 """
 
 from __future__ import annotations
@@ -17,11 +22,19 @@ from pydantic import ValidationError
 from payment_service.bank.wire import ErrorResponse
 from payment_service.config.settings import BankSettings
 from payment_service.core.errors import (
+    BankBusy,
     BankError,
     BankNotSent,
     BankOutcomeUnknown,
     BankRejected,
 )
+
+# The bank's own "too much load" answers.
+_OVERLOAD_STATUSES = frozenset({429, 503})
+
+
+class OverloadAnswer(Exception):
+    """The cause attached to a 429 or 503, so `overloaded()` can tell them apart."""
 
 
 class RequestBody:
@@ -55,7 +68,10 @@ class BankTransport:
                 sock_connect=settings.connect_timeout_seconds,
                 sock_read=settings.read_timeout_seconds,
             ),
-            connector=aiohttp.TCPConnector(limit=settings.max_connections),
+            # At least one connection per limiter slot: a call holding a slot never queues here.
+            connector=aiohttp.TCPConnector(
+                limit=max(settings.max_connections, settings.concurrency_ceiling)
+            ),
         )
 
     async def close(self) -> None:
@@ -86,7 +102,13 @@ class BankTransport:
                 data = await response.read()
                 replayed = response.headers.get("Idempotent-Replayed") == "true"
                 return Reply(response.status, data, replayed)
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise BankBusy(
+                f"no connection to the bank in time: {_describe(exc)}",
+                operation=operation,
+                reference=reference,
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
             raise BankNotSent(
                 f"could not connect to the bank: {_describe(exc)}",
                 operation=operation,
@@ -109,14 +131,25 @@ def error_for(reply: Reply, *, operation: str, reference: str) -> BankError:
     except ValidationError:
         code, message = f"http_{status}", f"bank answered HTTP {status}"
     where: dict[str, Any] = {"operation": operation, "reference": reference}
+    error: BankError
     if status >= 500 or (status == 409 and code == "idempotency_key_in_use"):
         # The bank may have executed it before failing, or is still executing the first attempt.
-        return BankOutcomeUnknown(f"bank answered {status} {code}: {message}", **where)
-    if status == 429:
-        return BankNotSent(f"bank is throttling: {message}", **where)
-    if 400 <= status < 500:
-        return BankRejected(message, code=code, status=status, **where)
-    return BankOutcomeUnknown(f"unexpected HTTP {status} from the bank", **where)
+        error = BankOutcomeUnknown(f"bank answered {status} {code}: {message}", **where)
+    elif status == 429:
+        error = BankBusy(f"bank is throttling: {message}", **where)
+    elif 400 <= status < 500:
+        error = BankRejected(message, code=code, status=status, **where)
+    else:
+        error = BankOutcomeUnknown(f"unexpected HTTP {status} from the bank", **where)
+    if status in _OVERLOAD_STATUSES:
+        error.__cause__ = OverloadAnswer(f"HTTP {status}")
+    return error
+
+
+def overloaded(exc: BaseException) -> bool:
+    """Whether a bank failure signals overload: a timeout (connect, read, total) or 429/503."""
+    cause = exc.__cause__
+    return isinstance(cause, TimeoutError | OverloadAnswer)
 
 
 def _describe(exc: BaseException) -> str:

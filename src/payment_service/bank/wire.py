@@ -39,11 +39,22 @@ class AuthorizeRequest(_Request):
     card: CardIn
 
 
+class SaleRequest(AuthorizeRequest):
+    """Authorize and capture in one message (ISO 8583 0200): the same body as authorize."""
+
+
 class CaptureRequest(_Request):
     reference: Reference
     authorization_id: str = Field(min_length=1, max_length=64)
     amount_minor: AmountMinor
     currency: Currency
+
+
+class VoidRequest(_Request):
+    """Release an authorization's whole hold (before any capture)."""
+
+    reference: Reference
+    authorization_id: str = Field(min_length=1, max_length=64)
 
 
 class RefundRequest(_Request):
@@ -59,7 +70,7 @@ class _Response(BaseModel):
 
 
 class OperationResponse(_Response):
-    """The 200 answer to authorize, capture and refund: approved or declined."""
+    """The 200 answer to every money operation: approved or declined."""
 
     reference: str
     operation: Operation

@@ -112,6 +112,24 @@ class BankSettings(BaseSettings):
     breaker_fail_max: int = Field(default=5, ge=1)
     breaker_reset_seconds: float = Field(default=10.0, gt=0)
     max_connections: int = Field(default=200, ge=1)
+    # Adaptive (AIMD) bound on calls in flight; never above max_connections, so no call
+    # waits for a pooled connection once it has a slot.
+    max_concurrency: int = Field(default=200, ge=1)
+    min_concurrency: int = Field(default=8, ge=1)
+    # How long a call that could not be sent (breaker open, no slot, bank unreachable) keeps
+    # waiting and retrying before it raises BankNotSent.
+    not_sent_budget_seconds: float = Field(default=30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _concurrency_bounds(self) -> BankSettings:
+        if self.min_concurrency > self.max_concurrency:
+            raise ValueError("BANKING_API_MIN_CONCURRENCY must not exceed _MAX_CONCURRENCY")
+        return self
+
+    @property
+    def concurrency_ceiling(self) -> int:
+        """The limiter's ceiling: the configured maximum, capped by the connection pool."""
+        return max(self.min_concurrency, min(self.max_concurrency, self.max_connections))
 
 
 class ApiSettings(BaseSettings):
@@ -155,6 +173,9 @@ class BankSimSettings(BaseSettings):
     # Seed for latency jitter and fault probabilities, for reproducible runs.
     seed: int | None = None
     access_log: bool = False
+    # The books (ledger, holds, idempotency records) in one SQLite file; kept across restarts.
+    # The native stack and the test fixtures pass their own; the default is the stack's folder.
+    ledger_path: Path = Path(".stack/banksim/ledger.sqlite3")
 
 
 class DatadogSettings(BaseSettings):

@@ -11,8 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-# The operations that move money; the status inquiry is not one of them.
-Operation = Literal["authorize", "capture", "refund"]
+# The operations that move money (or hold it); the status inquiry is not one of them. A sale is
+# authorize and capture in one message; a void releases an authorization's hold.
+Operation = Literal["authorize", "sale", "capture", "void", "refund"]
 
 # How the client learned the result: the bank's own answer, the bank's replay of an earlier answer
 # under the same idempotency key, or the status inquiry after the answer was lost.
@@ -70,9 +71,28 @@ class BankOperation(BaseModel):
         )
 
 
+class BankAuthorization(BaseModel):
+    """One authorization hold as the bank has it now.
+
+    `open` holds `amount_minor`; `captured` took `captured_minor` and released the rest
+    (`released_minor`, a partial capture); `voided` released all of it.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    authorization_id: str
+    amount_minor: int
+    currency: str
+    status: Literal["open", "captured", "voided"]
+    captured_minor: int = 0
+    released_minor: int = 0
+
+
 class BankInquiry(BaseModel):
     """Everything the bank knows about one of our references; no operations means nothing known.
 
+    Totals: `authorized_minor` (approved authorizations and sales), `captured_minor`,
+    `refunded_minor`, and `released_minor` (holds given back by voids and partial captures).
     "Nothing known" does not prove nothing will be: a request still in flight may commit later.
     """
 
@@ -82,7 +102,9 @@ class BankInquiry(BaseModel):
     authorized_minor: int = 0
     captured_minor: int = 0
     refunded_minor: int = 0
+    released_minor: int = 0
     operations: tuple[BankOperation, ...] = ()
+    authorizations: tuple[BankAuthorization, ...] = ()
 
     @property
     def found(self) -> bool:

@@ -29,7 +29,8 @@ the adapters raise them (storage translates asyncpg's errors, the bank client it
 
     BankError                      the BankClient port; a decline is a BankResult, never an error
     ├── BankNotSent                definitely not delivered: nothing charged; retry, same key
-    │   └── BankCircuitOpen        the breaker refused the call (open, or its probe in flight)
+    │   ├── BankCircuitOpen        the breaker refused the call (open, or its probe in flight)
+    │   └── BankBusy               our side was busy: no slot or connection in time, or a 429
     ├── BankOutcomeUnknown         maybe delivered, no usable answer: resolve by status inquiry
     │                              or a retry with the SAME key, never a new charge
     └── BankRejected               4xx: invalid, key reuse, over-capture; permanent
@@ -261,6 +262,15 @@ class BankCircuitOpen(BankNotSent):
     ) -> None:
         super().__init__(message, operation=operation, reference=reference)
         self.retry_after = retry_after
+
+
+class BankBusy(BankNotSent):
+    """Not sent because the way to the bank was busy, not because the bank failed.
+
+    No concurrency slot or pooled connection within the wait, a TCP connect that timed out
+    under our own burst, or the bank's 429. The circuit breaker does not count it; the caller
+    waits and retries within its budget.
+    """
 
 
 class BankOutcomeUnknown(BankError):

@@ -130,7 +130,11 @@ class RefundRepository(Protocol):
 
 
 class BankClient(Protocol):
-    """The acquirer. A decline is a `BankResult`; failures are the `BankError` tree."""
+    """The acquirer. A decline is a `BankResult`; failures are the `BankError` tree.
+
+    Every call carries its operation's one idempotency key (`core.ids.idempotency_key`); a call
+    that could not be sent is retried inside the client for a budget before `BankNotSent`.
+    """
 
     async def authorize(
         self,
@@ -144,7 +148,25 @@ class BankClient(Protocol):
         expiry_month: int,
         expiry_year: int,
         holder_name: str,
-    ) -> BankResult: ...
+    ) -> BankResult:
+        """Place a hold; an approval carries the `authorization_id` that capture and void take."""
+        ...
+
+    async def sale(
+        self,
+        *,
+        reference: str,
+        idempotency_key: str,
+        amount_minor: int,
+        currency: str,
+        card_number: CardNumber,
+        security_code: SecurityCode | None,
+        expiry_month: int,
+        expiry_year: int,
+        holder_name: str,
+    ) -> BankResult:
+        """Authorize and capture in one message (automatic capture): one bank call, one key."""
+        ...
 
     async def capture(
         self,
@@ -154,7 +176,19 @@ class BankClient(Protocol):
         authorization_id: str,
         amount_minor: int,
         currency: str,
-    ) -> BankResult: ...
+    ) -> BankResult:
+        """Capture at most the authorized amount, once; a smaller amount releases the rest."""
+        ...
+
+    async def void(
+        self,
+        *,
+        reference: str,
+        idempotency_key: str,
+        authorization_id: str,
+    ) -> BankResult:
+        """Release an uncaptured hold. `BankRejected` `already_captured`: refund instead."""
+        ...
 
     async def refund(
         self,

@@ -24,7 +24,7 @@ class LatencySettings(BaseModel):
 async def _ledger(request: web.Request) -> web.Response:
     """`?reference=` and `?operation=` filter; entries in execution order."""
     books = request.app[SIMULATOR].books
-    entries = books.entries(request.query.get("reference"), request.query.get("operation"))
+    entries = await books.entries(request.query.get("reference"), request.query.get("operation"))
     return json_response(200, {"entries": [entry.to_json() for entry in entries]})
 
 
@@ -78,13 +78,13 @@ async def _stats(request: web.Request) -> web.Response:
         {
             "received": dict(sim.received),
             "faults_injected": dict(sim.injected),
-            "ledger_entries": len(sim.books.entries()),
+            "ledger_entries": await sim.books.count(),
         },
     )
 
 
 async def _reset(request: web.Request) -> web.Response:
-    request.app[SIMULATOR].reset()
+    await request.app[SIMULATOR].reset()
     return json_response(200, {"status": "reset"})
 
 

@@ -1,10 +1,11 @@
-"""The simulated acquirer's API: authorize, capture, refund, status inquiry, health.
+"""The simulated acquirer's API: authorize, sale, capture, void, refund, status inquiry, health.
 
 A request's path through an operation handler:
 1. Check the Idempotency-Key header and parse the JSON (400 when either is missing or broken).
 2. Draw a fault for (operation, reference); before-commit faults act now.
 3. Validate the body (422, nothing executed).
-4. Execute once per idempotency key (the books replay duplicates), after the processing latency.
+4. Execute once per idempotency key (the books replay duplicates), after the processing latency;
+   answered once the ledger file has committed it.
 5. After-commit faults act on the answer; otherwise send it.
 """
 
@@ -16,39 +17,34 @@ import logging
 import socket
 import struct
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from payment_service.bank.simulator.books import Books
+from payment_service.bank.simulator import operations
 from payment_service.bank.simulator.faults import BEFORE_COMMIT, FaultSpec
-from payment_service.bank.simulator.issuer import decide
-from payment_service.bank.simulator.ledger import Answer, LedgerEntry, error_answer
+from payment_service.bank.simulator.ledger import Answer, Txn, error_answer
 from payment_service.bank.simulator.state import SIMULATOR, Simulator
-from payment_service.bank.wire import AuthorizeRequest, CaptureRequest, RefundRequest
+from payment_service.bank.wire import (
+    AuthorizeRequest,
+    CaptureRequest,
+    RefundRequest,
+    SaleRequest,
+    VoidRequest,
+)
 
 logger = logging.getLogger(__name__)
 
 _TRICKLE_CHUNK = 8  # bytes per slow_body chunk
 
 
-Commit = Callable[[Books, str, Any], tuple[Answer, LedgerEntry]]
-
-
-def _commit_authorize(books: Books, key: str, req: AuthorizeRequest) -> tuple[Answer, LedgerEntry]:
-    verdict = decide(req.card, datetime.now(UTC).date())
-    logger.debug(
-        "authorize %s: %s (card ****%s)", req.reference, verdict.response_code, req.card.number[-4:]
-    )
-    return books.authorize(key, req, verdict)
-
-
-_OPERATIONS: dict[str, tuple[type[BaseModel], Commit]] = {
-    "authorize": (AuthorizeRequest, _commit_authorize),
-    "capture": (CaptureRequest, lambda books, key, req: books.capture(key, req)),
-    "refund": (RefundRequest, lambda books, key, req: books.refund(key, req)),
+_OPERATIONS: dict[str, tuple[type[BaseModel], Callable[[Txn, Any], Answer]]] = {
+    "authorize": (AuthorizeRequest, operations.authorize),
+    "sale": (SaleRequest, operations.sale),
+    "capture": (CaptureRequest, operations.capture),
+    "void": (VoidRequest, operations.void),
+    "refund": (RefundRequest, operations.refund),
 }
 
 
@@ -88,7 +84,7 @@ async def _api_operation(request: web.Request) -> web.StreamResponse:
     answer, replayed = await sim.books.execute(
         key,
         sim.books.fingerprint(operation, body),
-        lambda: commit(sim.books, key, req),
+        lambda txn: commit(txn, req),
         sim.latency.sleep,
     )
     return await _answer(request, sim, answer, replayed, fault)
@@ -120,7 +116,7 @@ async def _api_inquiry(request: web.Request) -> web.StreamResponse:
     if fault is not None and (early := await _before_commit(request, sim, fault)) is not None:
         return early
     await sim.latency.sleep()
-    inquiry = sim.books.inquiry(reference)
+    inquiry = await sim.books.inquiry(reference)
     if inquiry is None:
         answer = error_answer(404, "not_found", "nothing is known about this reference")
     else:
@@ -201,6 +197,6 @@ async def _health(request: web.Request) -> web.Response:
 
 ROUTES = [
     web.get("/health", _health),
-    web.post("/api/v1/{operation:authorize|capture|refund}", _api_operation),
+    web.post("/api/v1/{operation:authorize|sale|capture|void|refund}", _api_operation),
     web.get("/api/v1/transactions/{reference}", _api_inquiry),
 ]

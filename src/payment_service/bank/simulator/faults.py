@@ -1,8 +1,8 @@
 """Fault injection and latency for the simulator: which request fails, and how.
 
-A fault targets requests by operation (authorize, capture, refund, inquiry), optionally by our
-reference, with a probability, for at most `count` occurrences. The first active fault that
-matches a request decides its fate; a request draws at most one fault.
+A fault targets requests by operation (authorize, sale, capture, void, refund, inquiry),
+optionally by our reference, with a probability, for at most `count` occurrences. The first
+active fault that matches a request decides its fate; a request draws at most one fault.
 
 Modes, and what the bank has done when the client sees them:
   error_before_commit  5xx, nothing executed
@@ -34,7 +34,7 @@ FaultMode = Literal[
     "hang_after_commit",
     "slow_body",
 ]
-FaultOperation = Literal["authorize", "capture", "refund", "inquiry"]
+FaultOperation = Literal["authorize", "sale", "capture", "void", "refund", "inquiry"]
 BEFORE_COMMIT: frozenset[str] = frozenset({"error_before_commit", "reset", "delay"})
 
 _DEFAULT_DELAY_MS: dict[str, float] = {
@@ -50,7 +50,14 @@ class FaultSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     mode: FaultMode
-    operations: tuple[FaultOperation, ...] = ("authorize", "capture", "refund", "inquiry")
+    operations: tuple[FaultOperation, ...] = (
+        "authorize",
+        "sale",
+        "capture",
+        "void",
+        "refund",
+        "inquiry",
+    )
     references: tuple[str, ...] | None = None
     probability: float = Field(default=1.0, ge=0.0, le=1.0)
     count: int | None = Field(default=None, ge=1)

@@ -1,4 +1,8 @@
-"""What one simulator process holds, and how it is built from the settings."""
+"""What one simulator process holds, and how it is built from the settings.
+
+The books live in the ledger file (`BANKSIM_LEDGER_PATH`) and survive a restart; faults, latency
+and the request counters are the process's own and start afresh.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +27,9 @@ class Simulator:
     received: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
 
-    def reset(self) -> None:
+    async def reset(self) -> None:
         """Back to the state at start: empty books, start-up faults and latency, zero counters."""
-        self.books.reset()
+        await self.books.reset()
         self.faults.clear()
         _add_startup_faults(self.faults, self.settings)
         self.latency.set(self.settings.latency_ms, self.settings.jitter_ms)
@@ -44,7 +48,7 @@ def build_simulator(settings: BankSimSettings) -> Simulator:
     _add_startup_faults(faults, settings)
     return Simulator(
         settings=settings,
-        books=Books(),
+        books=Books(settings.ledger_path),
         faults=faults,
         latency=Latency(rng, settings.latency_ms, settings.jitter_ms),
     )
