@@ -12,10 +12,12 @@ the adapters raise them (storage translates asyncpg's errors, the bank client it
     │   └── IdempotencyConflict         (also a StorageError, below)
     ├── AuthenticationFailed       401
     ├── NotFound                   404  unknown, or another merchant's (never 403)
+    ├── BodyReadTimeout            408  the body did not arrive within its deadline
     ├── IdempotencyKeyInUse        409  concurrent request with the same key
     ├── BodyTooLarge               413
     ├── RateLimited                429  with Retry-After
     └── NotAccepted                503  not durably accepted: nothing charged, safe to retry
+        └── Overloaded             503  too many requests in flight, with Retry-After
 
     StorageError                   the repositories (PostgreSQL could not do what was asked)
     ├── StorageUnavailable         transient (refused, lost, timeout, deadlock): nothing written
@@ -52,21 +54,19 @@ class PaymentServiceError(Exception):
     type: ClassVar[str] = "api_error"
     code: ClassVar[str] = "internal_error"
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None):
+        """`code` overrides the class's code with a more specific one (`malformed_json`...)."""
         super().__init__(message)
         self.message = message
         self.param = param
+        if code is not None:
+            self.code = code  # type: ignore[misc]
 
 
 class InvalidRequest(PaymentServiceError):
     status = 400
     type = "invalid_request_error"
     code = "invalid_request"
-
-    def __init__(self, message: str, *, code: str | None = None, param: str | None = None):
-        super().__init__(message, param=param)
-        if code is not None:
-            self.code = code  # type: ignore[misc]
 
 
 class PaymentNotRefundable(InvalidRequest):
@@ -83,9 +83,14 @@ class ValidationFailed(PaymentServiceError):
     code = "validation_error"
 
     def __init__(
-        self, message: str, *, errors: list[dict[str, Any]], param: str | None = None
+        self,
+        message: str,
+        *,
+        errors: list[dict[str, Any]],
+        param: str | None = None,
+        code: str | None = None,
     ) -> None:
-        super().__init__(message, param=param)
+        super().__init__(message, code=code, param=param)
         self.errors = errors
 
 
@@ -105,6 +110,12 @@ class NotFound(PaymentServiceError):
     status = 404
     type = "invalid_request_error"
     code = "resource_missing"
+
+
+class BodyReadTimeout(PaymentServiceError):
+    status = 408
+    type = "invalid_request_error"
+    code = "body_read_timeout"
 
 
 class IdempotencyKeyInUse(PaymentServiceError):
@@ -133,6 +144,14 @@ class NotAccepted(PaymentServiceError):
     status = 503
     type = "api_error"
     code = "not_accepted"
+
+
+class Overloaded(NotAccepted):
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 # -- storage -------------------------------------------------------------------------------------
