@@ -6,6 +6,9 @@ transaction id; the security code never travels (it waits in Redis, see `cards.v
 
 Headers: `correlation-id`, `reply-partition` (the results partition the waiting API reads) and the
 trace context. JSON Schemas generated from these models are committed under `schemas/json/`.
+
+Text in a command (`Text`) has no control character, like the HTTP fields it comes from: the
+processor refuses, with a final error result, a command PostgreSQL could not store (NUL).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
+
+from payment_service.schemas.text import NO_CONTROL_PATTERN
 
 HEADER_CORRELATION_ID = "correlation-id"
 HEADER_REPLY_PARTITION = "reply-partition"
@@ -26,6 +31,17 @@ HEADER_DLQ_SOURCE = "dlq-source"
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 AmountMinor = Annotated[int, Field(gt=0, le=10**15)]
+Text = Annotated[str, Field(pattern=NO_CONTROL_PATTERN)]
+Metadata = Annotated[
+    dict[Text, Text],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_CONTROL_PATTERN},
+            "additionalProperties": {"type": "string", "pattern": NO_CONTROL_PATTERN},
+        }
+    ),
+]
 
 
 class _Message(BaseModel):
@@ -43,15 +59,15 @@ def new_message_id() -> str:
 class EncryptedCard(_Message):
     """Card details as they travel and rest: the number encrypted, the rest safe to show."""
 
-    number_envelope: str = Field(
+    number_envelope: Text = Field(
         description="AES-256-GCM envelope of the card number, associated data = transaction id"
     )
-    fingerprint: str = Field(description="keyed HMAC-SHA256 of the card number")
-    brand: str
+    fingerprint: Text = Field(description="keyed HMAC-SHA256 of the card number")
+    brand: Text
     last4: Annotated[str, Field(pattern=r"^[0-9]{4}$")]
     expiry_month: Annotated[int, Field(ge=1, le=12)]
     expiry_year: Annotated[int, Field(ge=2000, le=2100)]
-    holder_name: Annotated[str, Field(min_length=1, max_length=100)]
+    holder_name: Annotated[Text, Field(min_length=1, max_length=100)]
 
 
 class ProcessPayment(_Message):
@@ -59,12 +75,12 @@ class ProcessPayment(_Message):
     merchant_id: Id
     amount_minor: AmountMinor
     currency: Currency
-    payment_method: str = "credit_card"
+    payment_method: Text = "credit_card"
     card: EncryptedCard
-    description: str | None = Field(default=None, max_length=500)
-    metadata: dict[str, str] = Field(default_factory=dict)
-    idempotency_key: str | None = Field(default=None, max_length=255)
-    request_hash: str | None = Field(default=None, description="hash of the HTTP request body")
+    description: Text | None = Field(default=None, max_length=500)
+    metadata: Metadata = Field(default_factory=dict)
+    idempotency_key: Text | None = Field(default=None, max_length=255)
+    request_hash: Text | None = Field(default=None, description="hash of the HTTP request body")
     security_code_in_vault: bool = Field(
         default=False, description="true when the API left the security code in Redis"
     )
@@ -75,10 +91,10 @@ class RefundPayment(_Message):
     transaction_id: Id
     merchant_id: Id
     amount_minor: AmountMinor | None = Field(default=None, description="null: all that remains")
-    reason: str | None = Field(default=None, max_length=100)
-    metadata: dict[str, str] = Field(default_factory=dict)
-    idempotency_key: str | None = Field(default=None, max_length=255)
-    request_hash: str | None = None
+    reason: Text | None = Field(default=None, max_length=100)
+    metadata: Metadata = Field(default_factory=dict)
+    idempotency_key: Text | None = Field(default=None, max_length=255)
+    request_hash: Text | None = None
 
 
 class ProcessPaymentV1(_Message):
