@@ -117,7 +117,8 @@ def test_a_refused_command_that_names_its_payment_gets_a_final_error() -> None:
         b"[" * 10_000 + b"]" * 10_000,
         b'{"type": "payment.process/v1"}',
         b'{"type": "other/v1", "data": {"transaction_id": "t", "merchant_id": "m"}}',
-        b'{"type": "payment.process/v1", "data": {"transaction_id": "t\\u0000", "merchant_id": "m"}}',
+        b'{"type": "payment.process/v1", "data": {"transaction_id": "t\\u0000", '
+        b'"merchant_id": "m"}}',
         b'{"type": "payment.refund/v1", "data": {"transaction_id": "t", "merchant_id": "m"}}',
         b'{"type": "payment.process/v1", "data": {"transaction_id": 5, "merchant_id": "m"}}',
     ],

@@ -171,8 +171,9 @@ def test_ordinary_unicode_text_is_fine() -> None:
 
 # -- digits ------------------------------------------------------------------------------------
 
-ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
-FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+# Digits that str.isdigit() and int() take: U+0660.. (Arabic-Indic), U+FF10.. (fullwidth).
+ARABIC_INDIC = str.maketrans("0123456789", "".join(chr(0x660 + d) for d in range(10)))
+FULLWIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10)))
 
 
 @pytest.mark.parametrize("digits", [ARABIC_INDIC, FULLWIDTH], ids=["arabic-indic", "fullwidth"])
