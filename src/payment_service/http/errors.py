@@ -48,8 +48,8 @@ def error_response(exc: PaymentServiceError, correlation_id: str) -> web.Respons
     response = web.json_response(
         {"error": body, "correlation_id": correlation_id}, status=exc.status, headers=headers
     )
-    if isinstance(exc, BodyReadTimeout):
-        response.force_close()  # the rest of a body that is this late is not worth waiting for
+    if isinstance(exc, BodyReadTimeout | BodyTooLarge):
+        response.force_close()  # the rest of such a body is not worth reading
     return response
 
 

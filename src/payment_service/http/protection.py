@@ -26,7 +26,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from payment_service.config.settings import ApiSettings
-from payment_service.core.errors import BodyReadTimeout, Overloaded, RateLimited
+from payment_service.core.errors import BodyReadTimeout, BodyTooLarge, Overloaded, RateLimited
 from payment_service.http.state import PROTECTION
 
 KEY_PREFIX_CHARS: Final = 16  # "psk_" and the 12-character key id
@@ -107,6 +107,7 @@ class Protection:
     def __init__(self, settings: ApiSettings) -> None:
         self._admission = TokenBuckets(settings.preauth_rate_per_second, settings.preauth_burst)
         self._body_timeout = settings.body_read_timeout_seconds
+        self._max_body = settings.max_body_bytes
         self.in_flight = InFlightCap(settings.max_in_flight)
 
     def admit(self, request: web.Request) -> None:
@@ -122,7 +123,11 @@ class Protection:
                 raise refuse_rate(wait, "with this API key")
 
     async def read_body(self, request: web.Request) -> None:
-        """Step 2: read (and keep) the body, or 408; aiohttp raises 413 past its size limit."""
+        """Step 2: read (and keep) the body, or 408; 413 past the size limit, at once if the
+        Content-Length says so (aiohttp itself only notices once that much has arrived)."""
+        length = request.content_length
+        if length is not None and length > self._max_body:
+            raise BodyTooLarge(f"request body exceeds {self._max_body // 1024} KiB")
         try:
             async with asyncio.timeout(self._body_timeout):
                 await request.read()  # aiohttp keeps it: the handler's read() returns it again
