@@ -30,6 +30,12 @@ from payment_service.http.idempotency import AcceptedMarkers, IdempotencyLocks
 from payment_service.http.metrics import metrics_middleware
 from payment_service.http.payment_methods import PaymentMethodService
 from payment_service.http.payments import PaymentService
+from payment_service.http.protection import (
+    Protection,
+    TokenBuckets,
+    protection_middleware,
+    server_limits,
+)
 from payment_service.http.refunds import RefundService
 from payment_service.http.replies import ReplyRouter
 from payment_service.http.request_reply import RequestReply
@@ -41,6 +47,7 @@ from payment_service.http.state import (
     METRICS,
     PAYMENT_METHODS,
     PAYMENTS,
+    PROTECTION,
     REFUNDS,
     SEALER,
     SETTINGS,
@@ -65,11 +72,14 @@ def build_api(settings: Settings) -> web.Application:
     """
     refuse_private_keys(settings)
     app = web.Application(
-        # Metrics outermost, so they see the status the error middleware chose.
-        middlewares=[metrics_middleware, error_middleware],
+        # Metrics outermost, so they see the status the error middleware chose; protection
+        # (admission, body deadline, in-flight cap) inside, so its refusals have our shape.
+        middlewares=[metrics_middleware, error_middleware, protection_middleware],
         client_max_size=settings.api.max_body_bytes,
+        handler_args=server_limits(settings.api),
     )
     app[SETTINGS] = settings
+    app[PROTECTION] = Protection(settings.api)
     app.cleanup_ctx.append(_resources)
     add_routes(app)
     if settings.datadog.trace_enabled:
@@ -103,7 +113,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             timeout_seconds=settings.api.sync_timeout_seconds,
             tracing=settings.datadog.trace_enabled,
         )
-        app[AUTH] = ApiKeyAuth(PgMerchantKeys(pool))
+        app[AUTH] = ApiKeyAuth(
+            PgMerchantKeys(pool),
+            lookups=TokenBuckets(
+                settings.api.auth_lookup_rate_per_second, settings.api.auth_lookup_burst
+            ),
+            negative_cache_seconds=settings.api.auth_negative_cache_seconds,
+        )
         app[LIMITER] = RateLimiter(redis, settings.api.rate_limit_per_minute)
         app[SEALER] = sealer
         app[PAYMENTS] = PaymentService(

@@ -13,6 +13,11 @@ A record is changed only when something was found; then its message is formatted
 arguments are dropped. Attach the filter to handlers (logger filters do not see propagated records).
 Some false positives (e.g. a 13-digit epoch-millisecond timestamp that happens to pass Luhn) are
 the accepted price. Digit runs longer than 19 with no separator are not searched inside.
+
+Merchant input is screened by a different, stricter rule (`cards.screen.contains_card_number`,
+re-exported here): it never takes digits glued to an identifier (a UUID's `c3-4567-8901-2345`)
+for a card number, because a false alarm there refuses a payment. This filter does mask such
+runs: in a log line, masking an identifier's digits costs nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +27,17 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
+from payment_service.cards.screen import contains_card_number
 from payment_service.core.masking import luhn_valid
+
+__all__ = [
+    "REDACTED",
+    "CardDataFilter",
+    "contains_card_number",
+    "is_sensitive_key",
+    "redact_text",
+    "redact_value",
+]
 
 REDACTED: Final = "[REDACTED]"
 _SENSITIVE_KEYS: Final = frozenset(
@@ -74,11 +89,6 @@ def _redact_run(run: str) -> str:
         pieces += [run[cursor : groups[i][0]], f"[REDACTED ****{last4}]"]
         cursor, i = groups[j][1], j + 1
     return "".join(pieces) + run[cursor:]
-
-
-def contains_card_number(text: str) -> bool:
-    """True when `text` holds a run of 13-19 digits that passes Luhn (a likely card number)."""
-    return _DIGIT_RUN.sub(lambda m: _redact_run(m[0]), text) != text
 
 
 def redact_text(text: str) -> str:

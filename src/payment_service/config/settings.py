@@ -142,6 +142,27 @@ class ApiSettings(BaseSettings):
     sync_timeout_seconds: float = Field(default=10.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     rate_limit_per_minute: int = Field(default=6000, ge=1)
+    # Self-protection (docs/architecture.md, "The API protects itself"). Before authentication:
+    # requests admitted per second per client address and per API-key prefix (token buckets).
+    preauth_rate_per_second: float = Field(default=1000.0, gt=0)
+    preauth_burst: int = Field(default=2000, ge=1)
+    # PostgreSQL lookups of keys not in the cache, per second per client address and key prefix.
+    auth_lookup_rate_per_second: float = Field(default=20.0, gt=0)
+    auth_lookup_burst: int = Field(default=100, ge=1)
+    # How long an unknown key is answered 401 from memory.
+    auth_negative_cache_seconds: float = Field(default=10.0, gt=0)
+    # Requests being handled at once (bodies still arriving do not count); past it, 503 at once.
+    max_in_flight: int = Field(default=1000, ge=1)
+    # The whole body must arrive within this; else 408 and the connection is closed.
+    body_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    # An idle connection, or one whose request line and headers have not all arrived, is closed
+    # after this (aiohttp's keep-alive timer also runs from the moment a connection opens).
+    keepalive_timeout_seconds: float = Field(default=15.0, gt=0)
+    # After an early answer (413, 408), how long to drain an unread body before closing.
+    lingering_seconds: float = Field(default=2.0, ge=0)
+    max_request_line_bytes: int = Field(default=8190, ge=256)
+    max_header_bytes: int = Field(default=8190, ge=256)
+    max_headers: int = Field(default=64, ge=8)
 
 
 class ProcessorSettings(BaseSettings):

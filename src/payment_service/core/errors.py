@@ -15,10 +15,12 @@ the adapters raise them (storage translates asyncpg's errors, the bank client it
     ├── CardExpired                402  card_expired (a card on file past its expiry)
     ├── NotFound                   404  unknown, or another merchant's (never 403)
     │   └── PaymentMethodNotFound  404  payment_method_not_found
+    ├── BodyReadTimeout            408  the body did not arrive within its deadline
     ├── IdempotencyKeyInUse        409  concurrent request with the same key
     ├── BodyTooLarge               413
     ├── RateLimited                429  with Retry-After
     └── NotAccepted                503  not durably accepted: nothing charged, safe to retry
+        └── Overloaded             503  too many requests in flight, with Retry-After
 
     StorageError                   the repositories (PostgreSQL could not do what was asked)
     ├── StorageUnavailable         transient (refused, lost, timeout, deadlock): nothing written
@@ -52,8 +54,17 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-# The card-data branch lives in its own module (this one would pass 300 lines); it is part of
-# this tree and re-exported here, so every `except` names it from `core.errors`.
+# The bank and card-data branches live in their own modules (this one would pass 300 lines);
+# they are part of this tree and re-exported here, so every `except` names them from
+# `core.errors`.
+from payment_service.core.bank_errors import (
+    BankBusy,
+    BankCircuitOpen,
+    BankError,
+    BankNotSent,
+    BankOutcomeUnknown,
+    BankRejected,
+)
 from payment_service.core.card_errors import (
     CardCryptoError,
     CardDataError,
@@ -66,6 +77,12 @@ from payment_service.core.card_errors import (
 )
 
 __all__ = [
+    "BankBusy",
+    "BankCircuitOpen",
+    "BankError",
+    "BankNotSent",
+    "BankOutcomeUnknown",
+    "BankRejected",
     "CardCryptoError",
     "CardDataError",
     "DecryptionError",
@@ -82,21 +99,19 @@ class PaymentServiceError(Exception):
     type: ClassVar[str] = "api_error"
     code: ClassVar[str] = "internal_error"
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None):
+        """`code` overrides the class's code with a more specific one (`malformed_json`...)."""
         super().__init__(message)
         self.message = message
         self.param = param
+        if code is not None:
+            self.code = code  # type: ignore[misc]
 
 
 class InvalidRequest(PaymentServiceError):
     status = 400
     type = "invalid_request_error"
     code = "invalid_request"
-
-    def __init__(self, message: str, *, code: str | None = None, param: str | None = None):
-        super().__init__(message, param=param)
-        if code is not None:
-            self.code = code  # type: ignore[misc]
 
 
 class PaymentNotRefundable(InvalidRequest):
@@ -113,9 +128,14 @@ class ValidationFailed(PaymentServiceError):
     code = "validation_error"
 
     def __init__(
-        self, message: str, *, errors: list[dict[str, Any]], param: str | None = None
+        self,
+        message: str,
+        *,
+        errors: list[dict[str, Any]],
+        param: str | None = None,
+        code: str | None = None,
     ) -> None:
-        super().__init__(message, param=param)
+        super().__init__(message, code=code, param=param)
         self.errors = errors
 
 
@@ -151,6 +171,12 @@ class CardExpired(PaymentServiceError):
     code = "card_expired"
 
 
+class BodyReadTimeout(PaymentServiceError):
+    status = 408
+    type = "invalid_request_error"
+    code = "body_read_timeout"
+
+
 class IdempotencyKeyInUse(PaymentServiceError):
     status = 409
     type = "idempotency_error"
@@ -177,6 +203,14 @@ class NotAccepted(PaymentServiceError):
     status = 503
     type = "api_error"
     code = "not_accepted"
+
+
+class Overloaded(NotAccepted):
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 # -- storage -------------------------------------------------------------------------------------
@@ -226,72 +260,3 @@ class IdempotencyConflict(StorageError, IdempotencyKeyReused):
         IdempotencyKeyReused.__init__(self, message)
         self.existing_resource_id = existing_resource_id
         self.same_request = same_request
-
-
-# -- bank ----------------------------------------------------------------------------------------
-
-
-class BankError(Exception):
-    """Base of all bank-call failures; carries our reference and the operation."""
-
-    def __init__(self, message: str, *, operation: str = "", reference: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.operation = operation
-        self.reference = reference
-
-
-class BankNotSent(BankError):
-    """The request never reached the bank, so it cannot have been charged."""
-
-
-class BankCircuitOpen(BankNotSent):
-    """The circuit breaker refused the call without sending it.
-
-    `retry_after` is the seconds until the breaker admits a probe, or None while a probe is
-    already in flight (its answer decides).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None,
-        operation: str = "",
-        reference: str | None = None,
-    ) -> None:
-        super().__init__(message, operation=operation, reference=reference)
-        self.retry_after = retry_after
-
-
-class BankBusy(BankNotSent):
-    """Not sent because the way to the bank was busy, not because the bank failed.
-
-    No concurrency slot or pooled connection within the wait, a TCP connect that timed out
-    under our own burst, or the bank's 429. The circuit breaker does not count it; the caller
-    waits and retries within its budget.
-    """
-
-
-class BankOutcomeUnknown(BankError):
-    """The request may have reached the bank and been executed; we have no answer."""
-
-
-class BankRejected(BankError):
-    """The bank refused the request (HTTP 4xx). `code` is the bank's machine-readable code."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str,
-        status: int,
-        operation: str = "",
-        reference: str | None = None,
-    ) -> None:
-        super().__init__(message, operation=operation, reference=reference)
-        self.code = code
-        self.status = status
-
-    def __str__(self) -> str:
-        return f"{self.status} {self.code}: {self.message}"

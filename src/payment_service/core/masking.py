@@ -19,9 +19,14 @@ _BRAND_PREFIXES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 )
 
 
+def ascii_digits(text: str) -> bool:
+    """True when `text` is one or more of 0-9 (`str.isdigit` also takes Arabic-Indic and others)."""
+    return text.isascii() and text.isdigit()
+
+
 def luhn_valid(digits: str) -> bool:
     """True when `digits` (only 0-9) passes the Luhn check."""
-    if not digits.isdigit():
+    if not ascii_digits(digits):
         return False
     total = 0
     for index, char in enumerate(reversed(digits)):

@@ -2,6 +2,13 @@
 
 Amounts never pass through a float. HTTP bodies are parsed with `Decimal` for JSON numbers; from
 there every amount is an integer count of the currency's minor unit (cents, yen, fils).
+
+Every amount is bounded before any arithmetic (`check_amount_bounds`): at most
+`MAX_AMOUNT_DIGITS` significant digits and a decimal exponent within `MAX_AMOUNT_MAGNITUDE`.
+`1e300000` is eight characters, but turning it into an integer takes seconds of CPU, and
+`Decimal.scaleb` on it overflows; the bounds make both impossible. The conversion itself works on
+the digits (no `Decimal` context), so it never rounds: the default context keeps 28 digits, and
+`scaleb` under it would turn 1.0000000000000000000000000001 USD into exactly 100 cents.
 """
 
 from __future__ import annotations
@@ -39,10 +46,21 @@ CURRENCY_EXPONENTS: Final[dict[str, int]] = {
 
 # The largest amount we accept in minor units: fits a PostgreSQL BIGINT with room for sums.
 MAX_AMOUNT_MINOR: Final = 10**15
+# Written forms beyond these are refused before any arithmetic (see the module docstring).
+MAX_AMOUNT_DIGITS: Final = 30
+MAX_AMOUNT_MAGNITUDE: Final = 20
 
 
 class MoneyError(ValueError):
-    """An amount or currency that cannot be accepted; the message says which rule it broke."""
+    """An amount or currency that cannot be accepted; the message says which rule it broke.
+
+    `code` is the machine-readable reason: `invalid_amount`, `amount_too_large`,
+    `amount_too_precise` or `invalid_currency`.
+    """
+
+    def __init__(self, message: str, code: str = "invalid_amount") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def currency_exponent(currency: str) -> int:
@@ -50,9 +68,43 @@ def currency_exponent(currency: str) -> int:
     try:
         return CURRENCY_EXPONENTS[currency]
     except KeyError:
+        shown = repr(currency) if len(currency) <= 8 and currency.isprintable() else "given"
         raise MoneyError(
-            f"unknown currency {currency!r}: use an ISO 4217 code such as USD"
+            f"unknown currency {shown}: use an ISO 4217 code such as USD", "invalid_currency"
         ) from None
+
+
+def check_amount_bounds(value: Decimal) -> Decimal:
+    """`value` itself, if its written form is small enough to do arithmetic on (else MoneyError).
+
+    Costs time proportional to the digits written, never to the exponent.
+    """
+    if not value.is_finite():
+        raise MoneyError("amount must be a finite number")
+    if value.is_zero():
+        return value
+    magnitude = value.adjusted()  # the power of ten of the leading digit
+    if magnitude > MAX_AMOUNT_MAGNITUDE:
+        raise MoneyError("amount is too large", "amount_too_large")
+    if magnitude < -MAX_AMOUNT_MAGNITUDE:
+        raise MoneyError("amount has more decimal places than any currency", "amount_too_precise")
+    if len(_significant(value)[0]) > MAX_AMOUNT_DIGITS:
+        raise MoneyError(
+            f"amount has more than {MAX_AMOUNT_DIGITS} significant digits", "amount_too_precise"
+        )
+    return value
+
+
+def _significant(value: Decimal) -> tuple[str, int]:
+    """The digits without trailing zeros, and the power of ten of the last one ("10.50" -> 105, -1).
+
+    Only for finite, non-zero values.
+    """
+    _sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    text = "".join(map(str, digits))
+    stripped = text.rstrip("0")
+    return stripped, exponent + len(text) - len(stripped)
 
 
 def to_minor_units(amount: Decimal | int | str, currency: str) -> int:
@@ -65,22 +117,28 @@ def to_minor_units(amount: Decimal | int | str, currency: str) -> int:
     exponent = currency_exponent(currency)
     if isinstance(amount, float):
         raise MoneyError("amounts must not be binary floats")
+    if isinstance(amount, str) and len(amount) > 2 * MAX_AMOUNT_DIGITS:
+        raise MoneyError(f"amount is longer than {2 * MAX_AMOUNT_DIGITS} characters")
     try:
         value = Decimal(amount) if not isinstance(amount, Decimal) else amount
     except (InvalidOperation, ValueError):
         raise MoneyError("amount must be a decimal number") from None
-    if not value.is_finite():
-        raise MoneyError("amount must be a finite number")
+    check_amount_bounds(value)
     if value <= 0:
         raise MoneyError("amount must be greater than zero")
-    scaled = value.scaleb(exponent)
-    if scaled != scaled.to_integral_value():
+    if value.adjusted() + exponent > len(str(MAX_AMOUNT_MINOR)):
+        raise MoneyError("amount is too large", "amount_too_large")
+    digits, last_power = _significant(value)
+    # Small: at most MAX_AMOUNT_DIGITS digits, times at most ~16 powers of ten.
+    power: int = last_power + exponent
+    if power < 0:
         raise MoneyError(
-            f"amount has more than {exponent} decimal places, the most {currency} allows"
+            f"amount has more than {exponent} decimal places, the most {currency} allows",
+            "amount_too_precise",
         )
-    minor = int(scaled)
+    minor: int = int(digits) * pow(10, power)
     if minor > MAX_AMOUNT_MINOR:
-        raise MoneyError("amount is too large")
+        raise MoneyError("amount is too large", "amount_too_large")
     return minor
 
 

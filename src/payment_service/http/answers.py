@@ -18,6 +18,7 @@ from payment_service.core.errors import (
     PaymentNotRefundable,
     PaymentServiceError,
     RefundExceedsRemaining,
+    ValidationFailed,
 )
 from payment_service.core.records import PaymentRecord, RefundRecord
 from payment_service.core.states import PAYMENT_SETTLED, RefundStatus
@@ -73,6 +74,9 @@ def check_hash(stored: str | None, presented: str) -> None:
 
 def result_error(code: str, message: str) -> PaymentServiceError:
     """The service error a result's error code stands for."""
+    if code == "invalid_command":  # the processor refused the command as it stood: 422
+        detail = {"param": None, "message": message, "type": code}
+        return ValidationFailed(message, errors=[detail], code=code)
     error_type = _RESULT_ERRORS.get(code)
     if error_type is None:
         return InvalidRequest(message, code=code)

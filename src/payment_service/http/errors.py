@@ -15,8 +15,10 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from payment_service.core.errors import (
+    BodyReadTimeout,
     BodyTooLarge,
     NotAccepted,
+    Overloaded,
     PaymentServiceError,
     RateLimited,
     StorageUnavailable,
@@ -24,6 +26,7 @@ from payment_service.core.errors import (
     VaultUnavailable,
 )
 from payment_service.http.state import CORRELATION_ID
+from payment_service.schemas.text import VALIDATION_CODES
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +43,22 @@ def error_response(exc: PaymentServiceError, correlation_id: str) -> web.Respons
     if isinstance(exc, ValidationFailed):
         body["errors"] = exc.errors
     headers = {HEADER_CORRELATION: correlation_id}
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Overloaded):
         headers["Retry-After"] = str(exc.retry_after_seconds)
-    return web.json_response(
+    response = web.json_response(
         {"error": body, "correlation_id": correlation_id}, status=exc.status, headers=headers
     )
+    if isinstance(exc, BodyReadTimeout | BodyTooLarge):
+        response.force_close()  # the rest of such a body is not worth reading
+    return response
 
 
 def validation_failed(exc: ValidationError, prefix: tuple[str, ...] = ()) -> ValidationFailed:
-    """Field-by-field detail, without the offending values (they may be card data)."""
+    """Field-by-field detail, without the offending values (they may be card data).
+
+    The code is the first error's type when it is one of our specific ones (`control_characters`,
+    `amount_too_large`...), else `validation_error`.
+    """
     errors = [
         {
             "param": ".".join(str(p) for p in (*prefix, *e["loc"])) or None,
@@ -61,7 +71,9 @@ def validation_failed(exc: ValidationError, prefix: tuple[str, ...] = ()) -> Val
     message = str(first["message"])
     if first["param"]:
         message = f"{first['param']}: {message}"
-    return ValidationFailed(message, errors=errors, param=first["param"])
+    code = first.get("type")
+    specific = code if code in VALIDATION_CODES else None
+    return ValidationFailed(message, errors=errors, param=first["param"], code=specific)
 
 
 @web.middleware

@@ -9,18 +9,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from payment_service import __version__
+from payment_service.schemas.answers import ErrorResponse, PaymentView, RefundView
 from payment_service.schemas.payment_methods import (
     CardKeyView,
     PaymentMethodRequest,
     PaymentMethodView,
 )
-from payment_service.schemas.payments import (
-    ErrorResponse,
-    PaymentRequest,
-    PaymentView,
-    RefundRequest,
-    RefundView,
-)
+from payment_service.schemas.payments import PaymentRequest, RefundRequest
 
 _MODELS: tuple[type[BaseModel], ...] = (
     PaymentRequest,
@@ -34,16 +29,46 @@ _MODELS: tuple[type[BaseModel], ...] = (
 )
 
 _ERRORS = {
-    "400": "malformed JSON or a refused operation (payment_not_refundable,"
-    " payment_method_detached, ...)",
+    "400": "malformed JSON (malformed_json, json_too_deep, duplicate_key) or a refused "
+    "operation (payment_not_refundable, payment_method_detached, ...)",
     "401": "missing or invalid API key",
     "402": "card_expired: the card on file is past its expiry",
     "404": "unknown payment or payment method, or another merchant's",
+    "408": "the body did not arrive in time (body_read_timeout)",
     "409": "a request with the same Idempotency-Key is in progress",
     "413": "body larger than 64 KiB",
-    "422": "validation failed (field by field), or Idempotency-Key reused with another body",
+    "422": "validation failed (field by field; the code names the first rule: "
+    "control_characters, amount_too_large...), or Idempotency-Key reused with another body",
     "429": "rate limited (see Retry-After)",
-    "503": "not durably accepted; nothing was charged; retry with the same Idempotency-Key",
+    "503": "not durably accepted (not_accepted), or too much in flight (overloaded, see "
+    "Retry-After); retry with the same Idempotency-Key",
+}
+# The answers that are not a model: "still processing" (202), "accepted, not recorded yet"
+# (GET 200), a payment's refunds, and the health report.
+_PROCESSING = {
+    "type": "object",
+    "required": ["transaction_id", "status"],
+    "properties": {
+        "transaction_id": {"type": "string"},
+        "refund_id": {"type": "string"},
+        "status": {"type": "string"},
+    },
+}
+_REFUND_LIST = {
+    "type": "object",
+    "required": ["transaction_id", "refunds"],
+    "properties": {
+        "transaction_id": {"type": "string"},
+        "refunds": {"type": "array", "items": {"$ref": "#/components/schemas/RefundView"}},
+    },
+}
+_HEALTH = {
+    "type": "object",
+    "required": ["status", "components"],
+    "properties": {
+        "status": {"enum": ["healthy", "unhealthy"]},
+        "components": {"type": "object", "additionalProperties": {"type": "object"}},
+    },
 }
 
 
@@ -51,16 +76,24 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def _json(model: type[BaseModel]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": _ref(model)}}}
+def _json(model: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:
+    schema = model if isinstance(model, dict) else _ref(model)
+    return {"content": {"application/json": {"schema": schema}}}
 
 
 def _operation(
-    summary: str, ok: type[BaseModel], body: type[BaseModel] | None = None, *, sync: bool = True
+    summary: str,
+    ok: type[BaseModel] | dict[str, Any],
+    body: type[BaseModel] | None = None,
+    *,
+    sync: bool = True,
 ) -> Any:
     responses: dict[str, Any] = {"200": {"description": "final answer", **_json(ok)}}
     if body is not None and sync:
-        responses["202"] = {"description": "accepted, still processing; see Location"}
+        responses["202"] = {
+            "description": "accepted, still processing; see Location",
+            **_json(_PROCESSING),
+        }
     for status, text in _ERRORS.items():
         responses[status] = {"description": text, **_json(ErrorResponse)}
     operation: dict[str, Any] = {
@@ -89,6 +122,12 @@ def openapi_spec() -> dict[str, Any]:
     method_id = [
         {"name": "payment_method_id", "in": "path", "required": True, "schema": {"type": "string"}}
     ]
+    refund_id = [
+        *payment_id,
+        {"name": "refund_id", "in": "path", "required": True, "schema": {"type": "string"}},
+    ]
+    # GET shows a payment Kafka accepted but PostgreSQL does not show yet as "pending".
+    payment_or_pending = {"anyOf": [_ref(PaymentView), _PROCESSING]}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Payment Service", "version": __version__},
@@ -101,7 +140,7 @@ def openapi_spec() -> dict[str, Any]:
                 "post": _operation("Take a card payment", PaymentView, PaymentRequest)
             },
             "/api/v1/payments/{transaction_id}": {
-                "get": {**_operation("Get a payment", PaymentView), "parameters": payment_id}
+                "get": {**_operation("Get a payment", payment_or_pending), "parameters": payment_id}
             },
             "/api/v1/payments/{transaction_id}/refund": {
                 "post": {
@@ -110,7 +149,23 @@ def openapi_spec() -> dict[str, Any]:
                 }
             },
             "/api/v1/payments/{transaction_id}/refunds": {
-                "get": {"summary": "List a payment's refunds", "parameters": payment_id}
+                "get": {
+                    **_operation("List a payment's refunds", _REFUND_LIST),
+                    "parameters": payment_id,
+                }
+            },
+            "/api/v1/payments/{transaction_id}/refunds/{refund_id}": {
+                "get": {**_operation("Get a refund", RefundView), "parameters": refund_id}
+            },
+            "/health": {
+                "get": {
+                    "summary": "Health of the service and its dependencies",
+                    "responses": {
+                        "200": {"description": "healthy", **_json(_HEALTH)},
+                        "429": {"description": "rate limited", **_json(ErrorResponse)},
+                        "503": {"description": "unhealthy", **_json(_HEALTH)},
+                    },
+                }
             },
             "/api/v1/payment_methods": {
                 "post": _operation(
@@ -137,7 +192,6 @@ def openapi_spec() -> dict[str, Any]:
                     "The public key to seal card data to (HPKE; see docs/security.md)", CardKeyView
                 )
             },
-            "/health": {"get": {"summary": "Health of the service and its dependencies"}},
         },
     }
 

@@ -45,6 +45,8 @@ from payment_service.schemas.messages import PaymentResult, ProcessPaymentV1
 from payment_service.schemas.payments import PaymentRequest
 from payment_service.schemas.views import payment_view
 
+REFUSED = "invalid_command"  # the processor's answer to a command it could not take at all
+
 
 class PaymentService:
     """`POST /api/v1/payments/process` and `GET /api/v1/payments/{id}`."""
@@ -134,6 +136,10 @@ class PaymentService:
             await self._vault.discard(transaction_id)
             await self._markers.forget(transaction_id)
             raise
+        if result is not None and result.error is not None and result.error.code == REFUSED:
+            # Refused before any payment existed: nothing is pending, nothing will need it.
+            await self._vault.discard(transaction_id)
+            await self._markers.forget(transaction_id)
         return _answer(result, transaction_id)
 
     async def _security_code(self, request: PaymentRequest) -> SecurityCode | None:

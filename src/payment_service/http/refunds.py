@@ -120,6 +120,7 @@ def _amount_minor(request: RefundRequest, payment: PaymentRecord) -> int | None:
     try:
         return to_minor_units(request.amount, payment.currency)
     except MoneyError as exc:
+        detail = {"param": "amount", "message": str(exc), "type": exc.code}
         raise ValidationFailed(
-            f"amount: {exc}", errors=[{"param": "amount", "message": str(exc)}], param="amount"
+            f"amount: {exc}", errors=[detail], param="amount", code=exc.code
         ) from None

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
-from typing import Any, TypeVar
+import re
+from typing import Any, Final, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from payment_service.core.errors import InvalidRequest
+from payment_service.core.errors import InvalidRequest, NotFound
 from payment_service.http.answers import Answer
 from payment_service.http.errors import validation_failed
 from payment_service.http.openapi import docs_page, openapi_spec
+from payment_service.http.protection import client_address
 from payment_service.http.state import (
     AUTH,
     CORRELATION_ID,
@@ -24,26 +24,37 @@ from payment_service.http.state import (
     SEALER,
     SETTINGS,
 )
+from payment_service.schemas import jsonbody
 from payment_service.schemas.payment_methods import PaymentMethodRequest
 from payment_service.schemas.payments import PaymentRequest, RefundRequest
 
 Model = TypeVar("Model", bound=BaseModel)
 MAX_IDEMPOTENCY_KEY = 255
+# Our ids (transaction, refund) are this shape; anything else cannot name one of them.
+_ID: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 async def _merchant(request: web.Request) -> str:
-    merchant = await request.app[AUTH].merchant_for(request.headers.get("Authorization"))
+    merchant = await request.app[AUTH].merchant_for(
+        request.headers.get("Authorization"), client_address(request)
+    )
     await request.app[LIMITER].check(merchant)
     return merchant
 
 
+def _path_id(request: web.Request, name: str) -> str:
+    """A path id, or 404 for one that cannot exist (never passed on to storage or hashing)."""
+    value = request.match_info[name]
+    if _ID.fullmatch(value) is None:
+        what = "refund" if name == "refund_id" else "payment"
+        raise NotFound(f"no such {what}", param=name)
+    return value
+
+
 async def _body(request: web.Request, model: type[Model]) -> Model:
-    raw = await request.read()
-    try:
-        # Decimal for every JSON number: an amount must never pass through a float.
-        data: Any = json.loads(raw or b"{}", parse_float=Decimal) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("request body is not valid JSON", code="malformed_json") from None
+    raw = await request.read()  # read already, within its size and time limits (protection)
+    # Decimal for every JSON number (never a float), every number and the nesting bounded.
+    data: Any = jsonbody.loads(raw) if raw.strip() else {}
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object", code="malformed_json")
     try:
@@ -91,15 +102,16 @@ async def process_payment(request: web.Request) -> web.Response:
 
 async def get_payment(request: web.Request) -> web.Response:
     merchant = await _merchant(request)
-    transaction_id = request.match_info["transaction_id"]
+    transaction_id = _path_id(request, "transaction_id")
     return _respond(await request.app[PAYMENTS].get_payment(transaction_id, merchant_id=merchant))
 
 
 async def refund_payment(request: web.Request) -> web.Response:
     merchant = await _merchant(request)
+    transaction_id = _path_id(request, "transaction_id")
     refund = await _body(request, RefundRequest)
     answer = await request.app[REFUNDS].refund(
-        request.match_info["transaction_id"],
+        transaction_id,
         refund,
         merchant_id=merchant,
         idempotency_key=_idempotency_key(request),
@@ -110,14 +122,14 @@ async def refund_payment(request: web.Request) -> web.Response:
 
 async def list_refunds(request: web.Request) -> web.Response:
     merchant = await _merchant(request)
-    transaction_id = request.match_info["transaction_id"]
+    transaction_id = _path_id(request, "transaction_id")
     return _respond(await request.app[REFUNDS].list_refunds(transaction_id, merchant_id=merchant))
 
 
 async def get_refund(request: web.Request) -> web.Response:
     merchant = await _merchant(request)
     answer = await request.app[REFUNDS].get_refund(
-        request.match_info["transaction_id"], request.match_info["refund_id"], merchant_id=merchant
+        _path_id(request, "transaction_id"), _path_id(request, "refund_id"), merchant_id=merchant
     )
     return _respond(answer)
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from payment_service.http.health import HealthCheck
     from payment_service.http.payment_methods import PaymentMethodService
     from payment_service.http.payments import PaymentService
+    from payment_service.http.protection import Protection
     from payment_service.http.refunds import RefundService
     from payment_service.ops.telemetry import Metrics
 
@@ -25,5 +26,6 @@ HEALTH: web.AppKey[HealthCheck] = web.AppKey("health")
 AUTH: web.AppKey[ApiKeyAuth] = web.AppKey("auth")
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+PROTECTION: web.AppKey[Protection] = web.AppKey("protection")
 
 CORRELATION_ID = "correlation_id"

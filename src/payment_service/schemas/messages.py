@@ -8,6 +8,9 @@ in Redis, see `cards.vault`). A producer needs the published public key and no s
 
 Headers: `correlation-id`, `reply-partition` (the results partition the waiting API reads) and the
 trace context. JSON Schemas generated from these models are committed under `schemas/json/`.
+
+Text in a command (`Text`) has no control character, like the HTTP fields it comes from: the
+processor refuses, with a final error result, a command PostgreSQL could not store (NUL).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema, model_validator
+
+from payment_service.schemas.text import NO_CONTROL_PATTERN
 
 HEADER_CORRELATION_ID = "correlation-id"
 HEADER_REPLY_PARTITION = "reply-partition"
@@ -29,6 +34,17 @@ Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 AmountMinor = Annotated[int, Field(gt=0, le=10**15)]
 PaymentMethodId = Annotated[str, Field(pattern=r"^pm_[A-Za-z0-9]{8,64}$")]
+Text = Annotated[str, Field(pattern=NO_CONTROL_PATTERN)]
+Metadata = Annotated[
+    dict[Text, Text],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_CONTROL_PATTERN},
+            "additionalProperties": {"type": "string", "pattern": NO_CONTROL_PATTERN},
+        }
+    ),
+]
 
 
 class _Message(BaseModel):
@@ -46,7 +62,7 @@ def new_message_id() -> str:
 class EncryptedCard(_Message):
     """The card as it travels: the number sealed to the processor, the rest safe to show."""
 
-    number_envelope: str = Field(
+    number_envelope: Text = Field(
         max_length=4096,
         description=(
             "the card number sealed with HPKE to the current public key (GET /api/v1/keys/card),"
@@ -54,14 +70,14 @@ class EncryptedCard(_Message):
             ' {"v":2,"alg":...,"kid":...,"ct":base64(enc || ciphertext)}'
         ),
     )
-    fingerprint: str | None = Field(
+    fingerprint: Text | None = Field(
         default=None, description="ignored: the processor computes it after opening the envelope"
     )
-    brand: str
+    brand: Text
     last4: Annotated[str, Field(pattern=r"^[0-9]{4}$")]
     expiry_month: Annotated[int, Field(ge=1, le=12)]
     expiry_year: Annotated[int, Field(ge=2000, le=2100)]
-    holder_name: Annotated[str, Field(min_length=1, max_length=100)]
+    holder_name: Annotated[Text, Field(min_length=1, max_length=100)]
 
 
 class ProcessPayment(_Message):
@@ -69,15 +85,15 @@ class ProcessPayment(_Message):
     merchant_id: Id
     amount_minor: AmountMinor
     currency: Currency
-    payment_method: str = "credit_card"
+    payment_method: Text = "credit_card"
     card: EncryptedCard | None = Field(default=None, description="exactly one of card and ...")
     payment_method_id: PaymentMethodId | None = Field(
         default=None, description="... a card on file of this merchant's (pm_...)"
     )
-    description: str | None = Field(default=None, max_length=500)
-    metadata: dict[str, str] = Field(default_factory=dict)
-    idempotency_key: str | None = Field(default=None, max_length=255)
-    request_hash: str | None = Field(default=None, description="hash of the HTTP request body")
+    description: Text | None = Field(default=None, max_length=500)
+    metadata: Metadata = Field(default_factory=dict)
+    idempotency_key: Text | None = Field(default=None, max_length=255)
+    request_hash: Text | None = Field(default=None, description="hash of the HTTP request body")
     security_code_in_vault: bool = Field(
         default=False, description="true when the API left the security code in Redis"
     )
@@ -94,10 +110,10 @@ class RefundPayment(_Message):
     transaction_id: Id
     merchant_id: Id
     amount_minor: AmountMinor | None = Field(default=None, description="null: all that remains")
-    reason: str | None = Field(default=None, max_length=100)
-    metadata: dict[str, str] = Field(default_factory=dict)
-    idempotency_key: str | None = Field(default=None, max_length=255)
-    request_hash: str | None = None
+    reason: Text | None = Field(default=None, max_length=100)
+    metadata: Metadata = Field(default_factory=dict)
+    idempotency_key: Text | None = Field(default=None, max_length=255)
+    request_hash: Text | None = None
 
 
 class ProcessPaymentV1(_Message):

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,9 +24,15 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from payment_service.cards.redact import contains_card_number
-from payment_service.core.masking import CardNumber, SecurityCode, luhn_valid
-from payment_service.core.money import MoneyError, currency_exponent, to_minor_units
+from payment_service.core.masking import CardNumber, SecurityCode, ascii_digits, luhn_valid
+from payment_service.core.money import (
+    MoneyError,
+    check_amount_bounds,
+    currency_exponent,
+    to_minor_units,
+)
+from payment_service.schemas.jsonbody import OutOfRange
+from payment_service.schemas.text import free_text
 
 MAX_DESCRIPTION = 500
 MAX_METADATA_KEYS = 50
@@ -39,13 +44,17 @@ REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 def _card_number(value: object) -> CardNumber:
     if isinstance(value, CardNumber):
         return value
-    if not isinstance(value, str):
-        raise ValueError("card number must be a string of digits")
+    if not isinstance(value, str) or len(value) > 32:
+        raise PydanticCustomError("invalid_card_number", "card number must be 12 to 19 digits")
     digits = value.replace(" ", "").replace("-", "")
-    if not digits.isdigit() or not 12 <= len(digits) <= 19:
-        raise ValueError("card number must be 12 to 19 digits")
+    if not ascii_digits(digits) or not 12 <= len(digits) <= 19:
+        raise PydanticCustomError(
+            "invalid_card_number", "card number must be 12 to 19 digits (0-9)"
+        )
     if not luhn_valid(digits):
-        raise ValueError("card number is not valid (Luhn check failed)")
+        raise PydanticCustomError(
+            "invalid_card_number", "card number is not valid (Luhn check failed)"
+        )
     return CardNumber(digits)
 
 
@@ -53,34 +62,45 @@ def _security_code(value: object) -> SecurityCode:
     if isinstance(value, SecurityCode):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
-        raise ValueError("security code must be a string (leading zeros matter)")
-    if not isinstance(value, str) or not value.isdigit() or not 3 <= len(value) <= 4:
-        raise ValueError("security code must be 3 or 4 digits")
+        raise PydanticCustomError(
+            "invalid_security_code", "security code must be a string (leading zeros matter)"
+        )
+    if not isinstance(value, str) or not ascii_digits(value) or not 3 <= len(value) <= 4:
+        raise PydanticCustomError("invalid_security_code", "security code must be 3 or 4 digits")
     return SecurityCode(value)
 
 
+def _money_error(exc: MoneyError) -> PydanticCustomError:
+    return PydanticCustomError(exc.code, str(exc))
+
+
 def _amount(value: object) -> Decimal:
+    """A bounded Decimal (see core.money): nothing later can be slowed down by its size."""
+    if isinstance(value, OutOfRange):
+        if value.too_large:
+            raise PydanticCustomError("amount_too_large", "amount is too large")
+        raise PydanticCustomError("amount_too_precise", "amount has too many digits")
     # bool is an int subclass; floats never reach here because JSON is parsed with Decimal.
     if isinstance(value, bool | float):
-        raise ValueError("amount must be a decimal number")
-    if isinstance(value, int | Decimal):
-        return Decimal(value)
-    if isinstance(value, str):
-        try:
-            return Decimal(value.strip())
-        except ArithmeticError:
-            raise ValueError("amount must be a decimal number") from None
-    raise ValueError("amount must be a decimal number")
+        raise PydanticCustomError("invalid_amount", "amount must be a decimal number")
+    try:
+        if isinstance(value, int | Decimal):
+            return check_amount_bounds(Decimal(value))
+        if isinstance(value, str) and len(value) <= 64:
+            return check_amount_bounds(Decimal(value.strip()))
+    except MoneyError as exc:
+        raise _money_error(exc) from None
+    except ArithmeticError:
+        pass
+    raise PydanticCustomError("invalid_amount", "amount must be a decimal number")
 
 
-def _no_card_number(value: str) -> str:
-    # Free text is stored and published in clear: a card number must never ride along in it.
-    if contains_card_number(value):
-        raise ValueError("must not contain a card number (card data belongs in card_data only)")
-    return value
+def _free_text(value: object) -> object:
+    # Before pydantic's own str checks, so an unpaired surrogate gets our code too.
+    return free_text(value) if isinstance(value, str) else value
 
 
-FreeText = AfterValidator(_no_card_number)
+FreeText = BeforeValidator(_free_text)
 
 
 def _metadata(value: object) -> dict[str, str]:
@@ -94,23 +114,28 @@ def _metadata(value: object) -> dict[str, str]:
     for key, item in value.items():
         if not isinstance(key, str) or not key or len(key) > MAX_METADATA_KEY:
             raise ValueError(f"metadata keys must be 1 to {MAX_METADATA_KEY} characters")
+        free_text(key)  # before the key is shown in any message below
         if isinstance(item, bool):
             text = "true" if item else "false"
+        elif isinstance(item, OutOfRange):
+            raise PydanticCustomError(
+                "number_out_of_range",
+                "metadata value for {key} is a number out of range",
+                {"key": repr(key)},
+            )
         elif isinstance(item, str | int | Decimal):
             text = str(item)
         else:
             raise ValueError(f"metadata value for {key!r} must be a string or number")
         if len(text) > MAX_METADATA_VALUE:
             raise ValueError(f"metadata value for {key!r} exceeds {MAX_METADATA_VALUE} characters")
-        result[_no_card_number(key)] = _no_card_number(text)
+        result[key] = free_text(text)
     return result
 
 
-def _field_error(field: str, message: str) -> ValidationError:
+def _field_error(field: str, message: str, code: str = "value_error") -> ValidationError:
     """A validation error located at `field` (model-level rules still point at the field)."""
-    detail = InitErrorDetails(
-        type=PydanticCustomError("value_error", message), loc=(field,), input=None
-    )
+    detail = InitErrorDetails(type=PydanticCustomError(code, message), loc=(field,), input=None)
     return ValidationError.from_exception_data("validation", [detail])
 
 
@@ -160,7 +185,7 @@ class CardData(_Strict):
     @field_validator("expiry_month", "expiry_year", mode="before")
     @classmethod
     def _integer(cls, value: object) -> object:
-        if isinstance(value, str) and value.isdigit():
+        if isinstance(value, str) and ascii_digits(value) and len(value) <= 4:
             return int(value)
         return value
 
@@ -196,7 +221,7 @@ class PaymentRequest(_Strict):
             try:
                 currency_exponent(code)
             except MoneyError as exc:
-                raise ValueError(str(exc)) from None
+                raise _money_error(exc) from None
             return code
         return value
 
@@ -205,7 +230,7 @@ class PaymentRequest(_Strict):
         try:
             to_minor_units(self.amount, self.currency)
         except MoneyError as exc:
-            raise _field_error("amount", str(exc)) from None
+            raise _field_error("amount", str(exc), exc.code) from None
         return self
 
     @model_validator(mode="after")
@@ -236,63 +261,3 @@ class RefundRequest(_Strict):
         if value is not None and (not value.is_finite() or value <= 0):
             raise ValueError("amount must be greater than zero")
         return value
-
-
-class CardView(BaseModel):
-    brand: str
-    last4: str
-    expiry_month: int
-    expiry_year: int
-
-
-class RefundView(BaseModel):
-    refund_id: str
-    transaction_id: str
-    status: str
-    amount: str
-    amount_minor: int
-    currency: str
-    reason: str | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
-    failure_code: str | None = None
-    failure_message: str | None = None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
-class PaymentView(BaseModel):
-    """What a merchant sees of a payment: card shown as brand and last four only."""
-
-    transaction_id: str
-    merchant_id: str
-    status: str
-    amount: str
-    amount_minor: int
-    currency: str
-    payment_method: str
-    card: CardView
-    payment_method_id: str | None = None
-    description: str | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
-    authorization_code: str | None = None
-    failure_code: str | None = None
-    decline_code: str | None = None
-    failure_message: str | None = None
-    refunded_amount: str
-    refunded_amount_minor: int
-    refunds: list[RefundView] = Field(default_factory=list)
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
-class ErrorBody(BaseModel):
-    type: str
-    code: str
-    message: str
-    param: str | None = None
-    errors: list[dict[str, Any]] | None = None
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorBody
-    correlation_id: str

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from payment_service.core.money import to_major_units
 from payment_service.core.records import PaymentMethodRecord, PaymentRecord, RefundRecord
+from payment_service.schemas.answers import CardView, PaymentView, RefundView
 from payment_service.schemas.payment_methods import PaymentMethodView
-from payment_service.schemas.payments import CardView, PaymentView, RefundView
 
 
 def _amount(amount_minor: int, currency: str) -> str:

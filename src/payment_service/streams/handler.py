@@ -1,18 +1,24 @@
 """Handle one message from `payments.requests`: parse it, run its flow, publish its result.
 
 A message that is not a valid command is dead-lettered; it never reaches the bank and never stops
-the processor. An outage of our own stores (PostgreSQL, Redis, Kafka) is retried for a while,
-then raised so that the offset is not committed; any other failure parks the message on the DLQ.
+the processor. When it still names its payment (type, transaction and merchant ids), it is also
+answered with a final `invalid_command` error result, so a caller waiting for it (the API) gets an
+answer instead of "processing" (a NUL in a description used to end that way: PostgreSQL refuses
+it, and nothing else ever answered). An outage of our own stores (PostgreSQL, Redis, Kafka) is
+retried for a while, then raised so that the offset is not committed; any other failure parks the
+message on the DLQ.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from payment_service.core.errors import StorageUnavailable, VaultUnavailable
 from payment_service.core.ports import PaymentRepository
@@ -20,8 +26,10 @@ from payment_service.kafka.producer import ProduceFailed
 from payment_service.ops.telemetry import Metrics, span
 from payment_service.schemas.messages import (
     HEADER_CORRELATION_ID,
+    Id,
     ProcessPaymentV1,
     RefundPaymentV1,
+    ResultError,
     parse_command,
 )
 from payment_service.streams.commands import new_payment, new_refund
@@ -34,6 +42,12 @@ log = logging.getLogger(__name__)
 
 # Outages of PostgreSQL, Redis or Kafka: the work is repeatable, so it waits and repeats.
 TRANSIENT: tuple[type[Exception], ...] = (StorageUnavailable, VaultUnavailable, ProduceFailed)
+INVALID_COMMAND = "invalid_command"
+_KINDS: dict[object, Literal["payment", "refund"]] = {
+    "payment.process/v1": "payment",
+    "payment.refund/v1": "refund",
+}
+_ID_ADAPTER: TypeAdapter[str] = TypeAdapter(Id)
 
 
 class CommandHandler:
@@ -62,7 +76,11 @@ class CommandHandler:
         try:
             command = parse_command(raw or b"")
         except ValidationError as exc:
-            await self._publisher.dead_letter(raw, key, headers, "invalid_command", _summary(exc))
+            summary = _summary(exc)
+            await self._publisher.dead_letter(raw, key, headers, INVALID_COMMAND, summary)
+            refusal = refused(raw, summary)
+            if refusal is not None:
+                await self._publisher.publish(refusal, headers, correlation_id)
             return
         started = time.perf_counter()
         with span(
@@ -134,6 +152,31 @@ class CommandHandler:
         return refund_result(
             refund.transaction_id, refund.merchant_id, refund.refund_id, refunded, payment
         )
+
+
+def refused(raw: bytes | None, summary: str) -> CommandResult | None:
+    """The final error result for an invalid command that names its payment, else None."""
+    try:
+        envelope: Any = json.loads(raw or b"")
+    except (ValueError, RecursionError):
+        return None
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    kind = _KINDS.get(envelope.get("type")) if isinstance(data, dict) else None
+    if kind is None or not isinstance(data, dict):
+        return None
+    names = ("transaction_id", "merchant_id", *(("refund_id",) if kind == "refund" else ()))
+    try:
+        ids = {name: _ID_ADAPTER.validate_python(data.get(name), strict=True) for name in names}
+    except ValidationError:
+        return None  # not a payment anyone can be waiting for
+    return CommandResult(
+        kind=kind,
+        transaction_id=ids["transaction_id"],
+        merchant_id=ids["merchant_id"],
+        refund_id=ids.get("refund_id"),
+        final=True,
+        error=ResultError(code=INVALID_COMMAND, message=f"the command was refused: {summary}"),
+    )
 
 
 def _summary(exc: ValidationError) -> str:

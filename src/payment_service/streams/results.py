@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from payment_service.core.records import PaymentRecord
+from payment_service.schemas.answers import PaymentView, RefundView
 from payment_service.schemas.messages import PaymentResult, ResultError
-from payment_service.schemas.payments import PaymentView, RefundView
 from payment_service.schemas.views import payment_view, refund_view
 from payment_service.streams.payments import PaymentOutcome
 from payment_service.streams.refunds import RefundOutcome
