@@ -74,7 +74,12 @@ async def test_slow_clients_cannot_exhaust_connections(
 def _unanswered_topic(service: Service) -> str:
     """A requests topic no processor reads: a payment sent there stays in flight."""
     topic = f"test.unanswered.{uuid.uuid4().hex[:8]}.requests"
-    service.cli("topics", KAFKA_TOPIC_REQUESTS=topic)
+    # As the admin principal, with the principals' ACLs extended to this topic (the API writes it).
+    admin = {**service.stack.kafka_env("admin"), "KAFKA_TOPIC_REQUESTS": topic}
+    if service.stack.kafka_secured:
+        credentials = str(service.stack.kafka_credentials)
+        service.run_cli("kafka", "bootstrap", "--credentials", credentials, extra_env=admin)
+    service.run_cli("topics", extra_env=admin)
     return topic
 
 
