@@ -7,7 +7,8 @@ SHELL := /bin/bash
 .SUFFIXES:
 
 PYTHON ?= python3
-VENV := .venv
+# Another interpreter gets its own venv: make test-unit PYTHON=python3.13 uses .venv-python3.13.
+VENV ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(notdir $(PYTHON)))
 PY := $(VENV)/bin/python
 APP := $(VENV)/bin/payment-service
 STACK := $(PYTHON) scripts/stack.py
@@ -20,6 +21,13 @@ define pytest_in
 	@set +e; $(1) $(PY) -m pytest $(2) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests collected in $(2)"; exit 0; fi; exit $$rc
 endef
+# The Docker stack: its secrets file (scripts/dockerstack.py writes it once, see docker-compose.yml).
+DOCKER_ENV := .docker.env
+COMPOSE = docker compose --env-file $(DOCKER_ENV)
+DOCKERSTACK := $(PYTHON) scripts/dockerstack.py
+# Which stack `make test-api` and `make db-seed` use: native (`make up`) or docker (`make
+# docker-up`); by default the one that is running (the native one when both or neither are).
+STACK_KIND ?= $(shell $(DOCKERSTACK) which 2>/dev/null || echo native)
 DOCKER_CHECK = @docker info >/dev/null 2>&1 || { \
 	echo "'make $@' needs a running Docker engine, and none is available here ('docker info' failed)."; \
 	echo "Use the native stack instead: make up / make down / make logs."; exit 1; }
@@ -27,6 +35,8 @@ DOCKER_CHECK = @docker info >/dev/null 2>&1 || { \
 .PHONY: help install lock system-deps dev dev-setup up run-local down status logs env-check psql redis-cli \
 	test full-test test-unit test-integration test-api lint format db-seed bench \
 	docker-up docker-down docker-logs docker-shell docker-psql clean clean-all
+.PHONY: prod-check deps-check debug metrics coverage deploy-staging deploy-prod hooks \
+	docker-config docker-clean docker-test-api docker-db-seed
 
 help: ## List the targets
 	@echo "payment-service: make <target>   (first time: make up, then make test)"
@@ -35,21 +45,29 @@ help: ## List the targets
 
 # ---- environment -----------------------------------------------------------------------------
 
-install: $(VENV)/.installed ## Create .venv and install the package + dev tools, pinned by requirements.lock
+install: $(VENV)/.installed ## Create .venv and install the package + dev tools from the hash-pinned requirements.lock
 
+# Every dependency comes from requirements.lock with --require-hashes; the project itself is an
+# editable install on top (--no-deps: its dependencies are all in the lock).
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(PY) || { echo "creating $(VENV) with $$($(PYTHON) --version)…"; $(PYTHON) -m venv $(VENV); }
-	@echo "installing payment-service[dev] into $(VENV) (constraints: requirements.lock)…"
-	@$(PY) -m pip install --disable-pip-version-check -c requirements.lock -e '.[dev]' \
-		> $(VENV)/pip-install.log 2>&1 || { tail -40 $(VENV)/pip-install.log; \
+	@echo "installing payment-service[dev] into $(VENV) (requirements.lock, --require-hashes)…"
+	@{ $(PY) -m pip install --disable-pip-version-check --require-hashes -r requirements.lock \
+		&& $(PY) -m pip install --disable-pip-version-check --no-deps -e . \
+		&& $(PY) -m pip check; } > $(VENV)/pip-install.log 2>&1 || { tail -40 $(VENV)/pip-install.log; \
 		echo "pip install failed; full log: $(VENV)/pip-install.log"; exit 1; }
 	@touch $@
 
-lock: ## Regenerate requirements.lock from the packages in .venv
-	@{ echo "# Every package of the dev environment, pinned (pip install -c requirements.lock -e '.[dev]')."; \
-	   echo "# Regenerate with: make lock"; \
-	   $(PY) -m pip freeze --exclude-editable; } > requirements.lock
-	@echo "wrote requirements.lock"
+# The lock is universal (markers for Python 3.11-3.13, any platform) and hash-pinned, made by uv
+# (pinned in the dev extra). uv keeps every version already in the lock unless told otherwise:
+# make lock LOCK_ARGS='--upgrade-package aiohttp' (or --upgrade). requirements-prod.lock is the
+# runtime subset (what the Docker image installs), at the same versions.
+UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --quiet --custom-compile-command 'make lock'
+lock: install ## Regenerate requirements.lock (dev) and requirements-prod.lock (runtime) with uv, hash-pinned
+	$(UV_COMPILE) --extra dev -o requirements.lock $(LOCK_ARGS)
+	$(UV_COMPILE) -c requirements.lock -o requirements-prod.lock
+	@echo "wrote requirements.lock and requirements-prod.lock; run make install to apply"
 
 system-deps: ## Install missing system packages (PostgreSQL, Redis, Java, Maven) and the Kafka jars
 	@$(STACK) install $(STACK_ARGS)
@@ -82,8 +100,9 @@ psql: ## Open psql on the local stack's database
 redis-cli: ## Open redis-cli on the local stack's Redis
 	@$(STACK) exec $(STACK_ARGS) -- bash -c 'exec redis-cli -u "$$REDIS_URL"'
 
-db-seed: install ## Create a demo merchant and print its API key (needs `make up`)
-	@$(STACK) exec $(STACK_ARGS) -- $(APP) db-seed
+db-seed: install ## Create a demo merchant and print its API key (the running stack: make up, or make docker-up)
+	@if [ "$(STACK_KIND)" = docker ]; then $(MAKE) -s --no-print-directory docker-db-seed; \
+	else $(STACK) exec $(STACK_ARGS) -- $(APP) db-seed; fi
 
 # ---- quality ---------------------------------------------------------------------------------
 
@@ -98,9 +117,10 @@ test-unit: install ## Unit tests (no servers)
 test-integration: install system-deps ## Integration tests against real Kafka/PostgreSQL/Redis (own stack unless URLs are set)
 	$(call pytest_in,,tests/integration)
 
-test-api: install ## End-to-end tests (tests/e2e) against the service running from `make up` (not the process-killing ones)
-	@$(STACK) exec $(STACK_ARGS) -- bash -c 'PAYMENT_API_URL=http://127.0.0.1:$${API_PORT:-8000} \
-		exec $(PY) -m pytest tests/e2e -m "not fault" $(PYTEST_ARGS)'
+test-api: install ## End-to-end tests (tests/e2e) against the running service, `make up`'s or `make docker-up`'s (not the process-killing ones)
+	@if [ "$(STACK_KIND)" = docker ]; then $(MAKE) --no-print-directory docker-test-api; \
+	else $(STACK) exec $(STACK_ARGS) -- bash -c 'PAYMENT_API_URL=http://127.0.0.1:$${API_PORT:-8000} \
+		exec $(PY) -m pytest tests/e2e -m "not fault" $(PYTEST_ARGS)'; fi
 
 lint: install ## ruff check, ruff format --check, mypy
 	$(PY) -m ruff check $(LINT_PATHS)
@@ -117,26 +137,45 @@ bench: up ## Benchmark: start the stack if needed, run the 3 scenarios (~10-15 m
 
 # ---- Docker (needs a Docker engine; none on this project's machines) ----------------------------
 
-docker-up: ## (needs Docker) Build and start the same stack with docker compose
+docker-up: ## (needs Docker) Build and start the same stack with docker compose, wait for health (DATADOG=1 adds the agent)
 	$(DOCKER_CHECK)
-	@mkdir -p .stack && $(STACK) env --docker > .stack/docker.env
-	docker compose --env-file .stack/docker.env up -d --build --wait
+	@$(DOCKERSTACK) env-file
+	$(if $(DATADOG),COMPOSE_PROFILES=datadog DD_AGENT_HOST=datadog-agent DD_TRACE_ENABLED=true) \
+		$(COMPOSE) up -d --build --wait
+	@echo "API http://localhost:8000 (docs /docs); then: make db-seed, make test-api, make docker-down"
 
-docker-down: ## (needs Docker) Stop the docker compose stack
+docker-down: ## (needs Docker) Stop the docker compose stack (its data volumes and .docker.env are kept)
 	$(DOCKER_CHECK)
-	docker compose --env-file .stack/docker.env down
+	$(COMPOSE) --profile datadog down
+
+docker-clean: ## (needs Docker) Stop the docker compose stack and delete its volumes together with .docker.env (their passwords)
+	$(DOCKER_CHECK)
+	$(COMPOSE) --profile datadog down --volumes --remove-orphans
+	rm -f $(DOCKER_ENV)
+
+docker-config: ## Check docker-compose.yml with `docker compose config` (needs the compose plugin, not an engine)
+	@$(DOCKERSTACK) env-file >/dev/null
+	$(COMPOSE) config --quiet && $(COMPOSE) --profile datadog config --quiet && echo "docker-compose.yml: valid"
 
 docker-logs: ## (needs Docker) Follow the docker compose logs
 	$(DOCKER_CHECK)
-	docker compose --env-file .stack/docker.env logs -f
+	$(COMPOSE) logs -f
 
 docker-shell: ## (needs Docker) Open a shell in the api container
 	$(DOCKER_CHECK)
-	docker compose --env-file .stack/docker.env exec api bash
+	$(COMPOSE) exec api bash
 
 docker-psql: ## (needs Docker) Open psql in the postgres container
 	$(DOCKER_CHECK)
-	docker compose --env-file .stack/docker.env exec postgres psql -U payment_user payment_db
+	$(COMPOSE) exec postgres psql -U payment_user payment_db
+
+docker-db-seed: ## (needs Docker) Create a demo merchant in the Docker stack and print its API key
+	$(DOCKER_CHECK)
+	@$(COMPOSE) exec -T api payment-service db-seed
+
+docker-test-api: install ## (needs Docker) tests/e2e from this host against the Docker stack's published ports
+	$(DOCKER_CHECK)
+	@$(DOCKERSTACK) exec -- $(PY) -m pytest tests/e2e -m "not fault" $(PYTEST_ARGS)
 
 # ---- cleaning --------------------------------------------------------------------------------
 
@@ -147,3 +186,4 @@ clean: ## Remove caches (.mypy_cache, .ruff_cache, .pytest_cache, __pycache__)
 clean-all: down clean ## Stop the stack, then remove .stack (all local data), .venv and caches
 	rm -rf .stack $(VENV) src/*.egg-info
 	@echo "kept the shared Kafka jar cache: ~/.cache/payment-service (remove it by hand if wanted)"
+	@test ! -f $(DOCKER_ENV) || echo "kept $(DOCKER_ENV) and the Docker volumes (the passwords and the data they open): make docker-clean removes both"
