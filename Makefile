@@ -135,6 +135,75 @@ format: install ## Format the code and apply ruff's safe fixes
 bench: up ## Benchmark: start the stack if needed, run the 3 scenarios (~10-15 min), write bench/results/ (BENCH_ARGS='profile' or '--scenarios 2', docs/benchmark.md)
 	@$(STACK) exec $(STACK_ARGS) -- $(PY) -m bench $(BENCH_ARGS)
 
+# ---- production checks, coverage, debugging, deployment (seed target names) ------------------
+
+STRICT ?=
+COVERAGE_TESTS ?= tests
+DEBUG_PORT ?= 8001
+DEBUG_INSTANCE ?= 1
+METRICS_SECONDS ?= 10
+METRICS_PORT ?= 8125
+
+deps-check: install ## The venv is exactly requirements.lock, `pip check`, and pip-audit (says NOT CHECKED when its service is unreachable; STRICT=1 fails then)
+	@$(PY) scripts/deps_check.py $(if $(STRICT),--strict); rc=$$?; [ $$rc -eq 2 ] && exit 0; exit $$rc
+
+prod-check: install ## lint + every test + deps-check + the Docker image build where an engine runs; a summary says what was not checked (STRICT=1 fails on it)
+	@set -o pipefail; failed=; gaps=; \
+	echo "==> lint and tests (make test)"; \
+	$(MAKE) --no-print-directory test || failed="$$failed tests"; \
+	echo "==> dependencies (make deps-check)"; \
+	$(PY) scripts/deps_check.py; rc=$$?; \
+	if [ $$rc -eq 1 ]; then failed="$$failed deps"; elif [ $$rc -eq 2 ]; then gaps="$$gaps vulnerability-audit"; fi; \
+	echo "==> Docker image"; \
+	if docker info >/dev/null 2>&1; then \
+		docker build -t payment-service:local . || failed="$$failed image"; \
+	else \
+		echo "image build: SKIPPED (no Docker engine answers 'docker info'; docker-compose.yml is checked by tests/unit/test_compose.py)"; \
+		gaps="$$gaps image-build"; \
+	fi; \
+	echo; \
+	if [ -n "$$failed" ]; then echo "prod-check: FAILED:$$failed$${gaps:+ (not checked:$$gaps)}"; exit 1; fi; \
+	if [ -n "$$gaps" ]; then echo "prod-check: passed, but NOT CHECKED:$$gaps"; [ -z "$(STRICT)" ]; exit $$?; fi; \
+	echo "prod-check: PASSED"
+
+coverage: install system-deps ## Tests under coverage, the service's subprocesses included (COVERAGE_TESTS=tests/unit for a quick one): terminal report, htmlcov/index.html, coverage.xml
+	@rm -f .coverage .coverage.*
+	$(call pytest_in,,$(COVERAGE_TESTS) --cov --cov-report=term-missing:skip-covered --cov-report=html --cov-report=xml)
+
+debug: install ## Debug info, then one more API in the foreground with DEBUG logs on DEBUG_PORT (8001) against the running native stack (Ctrl-C stops it)
+	@echo "python    $$($(PY) --version) ($(PY))"
+	@echo "package   payment-service $$($(PY) -c 'import importlib.metadata as m; print(m.version("payment-service"))')"
+	@echo "git       $$(git describe --always --dirty 2>/dev/null || echo '-')"
+	@$(STACK) status $(STACK_ARGS)
+	@echo "starting a second API instance on http://127.0.0.1:$(DEBUG_PORT) (results partition $(DEBUG_INSTANCE)), LOG_LEVEL=DEBUG; the stack's own API keeps running"
+	@$(STACK) exec $(STACK_ARGS) -- env LOG_LEVEL=DEBUG DEBUG=true API_HOST=127.0.0.1 \
+		API_PORT=$(DEBUG_PORT) API_INSTANCE=$(DEBUG_INSTANCE) $(APP) api
+
+metrics: ## Listen on DogStatsD's port (udp 127.0.0.1:8125) for METRICS_SECONDS (10) and print what the running API and processor send
+	@$(PYTHON) scripts/statsd_capture.py --port $(METRICS_PORT) --seconds $(METRICS_SECONDS)
+
+hooks: install ## Install the git pre-commit hooks (ruff, ruff format, mypy from .venv: .pre-commit-config.yaml)
+	$(VENV)/bin/pre-commit install
+
+define deploy_needs
+	@echo "make $@: not automated in this project, and nothing was deployed."
+	@echo "A deployment to $(1) needs what this repository does not have:"
+	@echo "  - a container registry to push the image to (docker build -t <registry>/payment-service:<version> . && docker push ...),"
+	@echo "    and credentials for it;"
+	@echo "  - a cluster or hosts to run it on (Kubernetes manifests / Helm chart, or a compose host), with access to them;"
+	@echo "  - managed Kafka (SASL_SSL or mTLS, ACLs per DESIGN.md), PostgreSQL and Redis, and their credentials;"
+	@echo "  - the secrets (SECRET_KEY, ENCRYPTION_KEY, database and Redis passwords, DD_API_KEY) in a secret store;"
+	@echo "  - ENVIRONMENT=production (the service then refuses to start without its secrets)."
+	@echo "Run 'make prod-check' first."
+	@exit 1
+endef
+
+deploy-staging: ## Say what a staging deployment needs (registry, credentials, cluster) and stop with exit 1
+	$(call deploy_needs,staging)
+
+deploy-prod: ## Say what a production deployment needs (registry, credentials, cluster) and stop with exit 1
+	$(call deploy_needs,production)
+
 # ---- Docker (needs a Docker engine; none on this project's machines) ----------------------------
 
 docker-up: ## (needs Docker) Build and start the same stack with docker compose, wait for health (DATADOG=1 adds the agent)
