@@ -11,6 +11,8 @@ PYTHON ?= python3
 VENV ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(notdir $(PYTHON)))
 PY := $(VENV)/bin/python
 APP := $(VENV)/bin/payment-service
+# The stack's own processes (make up) run from the same venv (scripts/stackctl/apps.py reads it).
+export PAYMENT_SERVICE_BIN ?= $(CURDIR)/$(APP)
 STACK := $(PYTHON) scripts/stack.py
 STACK_ARGS ?=
 PYTEST_ARGS ?=
