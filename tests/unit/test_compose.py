@@ -181,6 +181,17 @@ def test_datadog_agent_is_addressed_only_with_its_profile() -> None:
     assert "$(if $(DATADOG),COMPOSE_PROFILES=datadog " in line
 
 
+def test_kafka_is_advertised_to_the_host_where_it_is_published() -> None:
+    env = SERVICES["kafka"]["environment"]
+    advertised = dict(item.split("://", 1) for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    assert advertised["EXTERNAL"] == f"127.0.0.1:{stack.DEFAULT_PORTS['kafka']}"
+    assert advertised["INTERNAL"] == SERVICES["api"]["environment"]["KAFKA_BOOTSTRAP_SERVERS"]
+    protocols = dict(
+        item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    )
+    assert set(protocols) == {"CONTROLLER", "INTERNAL", "EXTERNAL"}
+
+
 def test_kafka_keeps_its_data_on_the_volume() -> None:
     kafka = SERVICES["kafka"]
     log_dirs = kafka["environment"]["KAFKA_LOG_DIRS"]
