@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The service's image: one image, one process per container (api, processor, banksim, migrate,
 # topics are subcommands of `payment-service`). Used by docker-compose.yml.
 #
@@ -20,6 +19,7 @@ COPY requirements-prod.lock ./
 RUN python -m venv --without-pip /opt/venv \
     && pip --python /opt/venv/bin/python install --require-hashes --only-binary :all: \
         --no-deps -r requirements-prod.lock
+# The project's own wheel (its build backend, setuptools, is fetched by pip for this step only).
 COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
 RUN pip wheel --no-deps --wheel-dir /build/wheels . \
