@@ -13,6 +13,7 @@ Every variable is documented in `.env.example`.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -67,6 +68,9 @@ class KafkaSettings(BaseSettings):
     consumer_group: str = "payment-processor"
     linger_ms: int = Field(default=1, ge=0)
     produce_timeout_seconds: float = Field(default=5.0, gt=0)
+    # librdkafka debug contexts for every client (e.g. "broker,topic"; "all" is very verbose).
+    # Its lines go through our logging as JSON at DEBUG level, so they need LOG_LEVEL=DEBUG.
+    debug: str | None = None
 
 
 class DatabaseSettings(BaseSettings):
@@ -151,17 +155,34 @@ class BankSimSettings(BaseSettings):
     access_log: bool = False
 
 
+def _package_version() -> str:
+    try:
+        return version("payment-service")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0+unknown"
+
+
 class DatadogSettings(BaseSettings):
     model_config = _config("DD_")
 
     api_key: SecretStr | None = None
     trace_enabled: bool = False
-    # DogStatsD metrics over UDP; a missing agent only drops datagrams.
+    # DogStatsD metrics over UDP; a missing agent only drops datagrams (reported once, counted).
     metrics_enabled: bool = True
     agent_host: str = "localhost"
     dogstatsd_port: int = 8125
+    # Unified service tagging: the same service, env and version on metrics, traces and logs.
     service: str = "payment-service"
     env: str = "local"
+    version: str = Field(default_factory=_package_version)
+    # ddtrace features, given to ddtrace by `ops/telemetry.configure_tracing` (tracing on only):
+    # Data Streams Monitoring of the Kafka pipeline, SQL comments that link DBM to traces, and
+    # trace ids on log lines.
+    data_streams_enabled: bool = False
+    dbm_propagation_mode: Literal["disabled", "service", "full"] = "service"
+    logs_injection: bool = True
+    # How often the gauges (pool usage, consumer lag from librdkafka's statistics) are sampled.
+    metrics_interval_seconds: float = Field(default=10.0, gt=0)
 
 
 class Settings(BaseSettings):

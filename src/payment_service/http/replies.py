@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from payment_service.config.settings import KafkaSettings
 from payment_service.kafka.acls import API_REPLY_GROUP_PREFIX
-from payment_service.kafka.security import client_config
+from payment_service.kafka.security import client_config, diagnostics_config
 from payment_service.schemas.messages import HEADER_REPLY_ID, PaymentResult, PaymentResultV1
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class ReplyRouter:
                     # wait only bounds idle polling, which cost the broker CPU at 5 ms.
                     "fetch.wait.max.ms": 200,
                     "fetch.min.bytes": 1,
+                    **diagnostics_config(kafka),
                 },
             )
         )

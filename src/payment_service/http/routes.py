@@ -22,6 +22,7 @@ from payment_service.http.state import (
     REFUNDS,
     SETTINGS,
 )
+from payment_service.ops.logcontext import bind
 from payment_service.schemas.payments import PaymentRequest, RefundRequest
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -30,6 +31,7 @@ MAX_IDEMPOTENCY_KEY = 255
 
 async def _merchant(request: web.Request) -> str:
     merchant = await request.app[AUTH].merchant_for(request.headers.get("Authorization"))
+    bind(merchant_id=merchant)  # on this request's log lines from here on
     await request.app[LIMITER].check(merchant)
     return merchant
 
