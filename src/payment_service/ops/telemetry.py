@@ -107,6 +107,8 @@ def ddtrace_environment(settings: DatadogSettings) -> dict[str, str]:
         "DD_DATA_STREAMS_ENABLED": str(settings.data_streams_enabled).lower(),
         "DD_DBM_PROPAGATION_MODE": settings.dbm_propagation_mode,
         "DD_LOGS_INJECTION": str(settings.logs_injection).lower(),
+        # ddtrace adds a plain-text stderr handler of its own; its records reach ours anyway.
+        "DD_TRACE_LOG_STREAM_HANDLER": "false",
     }
 
 
