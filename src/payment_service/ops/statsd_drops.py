@@ -5,6 +5,8 @@ packet: [Errno 111] Connection refused"), which without a local agent was 83-89 
 lines. `AgentDropFilter` sits on the client's logger: the first such record becomes one warning
 that says what is happening and what to do; later ones are counted and swallowed, and at most
 once per `report_every_seconds`, while drops go on, one line reports how many were dropped since.
+The client's debug lines about reconnecting after each failure go too, once the agent is known to
+be missing (at DEBUG they were two more lines per dropped packet).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Final
 STATSD_LOGGER: Final = "datadog.dogstatsd"
 REPORT_EVERY_SECONDS: Final = 600.0
 _DROP_PREFIXES: Final = ("Error submitting packet", "Connection error submitting packet")
+_RECONNECT_PREFIXES: Final = ("Connecting to", "Connected to")
 
 
 class AgentDropFilter(logging.Filter):
@@ -40,7 +43,11 @@ class AgentDropFilter(logging.Filter):
         self._reported_at: float | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not isinstance(record.msg, str) or not record.msg.startswith(_DROP_PREFIXES):
+        if not isinstance(record.msg, str):
+            return True
+        if record.msg.startswith(_RECONNECT_PREFIXES):
+            return self._reported_at is None
+        if not record.msg.startswith(_DROP_PREFIXES):
             return True
         with self._lock:
             self.dropped += 1
