@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 
 from payment_service.ops import metric_catalog
-from payment_service.ops.metric_catalog import BY_NAME, CATALOG, CONSTANT_TAGS, Metric
+from payment_service.ops.metric_catalog import (
+    BY_NAME,
+    CATALOG,
+    CONSTANT_TAGS,
+    Metric,
+    markdown_table,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -131,3 +137,11 @@ def test_the_catalogue_is_well_formed() -> None:
         assert not set(metric.tags) & ID_TAGS, f"{metric.name}: ids are not tags"
         assert not set(metric.tags) & set(CONSTANT_TAGS), metric.name
         assert metric.description
+
+
+def test_the_documented_metric_list_is_the_catalogue() -> None:
+    text = (ROOT / "docs" / "operations.md").read_text()
+    begin = text.index("<!-- metrics:begin")
+    start = text.index("\n", begin) + 1
+    end = text.index("<!-- metrics:end -->")
+    assert text[start:end] == markdown_table(), "run: payment-service metrics --markdown"

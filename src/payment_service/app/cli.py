@@ -38,16 +38,12 @@ def _processor(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _metrics(settings: Settings, args: argparse.Namespace) -> int:
-    from payment_service.ops.metric_catalog import table
+    from payment_service.ops.metric_catalog import markdown_table, table
 
-    rows = table()
     if args.markdown:
-        print("| metric | type | tags | process | what it counts |")
-        print("| --- | --- | --- | --- | --- |")
-        for name, kind, tags, process, text in rows:
-            print(f"| `{name}` | {kind} | {tags} | {process} | {text} |")
+        print(markdown_table(), end="")
         return 0
-    for name, kind, tags, process, text in rows:
+    for name, kind, tags, process, text in table():
         print(f"{name:<28} {kind:<12} {process:<9} {tags:<42} {text}")
     return 0
 

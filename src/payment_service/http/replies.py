@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import uuid
 
 from confluent_kafka import Consumer, TopicPartition
 from pydantic import ValidationError
@@ -44,7 +43,9 @@ class ReplyRouter:
                 kafka,
                 **{
                     # Never joins or commits; the API's ACLs allow describing this prefix only.
-                    "group.id": f"{API_REPLY_GROUP_PREFIX}{uuid.uuid4()}",
+                    # One id per instance, not per start: Data Streams Monitoring names the
+                    # results pathway by it, and a fresh id each start would be a new pathway.
+                    "group.id": f"{API_REPLY_GROUP_PREFIX}{partition}",
                     "enable.auto.commit": False,
                     "enable.auto.offset.store": False,
                     # The broker answers a fetch as soon as data arrives (fetch.min.bytes=1); the

@@ -212,3 +212,14 @@ def table() -> list[tuple[str, str, str, str, str]]:
         )
         for m in CATALOG
     ]
+
+
+def markdown_table() -> str:
+    """The catalogue as the Markdown table docs/operations.md shows (a test compares them)."""
+    lines = [
+        "| metric | type | tags | process | what it counts |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, kind, tags, process, text in table():
+        lines.append(f"| `{name}` | {kind} | {tags} | {process} | {text} |")
+    return "\n".join(lines) + "\n"
