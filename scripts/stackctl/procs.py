@@ -8,12 +8,14 @@ the command started from this state folder, so a reused pid is never signalled.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .config import APPS, Config, pg_data, say, write_atomic
@@ -101,6 +103,18 @@ def recorded_pid(cfg: Config, name: str) -> int | None:
     return None
 
 
+def start_marker(argv: list[str]) -> str:
+    """The line written before a process's own: JSON, like every line of the service's logs."""
+    entry = {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "level": "info",
+        "process": "stack",
+        "logger": "stack.py",
+        "message": f"started: {shlex.join(argv)}",
+    }
+    return json.dumps(entry) + "\n"
+
+
 def launch(
     cfg: Config,
     name: str,
@@ -112,8 +126,7 @@ def launch(
 ) -> subprocess.Popen[bytes]:
     log_path = cfg.log(name)
     with open(log_path, "ab") as log:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        log.write(f"\n===== {stamp} stack.py started: {shlex.join(argv)}\n".encode())
+        log.write(start_marker(argv).encode())
         log.flush()
         proc = subprocess.Popen(
             argv,

@@ -7,6 +7,8 @@ settings that hold any private card key or the legacy `ENCRYPTION_KEY` (app/cust
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -23,6 +25,7 @@ from payment_service.app.custody import (
 )
 from payment_service.cards.vault import SecurityCodeVault
 from payment_service.config.settings import Settings
+from payment_service.http.access import access_middleware
 from payment_service.http.errors import error_middleware
 from payment_service.http.guards import ApiKeyAuth, RateLimiter
 from payment_service.http.health import CHECK_TIMEOUT_SECONDS, HealthCheck, bank_check, kafka_check
@@ -53,9 +56,9 @@ from payment_service.http.state import (
     SETTINGS,
 )
 from payment_service.kafka.producer import AsyncProducer
-from payment_service.ops.logs import configure_logging
+from payment_service.ops import gauges
 from payment_service.ops.redis_client import redis_client
-from payment_service.ops.telemetry import Metrics, configure_tracing
+from payment_service.ops.telemetry import Metrics
 from payment_service.storage.api_keys import PgMerchantKeys
 from payment_service.storage.db import create_pool
 from payment_service.storage.payment_methods import PgPaymentMethods
@@ -72,9 +75,15 @@ def build_api(settings: Settings) -> web.Application:
     """
     refuse_private_keys(settings)
     app = web.Application(
-        # Metrics outermost, so they see the status the error middleware chose; protection
+        # The access log and log context outermost, so every line of a request carries its ids;
+        # then metrics, so they see the status the error middleware chose; protection
         # (admission, body deadline, in-flight cap) inside, so its refusals have our shape.
-        middlewares=[metrics_middleware, error_middleware, protection_middleware],
+        middlewares=[
+            access_middleware,
+            metrics_middleware,
+            error_middleware,
+            protection_middleware,
+        ],
         client_max_size=settings.api.max_body_bytes,
         handler_args=server_limits(settings.api),
     )
@@ -95,12 +104,19 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     fingerprints = fingerprint_key(settings)
     secret = request_hash_key(settings)
     warn_weak_secrets(settings)
-    pool = await create_pool(settings.database)
+    pool = await create_pool(settings.database, application_name="payment-service-api")
     redis = redis_client(settings.redis)
     producer = AsyncProducer(settings.kafka, client_id=f"payment-api-{settings.api.instance}")
     replies = ReplyRouter(settings.kafka, settings.api.instance)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CHECK_TIMEOUT_SECONDS))
-    app[METRICS] = Metrics(settings.datadog, "api")
+    metrics = app[METRICS] = Metrics(settings.datadog, "api")
+    sampling = asyncio.create_task(
+        gauges.report_forever(
+            metrics,
+            [gauges.postgres_pool(pool), gauges.redis_pool(redis)],
+            settings.datadog.metrics_interval_seconds,
+        )
+    )
     try:
         await replies.start()
         payments = PgPaymentRepository(pool)
@@ -112,6 +128,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             topic=settings.kafka.topic_requests,
             timeout_seconds=settings.api.sync_timeout_seconds,
             tracing=settings.datadog.trace_enabled,
+            metrics=metrics,
         )
         app[AUTH] = ApiKeyAuth(
             PgMerchantKeys(pool),
@@ -157,6 +174,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         )
         yield
     finally:
+        sampling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampling
         await replies.close()
         producer.close()
         await session.close()
@@ -166,9 +186,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 
 def run_api(settings: Settings) -> None:
-    """`payment-service api`: serve until SIGTERM/SIGINT."""
-    configure_logging(settings, "api")
-    configure_tracing(settings.datadog)
+    """`payment-service api`: serve until SIGTERM/SIGINT (logging and tracing set up by the CLI)."""
     log.info("API listening on http://%s:%s", settings.api.host, settings.api.port)
     web.run_app(
         build_api(settings),

@@ -12,7 +12,18 @@ from payment_service.app import cards_cli
 from payment_service.config.settings import Settings
 
 
+def _observe(settings: Settings, process: str) -> None:
+    """JSON logs and, when on, ddtrace: before the process's modules are imported, so that the
+    libraries they bind (confluent_kafka's classes above all) are the ones ddtrace patched."""
+    from payment_service.ops.logs import configure_logging
+    from payment_service.ops.telemetry import configure_tracing
+
+    configure_logging(settings, process)
+    configure_tracing(settings.datadog)
+
+
 def _api(settings: Settings, args: argparse.Namespace) -> int:
+    _observe(settings, "api")
     from payment_service.app.api import run_api
 
     run_api(settings)
@@ -20,9 +31,21 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _processor(settings: Settings, args: argparse.Namespace) -> int:
+    _observe(settings, "processor")
     from payment_service.app.processor import run_processor
 
     run_processor(settings)
+    return 0
+
+
+def _metrics(settings: Settings, args: argparse.Namespace) -> int:
+    from payment_service.ops.metric_catalog import markdown_table, table
+
+    if args.markdown:
+        print(markdown_table(), end="")
+        return 0
+    for name, kind, tags, process, text in table():
+        print(f"{name:<28} {kind:<12} {process:<9} {tags:<42} {text}")
     return 0
 
 
@@ -160,6 +183,9 @@ def _parser() -> argparse.ArgumentParser:
         "--mermaid", action="store_true", help="as Mermaid diagrams (docs/states.md)"
     )
     states.set_defaults(run=_states)
+    metrics = sub.add_parser("metrics", help="list every metric the service emits (its catalogue)")
+    metrics.add_argument("--markdown", action="store_true", help="as a table (docs/operations.md)")
+    metrics.set_defaults(run=_metrics)
     keys = sub.add_parser("keys", help="merchant API keys; the card public key")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create an API key (printed once)")

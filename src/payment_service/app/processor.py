@@ -22,9 +22,10 @@ from payment_service.bank.client import HttpBankClient
 from payment_service.cards.vault import SecurityCodeVault
 from payment_service.config.settings import Settings
 from payment_service.kafka.producer import AsyncProducer
-from payment_service.ops.logs import configure_logging
+from payment_service.ops import gauges
+from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.redis_client import redis_client
-from payment_service.ops.telemetry import Metrics, configure_tracing
+from payment_service.ops.telemetry import Metrics
 from payment_service.storage.db import create_pool
 from payment_service.storage.locks import PgAdvisoryLock
 from payment_service.storage.payment_methods import PgPaymentMethods
@@ -48,6 +49,7 @@ BUILD_TIMEOUT_SECONDS = 60.0
 class Processor:
     handler: CommandHandler
     publisher: ResultPublisher
+    metrics: Metrics
     close: Callable[[], Coroutine[Any, Any, None]]
 
 
@@ -57,7 +59,7 @@ async def build_processor(settings: Settings) -> Processor:
     opener = card_opener(settings)
     fingerprints = fingerprint_key(settings)
     warn_weak_secrets(settings)
-    pool = await create_pool(settings.database)
+    pool = await create_pool(settings.database, application_name="payment-service-processor")
     stack.push_async_callback(pool.close)
     redis = redis_client(settings.redis)
     stack.push_async_callback(redis.aclose)
@@ -65,22 +67,24 @@ async def build_processor(settings: Settings) -> Processor:
     stack.callback(metrics.close)
 
     def breaker_changed(old: str, new: str) -> None:
-        metrics.gauge("bank.breaker_open", 1.0 if new != "closed" else 0.0, {"state": new})
+        metrics.gauge(catalog.BANK_BREAKER_OPEN, 1.0 if new != "closed" else 0.0, {"state": new})
 
     def limit_changed(limit: int) -> None:
-        metrics.gauge("bank.concurrency_limit", float(limit))
+        metrics.gauge(catalog.BANK_CONCURRENCY_LIMIT, float(limit))
 
     breaker = BankCircuitBreaker.from_settings(settings.bank, on_state_change=breaker_changed)
-    bank = HttpBankClient(settings.bank, breaker=breaker, on_limit_change=limit_changed)
+    bank = HttpBankClient(
+        settings.bank, breaker=breaker, on_limit_change=limit_changed, metrics=metrics
+    )
     stack.push_async_callback(bank.close)
     producer = AsyncProducer(settings.kafka, client_id="payment-processor")
     stack.callback(producer.close)
     payments = PgPaymentRepository(pool)
     vault = SecurityCodeVault.from_settings(redis, settings.redis, opener=opener)
     cards = CardSources(opener, PgPaymentMethods(pool), fingerprints)
-    flow = PaymentFlow(payments, bank, vault, cards)
+    flow = PaymentFlow(payments, bank, vault, cards, metrics=metrics)
     refunds_repo = PgRefundRepository(pool)
-    refunds = RefundFlow(refunds_repo, bank)
+    refunds = RefundFlow(refunds_repo, bank, metrics=metrics)
     processing = settings.processor
     publisher = ResultPublisher(settings.kafka, producer, metrics)
     handler = CommandHandler(
@@ -101,10 +105,19 @@ async def build_processor(settings: Settings) -> Processor:
         refunds,
         stale_after=dt.timedelta(seconds=processing.reconcile_stale_after_seconds),
         give_up_after=dt.timedelta(seconds=processing.reconcile_give_up_after_seconds),
+        metrics=metrics,
     )
     task = asyncio.create_task(settler.run_forever(processing.reconcile_interval_seconds))
     stack.push_async_callback(_cancel, task)
-    return Processor(handler=handler, publisher=publisher, close=stack.aclose)
+    sampling = asyncio.create_task(
+        gauges.report_forever(
+            metrics,
+            [gauges.postgres_pool(pool), gauges.redis_pool(redis)],
+            settings.datadog.metrics_interval_seconds,
+        )
+    )
+    stack.push_async_callback(_cancel, sampling)
+    return Processor(handler=handler, publisher=publisher, metrics=metrics, close=stack.aclose)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -114,13 +127,13 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 def run_processor(settings: Settings) -> None:
-    """`payment-service processor`: run until SIGTERM/SIGINT."""
-    configure_logging(settings, "processor")
-    configure_tracing(settings.datadog)
+    """`payment-service processor`: run until SIGTERM/SIGINT (logging, tracing: the CLI's)."""
     side = SideLoop()
     processor: Processor = side.run(build_processor(settings), timeout=BUILD_TIMEOUT_SECONDS)
     try:
-        app = build_application(settings, side, processor.handler, processor.publisher)
+        app = build_application(
+            settings, side, processor.handler, processor.publisher, processor.metrics
+        )
         log.info("processor consuming %s", settings.kafka.topic_requests)
         app.run()
     finally:

@@ -20,11 +20,16 @@ Rules, in order of importance:
 One client (one aiohttp session and connection pool) per event loop; construct it inside the loop.
 The jobs are split: one attempt (`calls`), its slot and breaker (`gate`), the attempts and their
 backoff (`retry`), settling an unknown outcome (`resolution`), one HTTP exchange (`transport`).
+Each operation, retries and resolution included, is measured: `bank.requests` and
+`bank.duration_ms` by operation and outcome.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import TypeVar
 
 from payment_service.bank.breaker import BankCircuitBreaker
 from payment_service.bank.calls import inquire_once, post_operation
@@ -35,8 +40,17 @@ from payment_service.bank.retry import retrying
 from payment_service.bank.transport import BankTransport, RequestBody
 from payment_service.config.settings import BankSettings
 from payment_service.core.banking import BankInquiry, BankResult
-from payment_service.core.errors import BankOutcomeUnknown
+from payment_service.core.errors import (
+    BankError,
+    BankNotSent,
+    BankOutcomeUnknown,
+    BankRejected,
+)
 from payment_service.core.masking import CardNumber, SecurityCode
+from payment_service.ops import metric_catalog as catalog
+from payment_service.ops.telemetry import Metrics
+
+T = TypeVar("T")
 
 
 class HttpBankClient:
@@ -50,8 +64,10 @@ class HttpBankClient:
         *,
         breaker: BankCircuitBreaker | None = None,
         on_limit_change: LimitHook | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
         limiter = ConcurrencyLimiter(
             min_limit=settings.min_concurrency,
             max_limit=settings.concurrency_ceiling,
@@ -175,16 +191,46 @@ class HttpBankClient:
 
     async def inquire(self, reference: str) -> BankInquiry:
         """What the bank executed for `reference` (retried like any call; it changes nothing)."""
-        return await retrying(
-            self._gate,
-            lambda: inquire_once(self._transport, reference),
-            settings=self._settings,
-            operation="inquire",
-            reference=reference,
-            success_resets=False,
+        return await self._measured(
+            "inquire",
+            lambda: retrying(
+                self._gate,
+                lambda: inquire_once(self._transport, reference),
+                settings=self._settings,
+                operation="inquire",
+                reference=reference,
+                success_resets=False,
+            ),
         )
 
     async def _operate(
+        self, operation: str, body: RequestBody, reference: str, key: str
+    ) -> BankResult:
+        return await self._measured(
+            operation, lambda: self._operate_unmeasured(operation, body, reference, key)
+        )
+
+    async def _measured(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await call()
+            outcome = _outcome(result)
+            return result
+        except BankError as exc:
+            outcome = next(
+                (name for kind, name in _ERROR_OUTCOMES.items() if isinstance(exc, kind)),
+                type(exc).__name__,
+            )
+            raise
+        finally:
+            if self._metrics is not None:
+                tags = {"operation": operation, "outcome": outcome}
+                self._metrics.increment(catalog.BANK_REQUESTS, tags)
+                elapsed = (time.perf_counter() - started) * 1000
+                self._metrics.timing(catalog.BANK_DURATION, elapsed, tags)
+
+    async def _operate_unmeasured(
         self, operation: str, body: RequestBody, reference: str, key: str
     ) -> BankResult:
         try:
@@ -232,3 +278,16 @@ def _card_body(
             },
         }
     )
+
+
+_ERROR_OUTCOMES: dict[type[BankError], str] = {
+    BankNotSent: "not_sent",
+    BankOutcomeUnknown: "outcome_unknown",
+    BankRejected: "rejected",
+}
+
+
+def _outcome(result: object) -> str:
+    if isinstance(result, BankResult):
+        return "approved" if result.approved else "declined"
+    return "answered"  # an inquiry

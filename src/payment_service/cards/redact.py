@@ -22,6 +22,7 @@ runs: in a log line, masking an identifier's digits costs nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -51,6 +52,9 @@ _KEY_VALUE = re.compile(
 )
 _DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]+(?:[ -][0-9]+)*(?![0-9])")
 _DIGIT_GROUP = re.compile(r"[0-9]+")
+# 13 digits with at most single spaces or dashes between: any text that can hold a card number
+# holds this. Most log text (ids, durations, UUIDs) does not, and then skips the costly search.
+_CANDIDATE = re.compile(r"[0-9](?:[ -]?[0-9]){12}")
 _MAX_DEPTH: Final = 6
 # Attributes every LogRecord has; anything else came from `extra=`.
 _STANDARD_ATTRS: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
@@ -65,7 +69,13 @@ _TRACE_ATTR_PREFIXES: Final = ("dd.", "otel")
 
 def is_sensitive_key(key: object) -> bool:
     """True for field names that hold a card number or a security code."""
-    return isinstance(key, str) and re.sub(r"[^a-z0-9]", "", key.lower()) in _SENSITIVE_KEYS
+    return isinstance(key, str) and _sensitive_name(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sensitive_name(key: str) -> bool:
+    # Field names repeat on every record (extra= keys, JSON keys): normalise each once.
+    return re.sub(r"[^a-z0-9]", "", key.lower()) in _SENSITIVE_KEYS
 
 
 def _redact_run(run: str) -> str:
@@ -94,6 +104,8 @@ def _redact_run(run: str) -> str:
 def redact_text(text: str) -> str:
     """`text` with card numbers masked and sensitive `key=value` values redacted."""
     text = _KEY_VALUE.sub(lambda m: m["key"] + REDACTED, text)
+    if _CANDIDATE.search(text) is None:
+        return text
     return _DIGIT_RUN.sub(lambda m: _redact_run(m[0]), text)
 
 
@@ -107,6 +119,8 @@ def redact_value(value: object, depth: int = 0) -> object:
         return value if cleaned == value else cleaned
     if depth >= _MAX_DEPTH or isinstance(value, bool | float | None):
         return value
+    if isinstance(value, int) and -(10**12) < value < 10**12:
+        return value  # fewer than 13 digits: no card number (counts, sizes, durations)
     if isinstance(value, Mapping):
         items = {
             k: REDACTED if is_sensitive_key(k) else redact_value(v, depth + 1)

@@ -78,7 +78,7 @@ def validation_failed(exc: ValidationError, prefix: tuple[str, ...] = ()) -> Val
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    correlation_id = _correlation_id(request)
+    correlation_id = correlation_id_of(request)
     request[CORRELATION_ID] = correlation_id
     try:
         response: web.StreamResponse = await handler(request)
@@ -108,7 +108,11 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     return response
 
 
-def _correlation_id(request: web.Request) -> str:
+def correlation_id_of(request: web.Request) -> str:
+    """The id already chosen for this request (access middleware), the client's, or a new one."""
+    known: str | None = request.get(CORRELATION_ID)
+    if known:
+        return known
     given = request.headers.get(HEADER_CORRELATION, "")
     if 0 < len(given) <= 128 and given.isprintable():
         return given

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from payment_service.http.state import METRICS
+from payment_service.ops import metric_catalog as catalog
 
 
 @web.middleware
@@ -22,6 +23,6 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
     }
     metrics = request.app.get(METRICS)
     if metrics is not None:
-        metrics.increment("api.requests", tags)
-        metrics.timing("api.duration_ms", (time.perf_counter() - started) * 1000, tags)
+        metrics.increment(catalog.API_REQUESTS, tags)
+        metrics.timing(catalog.API_DURATION, (time.perf_counter() - started) * 1000, tags)
     return response

@@ -41,6 +41,7 @@ from payment_service.http.answers import Answer, check_hash, processing, replay,
 from payment_service.http.idempotency import AcceptedMarkers, IdempotencyLocks
 from payment_service.http.intake import payment_command, payment_request_hash
 from payment_service.http.request_reply import RequestReply
+from payment_service.ops.logcontext import bind
 from payment_service.schemas.messages import PaymentResult, ProcessPaymentV1
 from payment_service.schemas.payments import PaymentRequest
 from payment_service.schemas.views import payment_view
@@ -90,6 +91,7 @@ class PaymentService:
             )
         body_hash = payment_request_hash(self._secret, self._fingerprints, request)
         transaction_id = new_id(merchant_id, idempotency_key, "payment")
+        bind(transaction_id=transaction_id)
         if idempotency_key is None:
             return await self._submit(request, transaction_id, None, body_hash, correlation_id)
         marker_key = self._markers.key(transaction_id)

@@ -17,6 +17,7 @@ from payment_service.http.answers import Answer, check_hash, replay, result_erro
 from payment_service.http.idempotency import IdempotencyLocks
 from payment_service.http.intake import refund_command, refund_request_hash
 from payment_service.http.request_reply import RequestReply
+from payment_service.ops.logcontext import bind
 from payment_service.schemas.messages import RefundPaymentV1
 from payment_service.schemas.payments import RefundRequest
 from payment_service.schemas.views import refund_view
@@ -54,6 +55,7 @@ class RefundService:
             raise NotFound(f"no payment {transaction_id!r}", param="transaction_id")
         body_hash = refund_request_hash(self._secret, transaction_id, request)
         refund_id = new_id(merchant_id, idempotency_key, "refund")
+        bind(refund_id=refund_id)
         if idempotency_key is None:
             return await self._submit(payment, request, refund_id, None, body_hash, correlation_id)
         async with self._locks.hold(merchant_id, idempotency_key, None):
@@ -89,7 +91,9 @@ class RefundService:
             body_hash=body_hash,
         )
         message = RefundPaymentV1(data=command).model_dump_json().encode()
-        result = await self._sender.send(message, payment.transaction_id, correlation_id)
+        result = await self._sender.send(
+            message, payment.transaction_id, correlation_id, kind="refund"
+        )
         if result is not None and result.error is not None:
             raise result_error(result.error.code, result.error.message)
         if result is None or not result.final or result.refund is None:

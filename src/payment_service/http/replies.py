@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import uuid
 
 from confluent_kafka import Consumer, TopicPartition
 from pydantic import ValidationError
 
 from payment_service.config.settings import KafkaSettings
 from payment_service.kafka.acls import API_REPLY_GROUP_PREFIX
-from payment_service.kafka.security import client_config
+from payment_service.kafka.security import client_config, diagnostics_config
 from payment_service.schemas.messages import HEADER_REPLY_ID, PaymentResult, PaymentResultV1
 
 log = logging.getLogger(__name__)
@@ -44,13 +43,16 @@ class ReplyRouter:
                 kafka,
                 **{
                     # Never joins or commits; the API's ACLs allow describing this prefix only.
-                    "group.id": f"{API_REPLY_GROUP_PREFIX}{uuid.uuid4()}",
+                    # One id per instance, not per start: Data Streams Monitoring names the
+                    # results pathway by it, and a fresh id each start would be a new pathway.
+                    "group.id": f"{API_REPLY_GROUP_PREFIX}{partition}",
                     "enable.auto.commit": False,
                     "enable.auto.offset.store": False,
                     # The broker answers a fetch as soon as data arrives (fetch.min.bytes=1); the
                     # wait only bounds idle polling, which cost the broker CPU at 5 ms.
                     "fetch.wait.max.ms": 200,
                     "fetch.min.bytes": 1,
+                    **diagnostics_config(kafka),
                 },
             )
         )

@@ -3,17 +3,20 @@
 The command carries `reply-partition` (this instance's partition of `payments.results`),
 `reply-id` (fresh per HTTP request) and `correlation-id`; the waiter is registered before the
 command is produced, so no result can arrive unseen. Kafka not acknowledging the command is
-`NotAccepted` (503); no result within the sync timeout is None (the caller answers 202).
+`NotAccepted` (503); no result within the sync timeout is None (the caller answers 202). Each
+wait is measured: `api.replies` and `api.reply_wait_ms`, by outcome (result, timeout, not_accepted).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from payment_service.core.errors import NotAccepted
 from payment_service.http.replies import ReplyRouter
 from payment_service.kafka.producer import AsyncProducer, ProduceFailed
-from payment_service.ops.telemetry import inject_trace
+from payment_service.ops import metric_catalog as catalog
+from payment_service.ops.telemetry import Metrics, inject_trace
 from payment_service.schemas.messages import (
     HEADER_CORRELATION_ID,
     HEADER_REPLY_ID,
@@ -33,7 +36,9 @@ class RequestReply:
         topic: str,
         timeout_seconds: float,
         tracing: bool,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._producer = producer
         self._replies = replies
         self._topic = topic
@@ -41,9 +46,10 @@ class RequestReply:
         self._tracing = tracing
 
     async def send(
-        self, message: bytes, transaction_id: str, correlation_id: str
+        self, message: bytes, transaction_id: str, correlation_id: str, *, kind: str = "payment"
     ) -> PaymentResult | None:
         """Produce a command and wait for its result; NotAccepted when Kafka did not ack."""
+        started = time.perf_counter()
         reply_id = str(uuid.uuid4())
         self._replies.expect(reply_id)
         headers = {
@@ -57,8 +63,18 @@ class RequestReply:
             await self._producer.produce(self._topic, message, key=transaction_id, headers=headers)
         except ProduceFailed:
             self._replies.forget(reply_id)
+            self._measure(kind, "not_accepted", started)
             raise NotAccepted(
                 "the request could not be durably accepted (Kafka did not acknowledge it); "
                 "nothing was charged: retry with the same Idempotency-Key"
             ) from None
-        return await self._replies.wait(reply_id, self._timeout)
+        result = await self._replies.wait(reply_id, self._timeout)
+        self._measure(kind, "timeout" if result is None else "result", started)
+        return result
+
+    def _measure(self, kind: str, outcome: str, started: float) -> None:
+        if self._metrics is not None:
+            tags = {"kind": kind, "outcome": outcome}
+            self._metrics.increment(catalog.API_REPLIES, tags)
+            waited = (time.perf_counter() - started) * 1000
+            self._metrics.timing(catalog.API_REPLY_WAIT, waited, tags)

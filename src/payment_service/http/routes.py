@@ -24,6 +24,7 @@ from payment_service.http.state import (
     SEALER,
     SETTINGS,
 )
+from payment_service.ops.logcontext import bind
 from payment_service.schemas import jsonbody
 from payment_service.schemas.payment_methods import PaymentMethodRequest
 from payment_service.schemas.payments import PaymentRequest, RefundRequest
@@ -38,6 +39,7 @@ async def _merchant(request: web.Request) -> str:
     merchant = await request.app[AUTH].merchant_for(
         request.headers.get("Authorization"), client_address(request)
     )
+    bind(merchant_id=merchant)  # on this request's log lines from here on
     await request.app[LIMITER].check(merchant)
     return merchant
 

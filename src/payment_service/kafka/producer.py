@@ -16,7 +16,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from payment_service.config.settings import KafkaSettings
-from payment_service.kafka.security import client_config
+from payment_service.kafka.security import client_config, diagnostics_config
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ def producer_config(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
             "compression.type": "none",
             "message.timeout.ms": int(kafka.produce_timeout_seconds * 1000),
             "socket.keepalive.enable": True,
+            **diagnostics_config(kafka),
         },
     )
 
@@ -89,7 +90,9 @@ class AsyncProducer:
         if key is not None:
             kwargs["key"] = key.encode()
         if headers:
-            kwargs["headers"] = [(k, v.encode()) for k, v in headers.items()]
+            # A dict, not a list of pairs: ddtrace's Data Streams Monitoring adds its pathway
+            # header to it (it cannot to a list, and would fail the produce).
+            kwargs["headers"] = {k: v.encode() for k, v in headers.items()}
         if partition is not None:
             kwargs["partition"] = partition
         # librdkafka gives up on the message after message.timeout.ms and reports it; waiting a

@@ -5,13 +5,23 @@ librdkafka configuration.
 principals) and the tests' and benchmark's clients are built from; the processor's Quix
 `Application` gets the same dict as a `ConnectionConfig`. A client built any other way would
 miss the credentials, so nothing else in the code names `bootstrap.servers`.
+
+`diagnostics_config()` is what the long-running clients (the producer, the reply consumer) add:
+it sends librdkafka's own log lines through Python logging, where they become JSON lines that pass
+the card-data filter like any other, instead of plain text on stderr. The lines are served by the
+client's `poll()`, so clients that are never polled (the CLI's admin clients) keep librdkafka's
+default, stderr, where a one-shot command's operator reads them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, Final
 
 from payment_service.config.settings import KafkaSettings
+
+# librdkafka's lines arrive on this logger (served by each client's poll()), as "FAC [client] text".
+LIBRDKAFKA_LOGGER: Final = "payment_service.kafka.librdkafka"
 
 
 class KafkaSecurityError(ValueError):
@@ -36,6 +46,15 @@ def security_config(kafka: KafkaSettings) -> dict[str, str]:
 def client_config(kafka: KafkaSettings, **extra: Any) -> dict[str, Any]:
     """A whole client configuration: the brokers, the security keys, then `extra`."""
     return {"bootstrap.servers": kafka.bootstrap_servers, **security_config(kafka), **extra}
+
+
+def diagnostics_config(kafka: KafkaSettings) -> dict[str, Any]:
+    """librdkafka's log lines through Python logging, with the `KAFKA_DEBUG` contexts asked for
+    (Quix gives its clients a logger of its own: for them only `debug` is needed)."""
+    config: dict[str, Any] = {"logger": logging.getLogger(LIBRDKAFKA_LOGGER)}
+    if kafka.debug:
+        config["debug"] = kafka.debug
+    return config
 
 
 def _sasl(kafka: KafkaSettings) -> dict[str, str]:

@@ -29,9 +29,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-def _server_settings(statement_timeout_seconds: float) -> dict[str, str]:
+def _server_settings(
+    statement_timeout_seconds: float, application_name: str = APPLICATION_NAME
+) -> dict[str, str]:
     return {
-        "application_name": APPLICATION_NAME,
+        # Names the process in pg_stat_activity, and so in Datadog Database Monitoring.
+        "application_name": application_name,
         "statement_timeout": str(int(statement_timeout_seconds * 1000)),
         "idle_in_transaction_session_timeout": str(int(IDLE_IN_TRANSACTION_SECONDS * 1000)),
         "timezone": "UTC",
@@ -51,7 +54,9 @@ class BoundedPool(asyncpg.Pool):  # type: ignore[misc]
         return super().acquire(timeout=timeout or self.acquire_timeout_seconds)
 
 
-async def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
+async def create_pool(
+    settings: DatabaseSettings, *, application_name: str = APPLICATION_NAME
+) -> asyncpg.Pool:
     """Open the connection pool (fails fast, as `StorageUnavailable`, if PostgreSQL is down)."""
     with translated():
         pool = BoundedPool(
@@ -61,7 +66,7 @@ async def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
             init_size=None,
             timeout=settings.connect_timeout_seconds,
             command_timeout=settings.command_timeout_seconds,
-            server_settings=_server_settings(settings.command_timeout_seconds),
+            server_settings=_server_settings(settings.command_timeout_seconds, application_name),
             init=_init_connection,
             # We keep no session state (no LISTEN, cursors or SET), so the default reset query
             # (four statements on every release) is pure overhead; the reconciler unlocks its

@@ -7,6 +7,9 @@ answer instead of "processing" (a NUL in a description used to end that way: Pos
 it, and nothing else ever answered). An outage of our own stores (PostgreSQL, Redis, Kafka) is
 retried for a while, then raised so that the offset is not committed; any other failure parks the
 message on the DLQ.
+
+Each message runs in its own asyncio task (`sink.py`), so the ids bound here for its log lines
+(correlation, transaction, merchant, refund, command type) are its own, however many run at once.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from pydantic import TypeAdapter, ValidationError
 from payment_service.core.errors import StorageUnavailable, VaultUnavailable
 from payment_service.core.ports import PaymentRepository
 from payment_service.kafka.producer import ProduceFailed
+from payment_service.ops import metric_catalog as catalog
+from payment_service.ops.logcontext import bind
 from payment_service.ops.telemetry import Metrics, span
 from payment_service.schemas.messages import (
     HEADER_CORRELATION_ID,
@@ -73,6 +78,7 @@ class CommandHandler:
     async def handle(self, raw: bytes | None, key: str | None, headers: Mapping[str, str]) -> None:
         """Process one message to completion: its effects are durable when this returns."""
         correlation_id = headers.get(HEADER_CORRELATION_ID)
+        bind(correlation_id=correlation_id, transaction_id=key)
         try:
             command = parse_command(raw or b"")
         except ValidationError as exc:
@@ -82,6 +88,12 @@ class CommandHandler:
             if refusal is not None:
                 await self._publisher.publish(refusal, headers, correlation_id)
             return
+        bind(
+            command=command.type,
+            transaction_id=command.data.transaction_id,
+            merchant_id=command.data.merchant_id,
+            refund_id=command.data.refund_id if isinstance(command, RefundPaymentV1) else None,
+        )
         started = time.perf_counter()
         with span(
             "payment.command",
@@ -103,10 +115,18 @@ class CommandHandler:
                     raw, key, headers, "processing_failed", type(exc).__name__
                 )
                 return
-        outcome = result.error.code if result.error else result.status or "unknown"
+            outcome = result.error.code if result.error else result.status or "unknown"
+            elapsed = (time.perf_counter() - started) * 1000
+            # The processor's access log: one line per command, inside its span and context.
+            log.info(
+                "%s processed: %s",
+                command.type,
+                outcome,
+                extra={"final": result.final, "duration_ms": round(elapsed, 1)},
+            )
         tags = {"kind": result.kind, "outcome": outcome, "final": str(result.final).lower()}
-        self._metrics.increment("processed", tags)
-        self._metrics.timing("process.duration_ms", (time.perf_counter() - started) * 1000, tags)
+        self._metrics.increment(catalog.PROCESSED, tags)
+        self._metrics.timing(catalog.PROCESS_DURATION, elapsed, tags)
 
     async def _with_retries(
         self,
@@ -130,7 +150,7 @@ class CommandHandler:
                 if time.monotonic() + delay > deadline:
                     raise
                 log.warning("transient error (%s); retrying in %.1fs", type(exc).__name__, delay)
-                self._metrics.increment("transient_retries", {"error": type(exc).__name__})
+                self._metrics.increment(catalog.TRANSIENT_RETRIES, {"error": type(exc).__name__})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 

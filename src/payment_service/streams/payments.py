@@ -33,6 +33,7 @@ from payment_service.core.ports import BankClient, PaymentRepository, SecurityCo
 from payment_service.core.records import NewPayment, PaymentRecord
 from payment_service.core.states import PAYMENT_SETTLED, PaymentEvent, PaymentStatus
 from payment_service.ops.faults import crash_point
+from payment_service.ops.telemetry import Metrics
 from payment_service.streams.cards import CardSource, CardSources, Refusal
 from payment_service.streams.recorder import PaymentRecorder
 
@@ -60,12 +61,14 @@ class PaymentFlow:
         bank: BankClient,
         vault: SecurityCodeStore,
         cards: CardSources,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         self._repo = repo
         self._bank = bank
         self._vault = vault
         self._cards = cards
-        self._record = PaymentRecorder(repo)
+        self._record = PaymentRecorder(repo, metrics)
 
     async def run(self, new: NewPayment, correlation_id: str | None) -> PaymentOutcome:
         card = await self._cards.resolve(new)

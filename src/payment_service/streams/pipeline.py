@@ -2,6 +2,10 @@
 
 The pipeline only declares the dataframe and its sink; all side effects live in the sink, which
 runs them on the side loop (`sink.py`). `Application.run()` owns the main thread.
+
+Quix gives its Kafka clients loggers of its own, so librdkafka's lines reach our JSON handler;
+`KAFKA_DEBUG` adds librdkafka's debug contexts. The consumer's statistics (every
+`DD_METRICS_INTERVAL_SECONDS`) give the consumer lag per assigned partition (`consumer.lag`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from quixstreams.kafka.configuration import ConnectionConfig
 
 from payment_service.config.settings import KafkaSettings, Settings
 from payment_service.kafka.security import client_config
+from payment_service.kafka.stats import partition_lags
+from payment_service.ops import metric_catalog as catalog
+from payment_service.ops.telemetry import Metrics
 from payment_service.streams.handler import CommandHandler
 from payment_service.streams.publisher import ResultPublisher
 from payment_service.streams.sink import CommandSink, SideLoop
@@ -34,11 +41,33 @@ def connection_config(kafka: KafkaSettings) -> ConnectionConfig:
     return ConnectionConfig.from_librdkafka_dict(client_config(kafka))
 
 
+def lag_reporter(metrics: Metrics) -> Any:
+    """A librdkafka `stats_cb` gauging the lag of each assigned partition (on Quix's thread)."""
+
+    def on_stats(stats_json: str) -> None:
+        for lag in partition_lags(stats_json):
+            tags = {"topic": lag.topic, "partition": str(lag.partition)}
+            metrics.gauge(catalog.CONSUMER_LAG, float(lag.lag), tags)
+
+    return on_stats
+
+
 def build_application(
-    settings: Settings, side: SideLoop, handler: CommandHandler, publisher: ResultPublisher
+    settings: Settings,
+    side: SideLoop,
+    handler: CommandHandler,
+    publisher: ResultPublisher,
+    metrics: Metrics | None = None,
 ) -> Application:
     """The Quix application consuming `payments.requests` into a `CommandSink`."""
     kafka = settings.kafka
+    debug = {"debug": kafka.debug} if kafka.debug else {}
+    stats: dict[str, Any] = {}
+    if metrics is not None:
+        stats = {
+            "statistics.interval.ms": int(settings.datadog.metrics_interval_seconds * 1000),
+            "stats_cb": lag_reporter(metrics),
+        }
 
     def on_consumer_error(exc: Exception, message: Any, logger: logging.Logger) -> bool:
         # A message the consumer cannot even read goes to the DLQ instead of stopping the app.
@@ -71,8 +100,14 @@ def build_application(
             # On a rebalance Quix waits for the sink's flush for at most a fifth of this: it must
             # outlast any message still in flight, or its partition moves while the work runs.
             "max.poll.interval.ms": int(5 * message_budget_seconds(settings) * 1000) + 10_000,
+            **debug,
+            **stats,
         },
-        producer_extra_config={"linger.ms": kafka.linger_ms, "enable.idempotence": True},
+        producer_extra_config={
+            "linger.ms": kafka.linger_ms,
+            "enable.idempotence": True,
+            **debug,
+        },
         loglevel=None,  # our handler (JSON, card-data filter) takes Quix records too
     )
     topic = app.topic(kafka.topic_requests, value_deserializer="bytes", key_deserializer="str")

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from payment_service.config.settings import KafkaSettings
 from payment_service.core.records import PaymentRecord
 from payment_service.kafka.producer import AsyncProducer
+from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.telemetry import Metrics
 from payment_service.schemas.messages import (
     HEADER_CORRELATION_ID,
@@ -96,7 +97,7 @@ class ResultPublisher:
     ) -> None:
         """Park a message on the DLQ with its original bytes and the reason in headers."""
         log.warning("message sent to DLQ: %s (%s)", reason, error)
-        self._metrics.increment("dlq", {"reason": reason})
+        self._metrics.increment(catalog.DLQ, {"reason": reason})
         dlq_headers = {
             **headers,
             HEADER_DLQ_REASON: reason,

@@ -3,7 +3,8 @@
 Every interval, the processor that holds the reconciliation lock (`LOCK_ID`, a PostgreSQL
 advisory lock: one holder at a time across all processors) asks the bank about payments unsettled
 for longer than `stale_after` and records what the bank says, with the same idempotency keys as
-the flow, so it is safe beside redeliveries.
+the flow, so it is safe beside redeliveries. Rounds and what each record came to are counted
+(`reconciler.runs`, `reconciler.actions`); the lines about one record carry its ids.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import logging
 
 from payment_service.core.ports import ExclusiveLock, PaymentRepository, RefundRepository
 from payment_service.core.records import PaymentRecord, RefundRecord
+from payment_service.ops import metric_catalog as catalog
+from payment_service.ops.logcontext import log_context
+from payment_service.ops.telemetry import Metrics
 from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.publisher import ResultPublisher
 from payment_service.streams.refunds import RefundFlow
@@ -36,7 +40,9 @@ class Reconciler:
         *,
         stale_after: dt.timedelta,
         give_up_after: dt.timedelta,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._lock = lock
         self._repo = repo
         self._flow = flow
@@ -57,9 +63,14 @@ class Reconciler:
     async def run_once(self) -> int:
         """One round; returns how many payments changed status."""
         async with self._lock.held() as mine:
+            self._count(catalog.RECONCILER_RUNS, holder=str(bool(mine)).lower())
             if not mine:
                 return 0
             return await self._round()
+
+    def _count(self, metric: catalog.Metric, **tags: str) -> None:
+        if self._metrics is not None:
+            self._metrics.increment(metric, tags)
 
     async def _round(self) -> int:
         return await self._refund_round() + await self._payment_round()
@@ -69,23 +80,34 @@ class Reconciler:
         last: PaymentRecord | None = None
         while batch := await self._repo.find_unsettled(self._stale_after, BATCH, after=last):
             for payment in batch:
-                try:
-                    settled = await self._flow.reconcile(payment, give_up_after=self._give_up_after)
-                except Exception:  # one payment's failure must not stop the others
-                    log.exception("reconciling payment %s failed", payment.transaction_id)
-                    continue
-                if settled.status == payment.status:
-                    continue
-                changed += 1
-                log.info(
-                    "reconciled payment %s: %s -> %s",
-                    payment.transaction_id,
-                    payment.status,
-                    settled.status,
-                )
-                await self._publisher.publish_payment(settled)
+                with log_context(
+                    transaction_id=payment.transaction_id,
+                    merchant_id=payment.merchant_id,
+                    correlation_id=payment.correlation_id,
+                ):
+                    changed += await self._settle_payment(payment)
             last = batch[-1]
         return changed
+
+    async def _settle_payment(self, payment: PaymentRecord) -> int:
+        try:
+            settled = await self._flow.reconcile(payment, give_up_after=self._give_up_after)
+        except Exception:  # one payment's failure must not stop the others
+            log.exception("reconciling payment %s failed", payment.transaction_id)
+            self._count(catalog.RECONCILER_ACTIONS, kind="payment", outcome="error")
+            return 0
+        if settled.status == payment.status:
+            self._count(catalog.RECONCILER_ACTIONS, kind="payment", outcome="unchanged")
+            return 0
+        self._count(catalog.RECONCILER_ACTIONS, kind="payment", outcome=settled.status.value)
+        log.info(
+            "reconciled payment %s: %s -> %s",
+            payment.transaction_id,
+            payment.status,
+            settled.status,
+        )
+        await self._publisher.publish_payment(settled)
+        return 1
 
     async def _refund_round(self) -> int:
         changed = 0
@@ -94,20 +116,31 @@ class Reconciler:
             self._stale_after, BATCH, after=last
         ):
             for refund in batch:
-                try:
-                    outcome = await self._refunds.reconcile(
-                        refund, give_up_after=self._give_up_after
-                    )
-                except Exception:  # one refund's failure must not stop the others
-                    log.exception("reconciling refund %s failed", refund.refund_id)
-                    continue
-                if outcome.refund is not None and outcome.refund.status != refund.status:
-                    changed += 1
-                    log.info(
-                        "reconciled refund %s: %s -> %s",
-                        refund.refund_id,
-                        refund.status,
-                        outcome.refund.status,
-                    )
+                with log_context(
+                    transaction_id=refund.transaction_id,
+                    refund_id=refund.refund_id,
+                    merchant_id=refund.merchant_id,
+                    correlation_id=refund.correlation_id,
+                ):
+                    changed += await self._settle_refund(refund)
             last = batch[-1]
         return changed
+
+    async def _settle_refund(self, refund: RefundRecord) -> int:
+        try:
+            outcome = await self._refunds.reconcile(refund, give_up_after=self._give_up_after)
+        except Exception:  # one refund's failure must not stop the others
+            log.exception("reconciling refund %s failed", refund.refund_id)
+            self._count(catalog.RECONCILER_ACTIONS, kind="refund", outcome="error")
+            return 0
+        if outcome.refund is None or outcome.refund.status == refund.status:
+            self._count(catalog.RECONCILER_ACTIONS, kind="refund", outcome="unchanged")
+            return 0
+        self._count(catalog.RECONCILER_ACTIONS, kind="refund", outcome=outcome.refund.status.value)
+        log.info(
+            "reconciled refund %s: %s -> %s",
+            refund.refund_id,
+            refund.status,
+            outcome.refund.status,
+        )
+        return 1

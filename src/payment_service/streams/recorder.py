@@ -3,6 +3,7 @@
 The flow decides which transition (naming its event); this records it as a compare-and-set on
 the status the flow saw. If another delivery recorded a transition first (`TransitionConflict`),
 the payment as that delivery left it is the answer, so redeliveries and the reconciler can race.
+A settlement (captured, failed) that this call recorded is counted once (`streams.outcomes`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from payment_service.core.errors import TransitionConflict
 from payment_service.core.ports import PaymentRepository
 from payment_service.core.records import PaymentRecord
 from payment_service.core.states import PaymentEvent, PaymentStatus
+from payment_service.ops.telemetry import Metrics
+from payment_service.streams.outcomes import payment_settled
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +27,9 @@ _Record = Callable[[PaymentStatus], Awaitable[PaymentRecord]]
 class PaymentRecorder:
     """The flow's writes: authorized, captured, failed, unknown."""
 
-    def __init__(self, repo: PaymentRepository) -> None:
+    def __init__(self, repo: PaymentRepository, metrics: Metrics | None = None) -> None:
         self._repo = repo
+        self._metrics = metrics
 
     async def authorized(
         self, payment: PaymentRecord, authorization_id: str, correlation_id: str | None
@@ -50,6 +54,7 @@ class PaymentRecorder:
                 captured_minor=payment.amount_minor,
                 correlation_id=correlation_id,
             ),
+            settles=True,
         )
 
     async def failed(
@@ -73,6 +78,7 @@ class PaymentRecorder:
                 failure_message=message,
                 correlation_id=correlation_id,
             ),
+            settles=True,
         )
 
     async def unknown(
@@ -97,11 +103,16 @@ class PaymentRecorder:
             ),
         )
 
-    async def _transition(self, payment: PaymentRecord, record: _Record) -> PaymentRecord:
+    async def _transition(
+        self, payment: PaymentRecord, record: _Record, *, settles: bool = False
+    ) -> PaymentRecord:
         """Record a transition; if another delivery got there first, take what it recorded."""
         try:
-            return await record(payment.status)
+            recorded = await record(payment.status)
         except TransitionConflict:
             current = await self._repo.get_payment(payment.transaction_id)
             assert current is not None  # a claimed payment is never deleted
             return current
+        if settles:
+            payment_settled(self._metrics, recorded)
+        return recorded

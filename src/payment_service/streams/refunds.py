@@ -6,6 +6,8 @@
 3. Record completion (the payment's refunded total and status move in the same transaction) or
    failure (the reservation is released). An unanswered bank call leaves the refund `processing`,
    still reserved, never `completed` without a bank refund.
+
+A settlement this flow recorded is counted once (`streams.outcomes`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from payment_service.core.ports import BankClient, RefundRepository
 from payment_service.core.records import NewRefund, PaymentRecord, RefundRecord
 from payment_service.core.states import RefundStatus
 from payment_service.ops.faults import crash_point
+from payment_service.ops.telemetry import Metrics
+from payment_service.streams.outcomes import refund_settled
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +51,12 @@ class RefundOutcome:
 
 
 class RefundFlow:
-    def __init__(self, repo: RefundRepository, bank: BankClient) -> None:
+    def __init__(
+        self, repo: RefundRepository, bank: BankClient, *, metrics: Metrics | None = None
+    ) -> None:
         self._repo = repo
         self._bank = bank
+        self._metrics = metrics
 
     async def run(self, new: NewRefund, correlation_id: str | None) -> RefundOutcome:
         try:
@@ -92,6 +99,7 @@ class RefundFlow:
             )
         except TransitionConflict:
             return await self._current(refund)
+        refund_settled(self._metrics, refund)
         return RefundOutcome(refund, payment)
 
     async def reconcile(
@@ -121,6 +129,7 @@ class RefundFlow:
             )
         except TransitionConflict:
             return await self._current(refund)
+        refund_settled(self._metrics, refund)
         return RefundOutcome(refund, payment)
 
     async def _fail(
@@ -140,6 +149,7 @@ class RefundFlow:
             )
         except TransitionConflict:
             return await self._current(refund)
+        refund_settled(self._metrics, refund)
         return RefundOutcome(refund, payment)
 
     async def _current(self, refund: RefundRecord) -> RefundOutcome:
