@@ -19,11 +19,20 @@ import aiohttp
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 
+from tests.e2e.custody import (
+    command,
+    public_key,
+    sealed_card,
+    sealed_number,
+    settled_row,
+    unique_txn,
+)
 from tests.e2e.helpers import canary_card, db_audit, db_payment, executed, ledger, topic_messages
 from tests.e2e.producers import card_key_file, outcome, register, run_example
 from tests.fixtures.service import Merchant, Service, eventually, payment_body
 
-pytestmark = pytest.mark.e2e
+# Each test runs the example producer as a process, and may wait for its result.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 @pytest.fixture
@@ -290,3 +299,40 @@ async def test_junk_on_the_results_topic_does_not_stop_the_reply_consumer(
         kafka = (await resp.json())["components"]["kafka"]
     assert kafka["status"] == "up"
     assert kafka["reply_consumer"] == "running"
+
+
+async def test_an_unchanged_re_production_is_valid_and_charges_once(
+    service: Service, merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    """A replay re-produces the same key, value and signature headers: it verifies again, and
+    the claim and the bank's idempotency key make it harmless."""
+    transaction_id = unique_txn()
+    key = await public_key(http, merchant)
+    message = command(
+        merchant.merchant_id,
+        transaction_id,
+        card=sealed_card(sealed_number(key, transaction_id)),
+    )
+    value = json.dumps(message).encode()
+    headers = service.signed_headers(transaction_id.encode(), value)
+    producer = Producer(service.kafka_config("ops", acks="all"))
+    for _ in range(2):
+        producer.produce(
+            service.topic("requests"), value=value, key=transaction_id.encode(), headers=headers
+        )
+    assert producer.flush(10) == 0
+    row = await settled_row(service, transaction_id)
+    assert row["status"] == "captured"
+
+    async def both_answered() -> list[Any] | None:
+        results = [
+            m
+            for m in await topic_messages(service, service.topic("results"))
+            if m.key() == transaction_id.encode()
+        ]
+        return results if len(results) >= 2 else None
+
+    results = await eventually(both_answered, timeout=60, what="a result for each delivery")
+    assert all(json.loads(m.value())["data"]["error"] is None for m in results)
+    entries = await ledger(service, transaction_id)
+    assert len(executed(entries, "authorize")) + len(executed(entries, "sale")) == 1
