@@ -18,7 +18,7 @@ from payment_service.schemas.messages import (
     RefundPaymentV1,
     parse_command,
 )
-from payment_service.streams.handler import refused
+from payment_service.streams.refusals import refused
 
 pytestmark = pytest.mark.unit
 

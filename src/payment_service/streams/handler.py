@@ -21,13 +21,12 @@ Each message runs in its own asyncio task (`sink.py`), so the ids bound here for
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from payment_service.core.errors import StorageUnavailable, VaultUnavailable
 from payment_service.core.ports import PaymentRepository
@@ -43,10 +42,8 @@ from payment_service.ops.logcontext import bind
 from payment_service.ops.telemetry import Metrics, span
 from payment_service.schemas.messages import (
     HEADER_CORRELATION_ID,
-    Id,
     ProcessPaymentV1,
     RefundPaymentV1,
-    ResultError,
     parse_command,
 )
 from payment_service.streams.authorize import CommandGate, Verified
@@ -54,6 +51,7 @@ from payment_service.streams.commands import new_payment, new_refund
 from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.publisher import ResultPublisher
 from payment_service.streams.refunds import RefundFlow
+from payment_service.streams.refusals import KINDS, refused, summary
 from payment_service.streams.results import CommandResult, payment_result, refund_result
 
 log = logging.getLogger(__name__)
@@ -61,11 +59,6 @@ log = logging.getLogger(__name__)
 # Outages of PostgreSQL, Redis or Kafka: the work is repeatable, so it waits and repeats.
 TRANSIENT: tuple[type[Exception], ...] = (StorageUnavailable, VaultUnavailable, ProduceFailed)
 INVALID_COMMAND = "invalid_command"
-_KINDS: dict[object, Literal["payment", "refund"]] = {
-    "payment.process/v1": "payment",
-    "payment.refund/v1": "refund",
-}
-_ID_ADAPTER: TypeAdapter[str] = TypeAdapter(Id)
 T = TypeVar("T")
 
 
@@ -106,9 +99,9 @@ class CommandHandler:
         try:
             command = parse_command(raw or b"")
         except ValidationError as exc:
-            summary = _summary(exc)
-            await self._publisher.dead_letter(raw, key, headers, INVALID_COMMAND, summary)
-            refusal = refused(raw, INVALID_COMMAND, f"the command was refused: {summary}")
+            what = summary(exc)
+            await self._publisher.dead_letter(raw, key, headers, INVALID_COMMAND, what)
+            refusal = refused(raw, INVALID_COMMAND, f"the command was refused: {what}")
             if refusal is not None:
                 await self._publisher.publish(
                     refusal,
@@ -172,7 +165,7 @@ class CommandHandler:
         if verified.producer.name != API_PRODUCER and command.data.requested_by is not None:
             message = "only the API may name requested_by"
             return Refusal(PRODUCER_NOT_AUTHORIZED, message, verified.producer.name)
-        kind = _KINDS[command.type]
+        kind = KINDS[command.type]
         return self._gate.allowed(verified, kind, command.data.merchant_id)
 
     async def _refuse(
@@ -198,13 +191,18 @@ class CommandHandler:
         await self._publisher.dead_letter(raw, key, headers, refusal.code, refusal.message)
         answer = refused(raw, refusal.code, f"the command was refused: {refusal.message}")
         if answer is not None and name:
-            await self._publisher.publish(
-                answer,
-                headers,
-                headers.get(HEADER_CORRELATION_ID),
-                producer=name,
-                actor=actor_of(name, None),
-            )
+            try:
+                await self._publisher.publish(
+                    answer,
+                    headers,
+                    headers.get(HEADER_CORRELATION_ID),
+                    producer=name,
+                    actor=actor_of(name, None),
+                )
+            except ProduceFailed:
+                # The dead letter is written; a lost answer to a refused command must not stop
+                # the processor (the producer's topic may be gone, e.g. deleted after revoking).
+                log.warning("the refusal could not be answered to producer %s", name)
 
     async def _with_store_retries(self, step: Callable[[], Awaitable[T]]) -> T:
         """`step()`, repeated on an outage of our own stores until the retry deadline."""
@@ -263,37 +261,3 @@ class CommandHandler:
         return refund_result(
             refund.transaction_id, refund.merchant_id, refund.refund_id, refunded, payment
         )
-
-
-def refused(raw: bytes | None, code: str, message: str) -> CommandResult | None:
-    """The final error result for a refused command that names its payment, else None."""
-    try:
-        envelope: Any = json.loads(raw or b"")
-    except (ValueError, RecursionError):
-        return None
-    data = envelope.get("data") if isinstance(envelope, dict) else None
-    kind = _KINDS.get(envelope.get("type")) if isinstance(data, dict) else None
-    if kind is None or not isinstance(data, dict):
-        return None
-    names = ("transaction_id", "merchant_id", *(("refund_id",) if kind == "refund" else ()))
-    try:
-        ids = {name: _ID_ADAPTER.validate_python(data.get(name), strict=True) for name in names}
-    except ValidationError:
-        return None  # not a payment anyone can be waiting for
-    return CommandResult(
-        kind=kind,
-        transaction_id=ids["transaction_id"],
-        merchant_id=ids["merchant_id"],
-        refund_id=ids.get("refund_id"),
-        final=True,
-        error=ResultError(code=code, message=message),
-    )
-
-
-def _summary(exc: ValidationError) -> str:
-    """Validation errors without input values: a message may carry card data."""
-    parts = [
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-        for e in exc.errors(include_input=False, include_url=False, include_context=False)
-    ]
-    return "; ".join(parts[:10])

@@ -113,10 +113,14 @@ class ResultPublisher:
     async def publish_payment(self, payment: PaymentRecord) -> None:
         """Publish a payment's current state when no command asked for it (reconciliation)."""
         outcome = PaymentOutcome(payment)
+        asked = payment.requested_by or ""
+        # A registered producer's payment is answered on its own topic, as its command was.
+        producer = asked.removeprefix("producer:") if asked.startswith("producer:") else None
         await self.publish(
             payment_result(payment.transaction_id, payment.merchant_id, outcome),
             {},
             None,
+            producer=producer,
             actor=RECONCILER_ACTOR,
         )
 
