@@ -18,7 +18,10 @@ from typing import Any
 import aiohttp
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from payment_service.core.ids import new_id
+from payment_service.kafka.signing import Signer, private_key_from_text, read_key_file
 from tests.e2e.custody import (
     command,
     public_key,
@@ -336,3 +339,84 @@ async def test_an_unchanged_re_production_is_valid_and_charges_once(
     assert all(json.loads(m.value())["data"]["error"] is None for m in results)
     entries = await ledger(service, transaction_id)
     assert len(executed(entries, "authorize")) + len(executed(entries, "sale")) == 1
+
+
+@pytest.mark.fault
+async def test_a_forged_result_is_never_shown_to_the_client(
+    service: Service, merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    """While the API waits (the processor is stopped), results naming its reply id arrive on its
+    partition: unsigned, signed with another key, and genuinely signed but for another merchant.
+    None may answer the client: it gets 202, and the payment goes on once the processor is back."""
+    processor = service.processes["processor"]
+    processor.stop()
+    try:
+        # An API of its own that waits 45 s, so the forgeries surely arrive while it waits.
+        spawned = service.spawn(
+            "api-forged-results", "api", API_SYNC_TIMEOUT_SECONDS="45", API_INSTANCE="1"
+        )
+        async with spawned as (_, url):
+            idempotency_key = uuid.uuid4().hex
+            transaction_id = new_id(merchant.merchant_id, idempotency_key, "payment")
+            headers = {**merchant.headers, "Idempotency-Key": idempotency_key}
+            body = payment_body(merchant.merchant_id)
+            request = asyncio.create_task(_post(f"{url}/api/v1/payments/process", body, headers))
+
+            async def sent() -> dict[str, bytes] | None:
+                for message in await topic_messages(service, service.topic("requests")):
+                    if message.key() == transaction_id.encode():
+                        return {k: v for k, v in message.headers() or [] if v is not None}
+                return None
+
+            command_headers = await eventually(sent, timeout=30, what="the API's command")
+            await asyncio.to_thread(_forge, service, transaction_id, merchant, command_headers)
+            assert not request.done()  # the forgeries were on the partition while it waited
+            status, answer = await request
+            assert status == 202, answer  # never the forged "failed"
+    finally:
+        processor.start()
+    await service.wait_healthy()
+    row = await settled_row(service, transaction_id)
+    assert row["status"] == "captured"
+
+
+async def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(url, json=body, headers=headers) as resp,
+    ):
+        return resp.status, await resp.json()
+
+
+def _forge(
+    service: Service, transaction_id: str, merchant: Merchant, command: dict[str, bytes]
+) -> None:
+    reply_id = command["reply-id"].decode()
+    forged = {
+        "transaction_id": transaction_id, "merchant_id": merchant.merchant_id, "kind": "payment",
+        "final": True, "payment": {"transaction_id": transaction_id, "status": "failed"},
+    }  # fmt: skip
+    value = json.dumps({"type": "payment.result/v1", "data": forged}).encode()
+    other = json.dumps({"type": "payment.result/v1", "data": {**forged, "merchant_id": "m_x"}})
+    processor_key = private_key_from_text(
+        read_key_file(Path(service.processor_extra["RESULT_SIGNING_KEY_FILE"]))
+    )
+    key = transaction_id.encode()
+    stranger = Signer("processor", Ed25519PrivateKey.generate())
+    genuine = Signer("processor", processor_key)
+    attempts = [
+        (value, {}),
+        (value, stranger.result_headers(reply_id, key, value)),
+        (other.encode(), genuine.result_headers(reply_id, key, other.encode())),
+    ]
+    producer = Producer(service.kafka_config("processor", acks="all"))
+    for body, signature in attempts:
+        producer.produce(
+            service.topic("results"),
+            value=body,
+            key=key,
+            headers={"reply-id": reply_id, **signature},
+            partition=int(command["reply-partition"]),
+        )
+    assert producer.flush(10) == 0
