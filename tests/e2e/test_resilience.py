@@ -93,7 +93,8 @@ def _card(number: str) -> dict[str, object]:
 
 def _produce_raw(service: Service, value: bytes, key: str) -> None:
     producer = Producer(service.kafka_config("ops", acks="all"))
-    producer.produce(service.topic("requests"), value=value, key=key.encode())
+    headers = service.signed_headers(key.encode(), value)
+    producer.produce(service.topic("requests"), value=value, key=key.encode(), headers=headers)
     assert producer.flush(10) == 0
 
 

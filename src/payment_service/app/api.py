@@ -23,6 +23,7 @@ from payment_service.app.custody import (
     request_hash_key,
     warn_weak_secrets,
 )
+from payment_service.app.signing_keys import api_signer, result_verify_key
 from payment_service.cards.vault import SecurityCodeVault
 from payment_service.config.settings import Settings
 from payment_service.http.access import access_middleware
@@ -103,13 +104,14 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     sealer = api_sealer(settings)
     fingerprints = fingerprint_key(settings)
     secret = request_hash_key(settings)
+    signer, result_key = api_signer(settings), result_verify_key(settings)
     warn_weak_secrets(settings)
     pool = await create_pool(settings.database, application_name="payment-service-api")
     redis = redis_client(settings.redis)
     producer = AsyncProducer(settings.kafka, client_id=f"payment-api-{settings.api.instance}")
-    replies = ReplyRouter(settings.kafka, settings.api.instance)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CHECK_TIMEOUT_SECONDS))
     metrics = app[METRICS] = Metrics(settings.datadog, "api")
+    replies = ReplyRouter(settings.kafka, settings.api.instance, result_key, metrics)
     sampling = asyncio.create_task(
         gauges.report_forever(
             metrics,
@@ -125,6 +127,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         sender = RequestReply(
             producer,
             replies,
+            signer,
             topic=settings.kafka.topic_requests,
             timeout_seconds=settings.api.sync_timeout_seconds,
             tracing=settings.datadog.trace_enabled,

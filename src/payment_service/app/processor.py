@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from payment_service.app.custody import card_opener, fingerprint_key, warn_weak_secrets
+from payment_service.app.signing_keys import command_verify_key, result_signer
 from payment_service.bank.breaker import BankCircuitBreaker
 from payment_service.bank.client import HttpBankClient
 from payment_service.cards.vault import SecurityCodeVault
@@ -30,8 +31,10 @@ from payment_service.storage.db import create_pool
 from payment_service.storage.locks import PgAdvisoryLock
 from payment_service.storage.payment_methods import PgPaymentMethods
 from payment_service.storage.payments import PgPaymentRepository
+from payment_service.storage.producers import PgProducers
 from payment_service.storage.refunds import PgRefundRepository
 from payment_service.streams import reconciler
+from payment_service.streams.authorize import CommandGate
 from payment_service.streams.cards import CardSources
 from payment_service.streams.handler import CommandHandler
 from payment_service.streams.payments import PaymentFlow
@@ -58,6 +61,7 @@ async def build_processor(settings: Settings) -> Processor:
     stack = AsyncExitStack()
     opener = card_opener(settings)
     fingerprints = fingerprint_key(settings)
+    signer, api_key = result_signer(settings), command_verify_key(settings)
     warn_weak_secrets(settings)
     pool = await create_pool(settings.database, application_name="payment-service-processor")
     stack.push_async_callback(pool.close)
@@ -86,13 +90,15 @@ async def build_processor(settings: Settings) -> Processor:
     refunds_repo = PgRefundRepository(pool)
     refunds = RefundFlow(refunds_repo, bank, metrics=metrics)
     processing = settings.processor
-    publisher = ResultPublisher(settings.kafka, producer, metrics)
+    publisher = ResultPublisher(settings.kafka, producer, metrics, signer)
+    gate = CommandGate(PgProducers(pool), api_key, ttl_seconds=processing.producer_cache_seconds)
     handler = CommandHandler(
         publisher,
         flow,
         refunds,
         payments,
         metrics,
+        gate,
         tracing=settings.datadog.trace_enabled,
         transient_retry_seconds=processing.transient_retry_seconds,
     )

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from payment_service.core.banking import BankInquiry, BankResult
 from payment_service.core.masking import CardNumber, SecurityCode
+from payment_service.core.producers import ProducerRecord
 from payment_service.core.records import (
     Claim,
     NewPayment,
@@ -269,6 +270,12 @@ class MerchantKeys(Protocol):
     """Merchant API keys: which merchant a presented key belongs to (None: unknown or revoked)."""
 
     async def merchant_for_key(self, presented_key: str) -> str | None: ...
+
+
+class ProducerDirectory(Protocol):
+    """The producer registry as the processor reads it: one producer by name (None: unknown)."""
+
+    async def producer(self, name: str) -> ProducerRecord | None: ...
 
 
 class ExclusiveLock(Protocol):

@@ -54,6 +54,8 @@ class NewPayment:
     request_hash: str | None = None
     # True when the API left the security code in the vault for the bank call.
     security_code_in_vault: bool = False
+    # Who asked (`api:<key id>`, `producer:<name>`): kept on the row, named by its audit rows.
+    requested_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,7 @@ class NewRefund:
     metadata: Mapping[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
     request_hash: str | None = None
+    requested_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ class RefundRecord:
     correlation_id: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    requested_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,7 @@ class PaymentRecord:
     created_at: dt.datetime
     updated_at: dt.datetime
     payment_method_id: str | None = None
+    requested_by: str | None = None
     refunds: tuple[RefundRecord, ...] = ()
 
 

@@ -45,19 +45,33 @@ class HealthCheck:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
-                await check()
+                found = await check()
+        except ComponentDown as exc:
+            return {"status": "down", **exc.details}
         except Exception as exc:  # a health check reports every failure, whatever it is
             return {"status": "down", "error": type(exc).__name__}
-        return {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+        details = found if isinstance(found, dict) else {}
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        return {"status": "up", "latency_ms": elapsed, **details}
+
+
+class ComponentDown(Exception):
+    """A check's failure with details for the report (no secrets in them)."""
+
+    def __init__(self, **details: object) -> None:
+        super().__init__(details)
+        self.details = details
 
 
 def kafka_check(producer: AsyncProducer, replies: ReplyRouter) -> Check:
     """Up when the reply consumer runs and the broker answers a metadata request."""
 
-    async def check() -> None:
+    async def check() -> dict[str, object]:
+        state = {"reply_consumer": replies.state, "reply_consumer_restarts": replies.restarts}
         if not replies.healthy:
-            raise RuntimeError("reply consumer is not running")
+            raise ComponentDown(error="reply consumer is not running", **state)
         await asyncio.to_thread(producer.list_topics, CHECK_TIMEOUT_SECONDS)
+        return state
 
     return check
 

@@ -73,6 +73,7 @@ def payment_command(
     idempotency_key: str | None,
     body_hash: str,
     security_code_in_vault: bool,
+    requested_by: str | None = None,
 ) -> ProcessPayment:
     """The `payment.process/v1` body; the processor computes the fingerprint after opening."""
     card = request.card_data
@@ -101,6 +102,7 @@ def payment_command(
         idempotency_key=idempotency_key,
         request_hash=body_hash,
         security_code_in_vault=security_code_in_vault,
+        requested_by=_requested_by(requested_by),
     )
 
 
@@ -113,6 +115,7 @@ def refund_command(
     amount_minor: int | None,
     idempotency_key: str | None,
     body_hash: str,
+    requested_by: str | None = None,
 ) -> RefundPayment:
     return RefundPayment(
         refund_id=refund_id,
@@ -123,4 +126,10 @@ def refund_command(
         metadata=request.metadata,
         idempotency_key=idempotency_key,
         request_hash=body_hash,
+        requested_by=_requested_by(requested_by),
     )
+
+
+def _requested_by(actor: str | None) -> str | None:
+    """`api:<key id>` as the command carries it; the bare `api` (no key id) is left out."""
+    return actor if actor is not None and actor.startswith("api:") else None

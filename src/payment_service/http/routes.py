@@ -98,6 +98,7 @@ async def process_payment(request: web.Request) -> web.Response:
         merchant_id=merchant,
         idempotency_key=_idempotency_key(request),
         correlation_id=request[CORRELATION_ID],
+        actor=_actor(request),
     )
     return _respond(answer)
 
@@ -118,6 +119,7 @@ async def refund_payment(request: web.Request) -> web.Response:
         merchant_id=merchant,
         idempotency_key=_idempotency_key(request),
         correlation_id=request[CORRELATION_ID],
+        actor=_actor(request),
     )
     return _respond(answer)
 

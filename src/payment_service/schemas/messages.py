@@ -6,8 +6,9 @@ Every message is a JSON envelope `{type, message_id, occurred_at, data}`. Money 
 payment names a card on file (`payment_method_id`); the security code never travels (it waits
 in Redis, see `cards.vault`). A producer needs the published public key and no secret.
 
-Headers: `correlation-id`, `reply-partition` (the results partition the waiting API reads) and the
-trace context. JSON Schemas generated from these models are committed under `schemas/json/`.
+Headers: `producer-id`, `signed-at`, `signature` (Ed25519, `kafka/signing.py`), `correlation-id`,
+`reply-partition` (the results partition the waiting API reads) and the trace context. JSON
+Schemas generated from these models are committed under `schemas/json/`.
 
 Text in a command (`Text`) has no control character, like the HTTP fields it comes from: the
 processor refuses, with a final error result, a command PostgreSQL could not store (NUL).
@@ -94,6 +95,10 @@ class ProcessPayment(_Message):
     metadata: Metadata = Field(default_factory=dict)
     idempotency_key: Text | None = Field(default=None, max_length=255)
     request_hash: Text | None = Field(default=None, description="hash of the HTTP request body")
+    requested_by: Annotated[str, Field(pattern=r"^api:[A-Za-z0-9]{0,64}$")] | None = Field(
+        default=None,
+        description="set by the API only (api:<api key id>); from any other producer: refused",
+    )
     security_code_in_vault: bool = Field(
         default=False, description="true when the API left the security code in Redis"
     )
@@ -114,6 +119,10 @@ class RefundPayment(_Message):
     metadata: Metadata = Field(default_factory=dict)
     idempotency_key: Text | None = Field(default=None, max_length=255)
     request_hash: Text | None = None
+    requested_by: Annotated[str, Field(pattern=r"^api:[A-Za-z0-9]{0,64}$")] | None = Field(
+        default=None,
+        description="set by the API only (api:<api key id>); from any other producer: refused",
+    )
 
 
 class ProcessPaymentV1(_Message):
@@ -177,6 +186,10 @@ class AuditEvent(_Message):
     amount_minor: int | None = None
     currency: str | None = None
     correlation_id: str | None = None
+    actor: str | None = Field(
+        default=None,
+        description="who asked: api:<api key id>, producer:<name>, or processor:reconciler",
+    )
     details: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -14,7 +14,7 @@ from payment_service.core.records import NewPayment
 from payment_service.core.states import PaymentStatus
 from payment_service.storage.audit import audit_insert
 
-# The columns a claim writes, with their types, in parameter order ($1 ... $18). No card
+# The columns a claim writes, with their types, in parameter order ($1 ... $19). No card
 # envelope: a payment keeps none (retention, DESIGN.md §5).
 CLAIM_COLUMNS: Final = (
     ("transaction_id", "text"),
@@ -35,6 +35,7 @@ CLAIM_COLUMNS: Final = (
     ("idempotency_key", "text"),
     ("request_hash", "text"),
     ("correlation_id", "text"),
+    ("requested_by", "text"),
 )
 
 
@@ -48,6 +49,7 @@ def claim_args(new: NewPayment, correlation_id: str | None) -> tuple[object, ...
         new.currency, new.payment_method, new.payment_method_id, card.fingerprint, card.brand,
         card.last4, card.expiry_month, card.expiry_year, card.holder_name, new.description,
         dict(new.metadata), new.idempotency_key, new.request_hash, correlation_id,
+        new.requested_by,
     )  # fmt: skip
 
 
@@ -73,6 +75,7 @@ _RECEIVED = {
     "currency": "currency",
     "correlation_id": "correlation_id",
     "details": "'{}'",
+    "actor": "requested_by",
 }
 
 # The claim's careful path, inside a transaction after the key is bound (no audit row: the
@@ -149,6 +152,8 @@ def audited(update_sql: str, n_args: int) -> str:
             "currency": "currency",
             "correlation_id": correlation_id,
             "details": details,
+            # Who asked for the payment: its transitions finish what that actor asked for.
+            "actor": "requested_by",
         },
         "updated",
     )

@@ -83,7 +83,7 @@ class PgPaymentRepository:
                     conn, transaction_id=new.transaction_id, merchant_id=new.merchant_id,
                     action="payment.received", from_status=None, to_status=S.PROCESSING.value,
                     amount_minor=new.amount_minor, currency=new.currency,
-                    correlation_id=correlation_id,
+                    correlation_id=correlation_id, actor=new.requested_by,
                 )  # fmt: skip
         return Claim(created=True, payment=payment_from_row(row))
 

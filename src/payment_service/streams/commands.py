@@ -6,8 +6,8 @@ from payment_service.core.records import CardDetails, NewPayment, NewRefund
 from payment_service.schemas.messages import ProcessPayment, RefundPayment
 
 
-def new_payment(cmd: ProcessPayment) -> NewPayment:
-    """The payment a `payment.process/v1` command asks for."""
+def new_payment(cmd: ProcessPayment, requested_by: str | None = None) -> NewPayment:
+    """The payment a `payment.process/v1` command asks for (`requested_by`: the actor)."""
     card = cmd.card
     # What the producer says of its card; the flow replaces it with what the opened number (or
     # the card on file) shows. A fingerprint the producer sent is never trusted.
@@ -36,11 +36,12 @@ def new_payment(cmd: ProcessPayment) -> NewPayment:
         idempotency_key=cmd.idempotency_key,
         request_hash=cmd.request_hash,
         security_code_in_vault=cmd.security_code_in_vault,
+        requested_by=requested_by,
     )
 
 
-def new_refund(cmd: RefundPayment) -> NewRefund:
-    """The refund a `payment.refund/v1` command asks for."""
+def new_refund(cmd: RefundPayment, requested_by: str | None = None) -> NewRefund:
+    """The refund a `payment.refund/v1` command asks for (`requested_by`: the actor)."""
     return NewRefund(
         refund_id=cmd.refund_id,
         transaction_id=cmd.transaction_id,
@@ -50,4 +51,5 @@ def new_refund(cmd: RefundPayment) -> NewRefund:
         metadata=dict(cmd.metadata),
         idempotency_key=cmd.idempotency_key,
         request_hash=cmd.request_hash,
+        requested_by=requested_by,
     )
