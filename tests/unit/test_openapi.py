@@ -120,9 +120,7 @@ def test_links_let_a_stateful_run_follow_a_payment() -> None:
     links = _op(PAYMENT, "post")["responses"]["200"]["links"]
     operation_ids = {op["operationId"] for ops in DOC["paths"].values() for op in ops.values()}
     assert {link["operationId"] for link in links.values()} <= operation_ids
-    assert links["getPayment"]["parameters"] == {
-        "transaction_id": "$response.body#/transaction_id"
-    }
+    assert links["getPayment"]["parameters"] == {"transaction_id": "$response.body#/transaction_id"}
 
 
 def test_compatibility_fields_are_documented_as_such() -> None:
