@@ -90,4 +90,8 @@ class Operation:
 
 def register(app: web.Application, operations: tuple[Operation, ...]) -> None:
     """Add every operation to the router, and nothing else (no HEAD beside GET: undocumented)."""
-    app.add_routes([web.route(op.method, op.path, op.handler) for op in operations])
+    for op in operations:
+        if op.method == "GET":
+            app.router.add_get(op.path, op.handler, allow_head=False)
+        else:
+            app.router.add_route(op.method, op.path, op.handler)
