@@ -144,3 +144,23 @@ def test_swagger_ui_assets_are_packaged_and_the_page_loads_nothing_from_elsewher
     assert "connect-src 'self'" in docs.CSP
     assert 'url: "/openapi.json"' in docs._INIT
     assert "validatorUrl: null" in docs._INIT
+
+
+def test_the_error_type_enum_covers_the_whole_error_tree() -> None:
+    from payment_service.core.errors import PaymentServiceError
+
+    def tree(cls: type[PaymentServiceError]) -> list[type[PaymentServiceError]]:
+        return [cls, *(c for sub in cls.__subclasses__() for c in tree(sub))]
+
+    documented = set(_schema("ErrorBody")["properties"]["type"]["enum"])
+    assert {cls.type for cls in tree(PaymentServiceError)} <= documented
+    assert {cls.status for cls in tree(PaymentServiceError)} - {500} <= set(map(int, ERRORS_DOC))
+
+
+ERRORS_DOC = {
+    str(status)
+    for ops in DOC["paths"].values()
+    for op in ops.values()
+    for status in op["responses"]
+    if int(status) >= 400
+} | {"405"}  # 405 answers methods a route does not take: no operation to document it on
