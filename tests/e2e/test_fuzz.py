@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
@@ -57,7 +57,16 @@ def _fuzz(operation: Any, mode: GenerationMode, base_url: str, headers: dict[str
     run()
 
 
-@pytest.mark.timeout(300)  # about a minute here; the default 120 s is too tight on a busy CI
+def _describe(exc: BaseException) -> str:
+    """The failure and, for a group (Hypothesis's flaky report among them), each of its parts."""
+    parts = [f"{type(exc).__name__}: {exc}"]
+    for sub in getattr(exc, "exceptions", ()):
+        parts.append(_describe(sub))
+    return "\n".join(parts)
+
+
+# Five minutes on a machine shared with other test runs (13 operations, two modes each).
+@pytest.mark.timeout(900)
 def test_no_input_gives_a_500_or_an_undocumented_answer(
     service: Service, merchant: Merchant
 ) -> None:
@@ -77,7 +86,7 @@ def test_no_input_gives_a_500_or_an_undocumented_answer(
                 # Nothing to break: no parameters, or only strings that take anything.
                 assert mode is GenerationMode.NEGATIVE, operation.label
             except (Exception, BaseExceptionGroup) as exc:  # run all; report every failure
-                failures[f"{operation.label} [{mode.value}]"] = str(exc)[:3000]
+                failures[f"{operation.label} [{mode.value}]"] = _describe(exc)[:6000]
             ran.append(f"{operation.label} [{mode.value}] {time.monotonic() - started:.1f}s")
     print("\n".join(ran))
     assert len(ran) >= 2 * 5, ran
@@ -118,6 +127,9 @@ def test_stateful_runs_follow_the_links_with_no_500_or_off_schema_answer(
 
     Workflow.run(
         settings=settings(
+            # Generate only: a replay (shrinking) meets a server whose state has moved on, which
+            # Hypothesis would report as "inconsistent data generation" rather than the failure.
+            phases=[Phase.generate],
             max_examples=STATEFUL_EXAMPLES,
             stateful_step_count=6,
             deadline=None,
