@@ -276,6 +276,10 @@ class PaymentRequest(_Strict):
 class RefundRequest(_Strict):
     """Body of `POST .../{transaction_id}/refund`; the amount defaults to all that remains."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"amount": "50.00", "reason": "Customer request"}]}
+    )
+
     amount: AmountField | None = None
     reason: Annotated[str, FreeText] | None = Field(default=None, min_length=1, max_length=100)
     metadata: Metadata = Field(default_factory=dict)
