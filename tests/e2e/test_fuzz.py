@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis.errors import Unsatisfiable
+from hypothesis.errors import Flaky, Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 from schemathesis.generation.modes import GenerationMode
@@ -40,6 +40,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 STATEFUL_EXAMPLES = 25
+SUITES = 3  # stateful suites at most, when one ends early (see below)
 
 
 def _fuzz(operation: Any, mode: GenerationMode, base_url: str, headers: dict[str, str]) -> None:
@@ -130,13 +131,20 @@ def test_stateful_runs_follow_the_links_with_no_500_or_off_schema_answer(
                 raise
 
     found: list[str] = []
-    try:
-        _run_workflow(Workflow)
-    except (Exception, BaseExceptionGroup):
-        # Hypothesis replays a failing scenario to report it; the server has moved on by then,
-        # so the replay may differ (Flaky...). What failed the first time is in `found`.
-        if not found:
-            raise
+    for _ in range(SUITES):
+        try:
+            _run_workflow(Workflow)
+        except Flaky:
+            # Hypothesis saw a scenario draw differently on a rerun: the server's state moved on
+            # (a payment now exists, a rule's bundle is no longer empty). Not a failure of the
+            # API; like schemathesis's own runner, start another suite (what failed is `found`).
+            if found:
+                break
+            continue
+        except (Exception, BaseExceptionGroup):
+            if not found:
+                raise
+        break
     print("\n".join(sorted(set(followed))))
     assert found == [], "\n\n".join(found[:5])
     # The links worked: a payment was captured and then read, or refunded, by its answer's id.
@@ -151,8 +159,7 @@ def test_stateful_runs_follow_the_links_with_no_500_or_off_schema_answer(
 def _run_workflow(workflow: Any) -> None:
     workflow.run(
         settings=settings(
-            # Generate only: a replay (shrinking) meets a server whose state has moved on, which
-            # Hypothesis would report as "inconsistent data generation" rather than the failure.
+            # Generate only: a replay (shrinking) meets a server whose state has moved on.
             phases=[Phase.generate],
             max_examples=STATEFUL_EXAMPLES,
             stateful_step_count=6,
