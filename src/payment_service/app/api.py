@@ -26,7 +26,7 @@ from payment_service.app.custody import (
 from payment_service.app.signing_keys import api_signer, result_verify_key
 from payment_service.cards.vault import SecurityCodeVault
 from payment_service.config.settings import Settings
-from payment_service.http.access import access_middleware
+from payment_service.http.access import access_middleware, stamp_ids
 from payment_service.http.errors import error_middleware
 from payment_service.http.guards import ApiKeyAuth, RateLimiter
 from payment_service.http.health import CHECK_TIMEOUT_SECONDS, HealthCheck, bank_check, kafka_check
@@ -91,6 +91,7 @@ def build_api(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[PROTECTION] = Protection(settings.api)
     app.cleanup_ctx.append(_resources)
+    app.on_response_prepare.append(stamp_ids)
     add_routes(app)
     if settings.datadog.trace_enabled:
         from ddtrace.contrib.aiohttp import trace_app

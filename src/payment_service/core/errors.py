@@ -15,6 +15,7 @@ the adapters raise them (storage translates asyncpg's errors, the bank client it
     ├── CardExpired                402  card_expired (a card on file past its expiry)
     ├── NotFound                   404  unknown, or another merchant's (never 403)
     │   └── PaymentMethodNotFound  404  payment_method_not_found
+    ├── MethodNotAllowed           405  method_not_allowed (with Allow)
     ├── BodyReadTimeout            408  the body did not arrive within its deadline
     ├── IdempotencyKeyInUse        409  concurrent request with the same key
     ├── BodyTooLarge               413
@@ -169,6 +170,16 @@ class CardExpired(PaymentServiceError):
     status = 402
     type = "card_error"
     code = "card_expired"
+
+
+class MethodNotAllowed(PaymentServiceError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allowed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
 
 
 class BodyReadTimeout(PaymentServiceError):

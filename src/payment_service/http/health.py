@@ -2,18 +2,21 @@
 
 The checks are handed in by the composition root, one probe per dependency, in the order the
 report lists them. Results are cached for a second so that a busy load balancer cannot turn health
-checks into load.
+checks into load. Beside `components`, `services` maps each one to a boolean (up or not), the
+shape the seed's clients read (docs/compatibility.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
 
+from payment_service import __version__
 from payment_service.http.replies import ReplyRouter
 from payment_service.kafka.producer import AsyncProducer
 
@@ -36,7 +39,13 @@ class HealthCheck:
         results = await asyncio.gather(*(self._run(self._checks[n]) for n in names))
         components = dict(zip(names, results, strict=True))
         healthy = all(c["status"] == "up" for c in components.values())
-        report = {"status": "healthy" if healthy else "unhealthy", "components": components}
+        report = {
+            "status": "healthy" if healthy else "unhealthy",
+            "components": components,
+            "services": {name: c["status"] == "up" for name, c in components.items()},
+            "version": __version__,
+            "timestamp": dt.datetime.now(dt.UTC).isoformat(),
+        }
         self._cached = (now, report)
         return report
 

@@ -29,3 +29,4 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 PROTECTION: web.AppKey[Protection] = web.AppKey("protection")
 
 CORRELATION_ID = "correlation_id"
+REQUEST_ID = "request_id"
