@@ -51,6 +51,12 @@ class PaymentView(BaseModel):
     refunded_amount: str
     refunded_amount_minor: int
     refunds: list[RefundView] = Field(default_factory=list)
+    capture_method: str = "automatic"
+    captured_amount: str | None = None
+    captured_amount_minor: int = 0
+    # What a capture may still take: the hold, while it waits (requires_capture); else 0.
+    amount_capturable_minor: int = 0
+    cancellation_reason: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -212,6 +212,8 @@ class PaymentRequest(_Strict):
     cvv: SecurityCodeField | None = None
     description: Annotated[str, FreeText] | None = Field(default=None, max_length=MAX_DESCRIPTION)
     metadata: Metadata = Field(default_factory=dict)
+    # manual: authorize only (status requires_capture), then capture or cancel.
+    capture_method: Literal["automatic", "manual"] = "automatic"
 
     @field_validator("currency", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from payment_service.core.money import to_major_units
 from payment_service.core.records import PaymentMethodRecord, PaymentRecord, RefundRecord
+from payment_service.core.states import PaymentStatus
 from payment_service.schemas.answers import CardView, PaymentView, RefundView
 from payment_service.schemas.payment_methods import PaymentMethodView
 
@@ -59,6 +60,13 @@ def payment_view(payment: PaymentRecord) -> PaymentView:
         refunded_amount=_amount(payment.refunded_minor, payment.currency),
         refunded_amount_minor=payment.refunded_minor,
         refunds=[refund_view(r) for r in payment.refunds],
+        capture_method=payment.capture_method,
+        captured_amount=_amount(payment.captured_minor, payment.currency),
+        captured_amount_minor=payment.captured_minor,
+        amount_capturable_minor=(
+            payment.amount_minor if payment.status == PaymentStatus.REQUIRES_CAPTURE else 0
+        ),
+        cancellation_reason=payment.cancellation_reason,
         created_at=payment.created_at,
         updated_at=payment.updated_at,
     )

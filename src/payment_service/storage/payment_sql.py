@@ -14,7 +14,7 @@ from payment_service.core.records import NewPayment
 from payment_service.core.states import PaymentStatus
 from payment_service.storage.audit import audit_insert
 
-# The columns a claim writes, with their types, in parameter order ($1 ... $18). No card
+# The columns a claim writes, with their types, in parameter order ($1 ... $19). No card
 # envelope: a payment keeps none (retention, DESIGN.md §5).
 CLAIM_COLUMNS: Final = (
     ("transaction_id", "text"),
@@ -35,6 +35,7 @@ CLAIM_COLUMNS: Final = (
     ("idempotency_key", "text"),
     ("request_hash", "text"),
     ("correlation_id", "text"),
+    ("capture_method", "text"),
 )
 
 
@@ -48,6 +49,7 @@ def claim_args(new: NewPayment, correlation_id: str | None) -> tuple[object, ...
         new.currency, new.payment_method, new.payment_method_id, card.fingerprint, card.brand,
         card.last4, card.expiry_month, card.expiry_year, card.holder_name, new.description,
         dict(new.metadata), new.idempotency_key, new.request_hash, correlation_id,
+        new.capture_method,
     )  # fmt: skip
 
 
@@ -118,7 +120,12 @@ SELECT_UNSETTLED: Final = (
 
 # Named transitions: $1 transaction id, $2 expected status, $3 new status, then the fields.
 SET_AUTHORIZED: Final = """UPDATE transactions SET status = $3, authorization_id = $4,
-    updated_at = now() WHERE transaction_id = $1 AND status = $2 RETURNING *"""
+    authorized_at = now(), updated_at = now()
+    WHERE transaction_id = $1 AND status = $2 RETURNING *"""
+# A sale: authorized and captured in one bank call, so in one transition.
+SET_SOLD: Final = """UPDATE transactions SET status = $3, authorization_id = $4,
+    captured_minor = amount_minor, authorized_at = now(), updated_at = now()
+    WHERE transaction_id = $1 AND status = $2 RETURNING *"""
 SET_CAPTURED: Final = """UPDATE transactions SET status = $3, captured_minor = $4,
     updated_at = now() WHERE transaction_id = $1 AND status = $2 RETURNING *"""
 SET_FAILED: Final = """UPDATE transactions SET status = $3, failure_code = $4, decline_code = $5,

@@ -31,13 +31,17 @@ from payment_service.ops.logcontext import bind
 from payment_service.ops.telemetry import Metrics, span
 from payment_service.schemas.messages import (
     HEADER_CORRELATION_ID,
+    AnyCommand,
+    CancelPaymentV1,
+    CapturePaymentV1,
     Id,
     ProcessPaymentV1,
     RefundPaymentV1,
     ResultError,
     parse_command,
 )
-from payment_service.streams.commands import new_payment, new_refund
+from payment_service.streams.captures import CaptureFlow
+from payment_service.streams.commands import capture_request, new_payment, new_refund
 from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.publisher import ResultPublisher
 from payment_service.streams.refunds import RefundFlow
@@ -51,6 +55,8 @@ INVALID_COMMAND = "invalid_command"
 _KINDS: dict[object, Literal["payment", "refund"]] = {
     "payment.process/v1": "payment",
     "payment.refund/v1": "refund",
+    "payment.capture/v1": "payment",
+    "payment.cancel/v1": "payment",
 }
 _ID_ADAPTER: TypeAdapter[str] = TypeAdapter(Id)
 
@@ -64,9 +70,11 @@ class CommandHandler:
         payment_repo: PaymentRepository,
         metrics: Metrics,
         *,
+        captures: CaptureFlow,
         tracing: bool,
         transient_retry_seconds: float = 60.0,
     ) -> None:
+        self._captures = captures
         self._publisher = publisher
         self._payments = payments
         self._refunds = refunds
@@ -130,7 +138,7 @@ class CommandHandler:
 
     async def _with_retries(
         self,
-        command: ProcessPaymentV1 | RefundPaymentV1,
+        command: AnyCommand,
         headers: Mapping[str, str],
         correlation_id: str | None,
     ) -> CommandResult:
@@ -154,13 +162,18 @@ class CommandHandler:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _execute(
-        self, command: ProcessPaymentV1 | RefundPaymentV1, correlation_id: str | None
-    ) -> CommandResult:
+    async def _execute(self, command: AnyCommand, correlation_id: str | None) -> CommandResult:
         if isinstance(command, ProcessPaymentV1):
             payment_cmd = command.data
             outcome = await self._payments.run(new_payment(payment_cmd), correlation_id)
             return payment_result(payment_cmd.transaction_id, payment_cmd.merchant_id, outcome)
+        if isinstance(command, CapturePaymentV1 | CancelPaymentV1):
+            request = capture_request(command.data)
+            if isinstance(command, CapturePaymentV1):
+                captured = await self._captures.capture(request, correlation_id)
+            else:
+                captured = await self._captures.cancel(request, correlation_id)
+            return payment_result(request.transaction_id, request.merchant_id, captured)
         refund = command.data
         refunded = await self._refunds.run(new_refund(refund), correlation_id)
         # The payment as it stands after the refund, with the refund listed.
