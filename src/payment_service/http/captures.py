@@ -23,6 +23,7 @@ from payment_service.core.errors import (
 from payment_service.core.money import MoneyError, to_major_units, to_minor_units
 from payment_service.core.ports import PaymentRepository
 from payment_service.core.records import PaymentRecord
+from payment_service.core.rules import repeats_capture
 from payment_service.core.states import PaymentStatus
 from payment_service.http.answers import Answer, check_hash, replay, result_error
 from payment_service.http.idempotency import IdempotencyLocks
@@ -152,14 +153,9 @@ class CaptureService:
 
 
 def _check_capturable(payment: PaymentRecord, kind: str, amount_minor: int | None) -> None:
-    """The quick answer for the obvious refusals; the processor decides under the row lock."""
-    if payment.status == S.REQUIRES_CAPTURE:
-        return
-    wanted = payment.amount_minor if amount_minor is None else amount_minor
-    same_capture = payment.status == S.CAPTURING and payment.capture_requested_minor == wanted
-    if kind == "capture" and same_capture:
-        return  # the same capture again: it continues the one in flight
-    if kind == "cancel" and payment.status == S.CANCELING:
+    """The quick answer for the obvious refusals; the processor decides under the row lock
+    (where the same capture or cancel again, in flight or done, answers as it stands)."""
+    if payment.status == S.REQUIRES_CAPTURE or repeats_capture(payment, kind, amount_minor):
         return
     raise PaymentNotCapturable(
         f"payment {payment.transaction_id} is {payment.status.value}; "

@@ -22,6 +22,7 @@ from payment_service.core.errors import (
 )
 from payment_service.core.money import to_major_units
 from payment_service.core.records import CaptureRequest, PaymentRecord
+from payment_service.core.rules import repeats_capture
 from payment_service.core.states import CAPTURABLE, PaymentEvent, PaymentStatus, advance
 from payment_service.storage import payment_sql as sql
 from payment_service.storage.audit import write_audit
@@ -79,8 +80,8 @@ class PgCaptureRepository:
                         conn, merchant_id=request.merchant_id, key=request.idempotency_key,
                         kind=kind, request_hash=request.request_hash, resource_id=txn,
                     )  # fmt: skip
-                if _same_in_flight(payment, kind, request.amount_minor):
-                    return payment  # a redelivery, or the same request again: one bank call
+                if repeats_capture(payment, kind, request.amount_minor):
+                    return payment
                 if payment.status not in CAPTURABLE:
                     raise PaymentNotCapturable(
                         f"payment {txn} is {payment.status.value}; {kind} needs requires_capture"
@@ -177,14 +178,6 @@ class PgCaptureRepository:
                 idempotency_key,
             )
         return None if row is None else (row["kind"], row["resource_id"], row["request_hash"])
-
-
-def _same_in_flight(payment: PaymentRecord, kind: str, amount_minor: int | None) -> bool:
-    """Already capturing this amount (or canceling): the request continues that one call."""
-    if kind == "cancel":
-        return payment.status == S.CANCELING
-    wanted = payment.amount_minor if amount_minor is None else amount_minor
-    return payment.status == S.CAPTURING and payment.capture_requested_minor == wanted
 
 
 def _capture_amount(payment: PaymentRecord, amount_minor: int | None) -> int:
