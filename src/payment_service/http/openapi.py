@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from payment_service import __version__
+from payment_service.http import openapi_flows
 from payment_service.schemas.answers import ErrorResponse, PaymentView, RefundView
 from payment_service.schemas.payment_methods import (
     CardKeyView,
@@ -44,7 +45,7 @@ _ERRORS = {
     "Retry-After); retry with the same Idempotency-Key",
 }
 # The answers that are not a model: "still processing" (202), "accepted, not recorded yet"
-# (GET 200), a payment's refunds, and the health report.
+# (GET 200), and the health report (the lists: `openapi_flows`).
 _PROCESSING = {
     "type": "object",
     "required": ["transaction_id", "status"],
@@ -52,14 +53,6 @@ _PROCESSING = {
         "transaction_id": {"type": "string"},
         "refund_id": {"type": "string"},
         "status": {"type": "string"},
-    },
-}
-_REFUND_LIST = {
-    "type": "object",
-    "required": ["transaction_id", "refunds"],
-    "properties": {
-        "transaction_id": {"type": "string"},
-        "refunds": {"type": "array", "items": {"$ref": "#/components/schemas/RefundView"}},
     },
 }
 _HEALTH = {
@@ -112,7 +105,7 @@ def _operation(
 @cache
 def openapi_spec() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for model in _MODELS:
+    for model in (*_MODELS, *openapi_flows.MODELS):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -145,12 +138,6 @@ def openapi_spec() -> dict[str, Any]:
             "/api/v1/payments/{transaction_id}/refund": {
                 "post": {
                     **_operation("Refund a payment, partly or fully", RefundView, RefundRequest),
-                    "parameters": payment_id,
-                }
-            },
-            "/api/v1/payments/{transaction_id}/refunds": {
-                "get": {
-                    **_operation("List a payment's refunds", _REFUND_LIST),
                     "parameters": payment_id,
                 }
             },
@@ -192,6 +179,7 @@ def openapi_spec() -> dict[str, Any]:
                     "The public key to seal card data to (HPKE; see docs/security.md)", CardKeyView
                 )
             },
+            **openapi_flows.paths(_operation, PaymentView),
         },
     }
 
