@@ -33,7 +33,8 @@ from payment_service.storage.migrate import apply_migrations, load_migrations
 RESULTS = Path(__file__).resolve().parent / "results" / "lists.md"
 BIG_MERCHANT = "m_seed_big"
 
-# One in ten rows belongs to the big merchant, the rest spread over `merchants` small ones.
+# One in ten rows belongs to the big merchant, the rest spread over `merchants` small ones;
+# statuses cycle independently of the merchant (every merchant has some of each).
 SEED_SQL = """
 INSERT INTO transactions (transaction_id, merchant_id, status, amount_minor, currency,
     payment_method, card_brand, card_last4, card_expiry_month, card_expiry_year,
@@ -41,10 +42,10 @@ INSERT INTO transactions (transaction_id, merchant_id, status, amount_minor, cur
 SELECT 'txn_seed_' || g,
        CASE WHEN g % 10 = 0 THEN 'm_seed_big' ELSE 'm_seed_' || (g % $2) END,
        (ARRAY['captured', 'captured', 'captured', 'failed', 'requires_capture',
-              'canceled', 'captured', 'captured', 'refunded', 'captured'])[1 + g % 10],
+              'canceled', 'captured', 'captured', 'refunded', 'captured'])[1 + (g / 7) % 10],
        1000 + g % 5000, 'USD', 'credit_card', 'visa', '4242', 12, 2030, 'Seed Holder',
-       CASE WHEN g % 10 IN (0, 1, 2, 6, 7, 8, 9) THEN 1000 + g % 5000 ELSE 0 END,
-       CASE WHEN g % 10 IN (4, 5) THEN 'manual' ELSE 'automatic' END,
+       CASE WHEN (g / 7) % 10 IN (0, 1, 2, 6, 7, 8, 9) THEN 1000 + g % 5000 ELSE 0 END,
+       CASE WHEN (g / 7) % 10 IN (4, 5) THEN 'manual' ELSE 'automatic' END,
        now() - make_interval(secs => ($1 - g) * 0.1), now()
 FROM generate_series(1, $1::bigint) AS g
 """
@@ -63,6 +64,7 @@ def _queries(last_id: str) -> dict[str, ListQuery]:
         "after a cursor deep in the table": ListQuery(limit=10, starting_after=last_id),
         "before a cursor (ending_before)": ListQuery(limit=10, ending_before=last_id),
         "status=requires_capture": ListQuery(status=PaymentStatus.REQUIRES_CAPTURE),
+        "status=unknown (none of them)": ListQuery(status=PaymentStatus.UNKNOWN),
         "created[gte] in the last hour": ListQuery(created_gte=_ago(3600), created_lt=_ago(0)),
     }
 

@@ -25,6 +25,10 @@ ALTER TABLE transactions ADD COLUMN hold_checked_at timestamptz NULL;
 CREATE INDEX transactions_merchant_created_id
     ON transactions (merchant_id, created_at DESC, transaction_id DESC);
 DROP INDEX transactions_merchant_created;
+-- With a status filter: a status rare for a merchant would otherwise read all its rows (at 1 M
+-- payments, 100,000 rows and 430 ms for a merchant with no payment in that status; bench/lists.py).
+CREATE INDEX transactions_merchant_status_created
+    ON transactions (merchant_id, status, created_at DESC, transaction_id DESC);
 -- The reconciler's sweeps: holds past their validity window, and give-ups to check for a hold.
 CREATE INDEX transactions_holds ON transactions (authorized_at)
     WHERE status = 'requires_capture';
