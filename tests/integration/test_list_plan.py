@@ -45,9 +45,9 @@ async def seeded(
         ListQuery(starting_after="txn_seed_25000"),
         ListQuery(ending_before="txn_seed_25000"),
         ListQuery(status=PaymentStatus.CAPTURED),
-        ListQuery(status=PaymentStatus.UNKNOWN, starting_after="txn_seed_25000"),
+        ListQuery(status=PaymentStatus.REQUIRES_CAPTURE, starting_after="txn_seed_25000"),
     ],
-    ids=["first", "limit100", "starting_after", "ending_before", "status", "rare_status"],
+    ids=["first", "limit100", "starting_after", "ending_before", "status", "status_after"],
 )
 async def test_the_list_reads_the_merchant_index_not_the_table(
     seeded: asyncpg.Connection, query: ListQuery
