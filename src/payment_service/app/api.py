@@ -27,10 +27,12 @@ from payment_service.app.signing_keys import api_signer, result_verify_key
 from payment_service.cards.vault import SecurityCodeVault
 from payment_service.config.settings import Settings
 from payment_service.http.access import access_middleware, stamp_ids
+from payment_service.http.captures import CaptureService
 from payment_service.http.errors import error_middleware
 from payment_service.http.guards import ApiKeyAuth, RateLimiter
 from payment_service.http.health import CHECK_TIMEOUT_SECONDS, HealthCheck, bank_check, kafka_check
 from payment_service.http.idempotency import AcceptedMarkers, IdempotencyLocks
+from payment_service.http.lists import ListService
 from payment_service.http.metrics import metrics_middleware
 from payment_service.http.payment_methods import PaymentMethodService
 from payment_service.http.payments import PaymentService
@@ -46,8 +48,10 @@ from payment_service.http.request_reply import RequestReply
 from payment_service.http.routes import add_routes
 from payment_service.http.state import (
     AUTH,
+    CAPTURES,
     HEALTH,
     LIMITER,
+    LISTS,
     METRICS,
     PAYMENT_METHODS,
     PAYMENTS,
@@ -61,7 +65,9 @@ from payment_service.ops import gauges
 from payment_service.ops.redis_client import redis_client
 from payment_service.ops.telemetry import Metrics
 from payment_service.storage.api_keys import PgMerchantKeys
+from payment_service.storage.captures import PgCaptureRepository
 from payment_service.storage.db import create_pool
+from payment_service.storage.lists import PgPaymentLists
 from payment_service.storage.payment_methods import PgPaymentMethods
 from payment_service.storage.payments import PgPaymentRepository
 from payment_service.storage.refunds import PgRefundRepository
@@ -168,6 +174,14 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             locks=locks,
             sender=sender,
         )
+        app[CAPTURES] = CaptureService(
+            secret_key=secret,
+            payments=payments,
+            captures=PgCaptureRepository(pool),
+            locks=locks,
+            sender=sender,
+        )
+        app[LISTS] = ListService(PgPaymentLists(pool))
         app[HEALTH] = HealthCheck(
             {
                 "postgres": lambda: pool.fetchval("SELECT 1"),

@@ -7,6 +7,8 @@ the adapters raise them (storage translates asyncpg's errors, the bank client it
     ├── InvalidRequest             400  malformed JSON, bad header
     │   ├── PaymentNotRefundable   400  payment_not_refundable
     │   ├── RefundExceedsRemaining 400  refund_exceeds_remaining
+    │   ├── PaymentNotCapturable   400  payment_not_capturable (not requires_capture)
+    │   ├── CaptureExceedsAuthorized 400 capture_exceeds_authorized
     │   └── PaymentMethodDetached  400  payment_method_detached
     ├── ValidationFailed           422  field-by-field detail
     ├── IdempotencyKeyReused       422  same key, other body
@@ -121,6 +123,14 @@ class PaymentNotRefundable(InvalidRequest):
 
 class RefundExceedsRemaining(InvalidRequest):
     code = "refund_exceeds_remaining"
+
+
+class PaymentNotCapturable(InvalidRequest):
+    code = "payment_not_capturable"  # capture and cancel need status requires_capture
+
+
+class CaptureExceedsAuthorized(InvalidRequest):
+    code = "capture_exceeds_authorized"
 
 
 class ValidationFailed(PaymentServiceError):

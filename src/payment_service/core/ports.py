@@ -48,7 +48,22 @@ class PaymentRepository(Protocol):
         expected: PaymentStatus,
         authorization_id: str,
         correlation_id: str | None,
-    ) -> PaymentRecord: ...
+        event: PaymentEvent = ...,
+    ) -> PaymentRecord:
+        """An approved authorization: `authorization_approved` (-> authorized) or
+        `authorization_held` (manual capture, -> requires_capture)."""
+        ...
+
+    async def mark_sold(
+        self,
+        transaction_id: str,
+        *,
+        expected: PaymentStatus,
+        authorization_id: str,
+        correlation_id: str | None,
+    ) -> PaymentRecord:
+        """An approved sale: authorized and captured in full, one transition."""
+        ...
 
     async def mark_captured(
         self,

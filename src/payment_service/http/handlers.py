@@ -17,9 +17,11 @@ from payment_service.http.errors import validation_failed
 from payment_service.http.protection import client_address
 from payment_service.http.state import (
     AUTH,
+    CAPTURES,
     CORRELATION_ID,
     HEALTH,
     LIMITER,
+    LISTS,
     PAYMENT_METHODS,
     PAYMENTS,
     REFUNDS,
@@ -27,6 +29,7 @@ from payment_service.http.state import (
 )
 from payment_service.ops.logcontext import bind
 from payment_service.schemas import jsonbody
+from payment_service.schemas.captures import CancelBody, CaptureBody
 from payment_service.schemas.payment_methods import PaymentMethodRequest
 from payment_service.schemas.payments import PaymentRequest, RefundRequest
 
@@ -128,7 +131,35 @@ async def refund_payment(request: web.Request) -> web.Response:
 async def list_refunds(request: web.Request) -> web.Response:
     merchant = await _merchant(request)
     transaction_id = _path_id(request, "transaction_id")
-    return _respond(await request.app[REFUNDS].list_refunds(transaction_id, merchant_id=merchant))
+    lists = request.app[LISTS]
+    return _respond(await lists.refunds(transaction_id, request.query, merchant_id=merchant))
+
+
+async def list_payments(request: web.Request) -> web.Response:
+    merchant = await _merchant(request)
+    return _respond(await request.app[LISTS].payments(request.query, merchant_id=merchant))
+
+
+async def capture_payment(request: web.Request) -> web.Response:
+    merchant = await _merchant(request)
+    transaction_id = _path_id(request, "transaction_id")
+    body = await _body(request, CaptureBody)
+    answer = await request.app[CAPTURES].capture(
+        transaction_id, body, merchant_id=merchant, idempotency_key=_idempotency_key(request),
+        correlation_id=request[CORRELATION_ID], actor=_actor(request),
+    )  # fmt: skip
+    return _respond(answer)
+
+
+async def cancel_payment(request: web.Request) -> web.Response:
+    merchant = await _merchant(request)
+    transaction_id = _path_id(request, "transaction_id")
+    body = await _body(request, CancelBody)
+    answer = await request.app[CAPTURES].cancel(
+        transaction_id, body, merchant_id=merchant, idempotency_key=_idempotency_key(request),
+        correlation_id=request[CORRELATION_ID], actor=_actor(request),
+    )  # fmt: skip
+    return _respond(answer)
 
 
 async def get_refund(request: web.Request) -> web.Response:

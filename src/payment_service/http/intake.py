@@ -40,6 +40,8 @@ def payment_request_hash(
         if data[absent] is None:
             del data[absent]
     del data["cvv"]
+    if data["capture_method"] == "automatic":
+        del data["capture_method"]  # the default: a key used before manual capture still fits
     return _keyed_hash(secret_key, "/api/v1/payments/process", data)
 
 
@@ -58,6 +60,13 @@ def refund_request_hash(secret_key: bytes, transaction_id: str, request: RefundR
     data = request.model_dump(mode="json")
     data["amount"] = None if request.amount is None else str(request.amount.normalize())
     return _keyed_hash(secret_key, f"/api/v1/payments/{transaction_id}/refund", data)
+
+
+def capture_request_hash(
+    secret_key: bytes, transaction_id: str, action: str, data: dict[str, Any]
+) -> str:
+    """What identifies a capture or cancel request for Idempotency-Key."""
+    return _keyed_hash(secret_key, f"/api/v1/payments/{transaction_id}/{action}", data)
 
 
 def _keyed_hash(secret_key: bytes, path: str, data: dict[str, Any]) -> str:
@@ -103,6 +112,7 @@ def payment_command(
         request_hash=body_hash,
         security_code_in_vault=security_code_in_vault,
         requested_by=_requested_by(requested_by),
+        capture_method=request.capture_method,
     )
 
 

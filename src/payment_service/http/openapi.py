@@ -124,6 +124,7 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
                 "schema": schema,
             }
         )
+    parameters.extend(op.query_parameters)
     if op.idempotent:
         parameters.append(IDEMPOTENCY_KEY)
     if op.tag != "service":

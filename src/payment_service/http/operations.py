@@ -86,6 +86,8 @@ class Operation:
     links: Mapping[int, tuple[Link, ...]] = field(default_factory=dict)
     # Path parameters whose schema is this operation's own (else PATH_PARAMETERS has it).
     path_parameters: Mapping[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    # Query parameters, as OpenAPI parameter objects (http/lists.py declares the list ones).
+    query_parameters: tuple[dict[str, Any], ...] = ()
 
 
 def register(app: web.Application, operations: tuple[Operation, ...]) -> None:

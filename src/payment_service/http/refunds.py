@@ -24,7 +24,7 @@ from payment_service.schemas.views import refund_view
 
 
 class RefundService:
-    """`POST .../{id}/refund`, `GET .../{id}/refunds` and `GET .../{id}/refunds/{refund_id}`."""
+    """`POST .../{id}/refund` and `GET .../{id}/refunds/{refund_id}` (the list: `http.lists`)."""
 
     def __init__(
         self,
@@ -111,13 +111,6 @@ class RefundService:
             body = {"refund_id": refund_id, "transaction_id": payment.transaction_id}
             return Answer(202, {**body, "status": "processing"}, {"Location": location})
         return Answer(200, {**result.refund, "payment": result.payment})
-
-    async def list_refunds(self, transaction_id: str, *, merchant_id: str) -> Answer:
-        payment = await self._payments.get_payment(transaction_id, merchant_id=merchant_id)
-        if payment is None:
-            raise NotFound(f"no payment {transaction_id!r}", param="transaction_id")
-        refunds = [refund_view(r).model_dump(mode="json") for r in payment.refunds]
-        return Answer(200, {"transaction_id": transaction_id, "refunds": refunds})
 
     async def get_refund(self, transaction_id: str, refund_id: str, *, merchant_id: str) -> Answer:
         refund = await self._refunds.get_refund(refund_id)

@@ -13,6 +13,8 @@ from aiohttp import web
 
 from payment_service.http import docs
 from payment_service.http.handlers import (
+    cancel_payment,
+    capture_payment,
     card_key,
     create_payment_method,
     detach_payment_method,
@@ -20,15 +22,18 @@ from payment_service.http.handlers import (
     get_payment_method,
     get_refund,
     health,
+    list_payments,
     list_refunds,
     process_payment,
     refund_payment,
 )
+from payment_service.http.lists import PAGING_PARAMETERS, PAYMENT_FILTER_PARAMETERS
 from payment_service.http.openapi import build_document
 from payment_service.http.operations import Link, Operation, Reply, register
 from payment_service.http.state import SETTINGS
 from payment_service.schemas.answers import (
     HealthReport,
+    PaymentList,
     PaymentView,
     Pending,
     Processing,
@@ -37,6 +42,7 @@ from payment_service.schemas.answers import (
     RefundView,
     ServiceInfo,
 )
+from payment_service.schemas.captures import CancelBody, CaptureBody
 from payment_service.schemas.payment_methods import (
     CardKeyView,
     PaymentMethodRequest,
@@ -76,6 +82,8 @@ _PAYMENT_LINKS = (
     Link("getPayment", "getPayment", {"transaction_id": "$response.body#/transaction_id"}),
     Link("refundPayment", "refundPayment", {"transaction_id": "$response.body#/transaction_id"}),
     Link("listRefunds", "listRefunds", {"transaction_id": "$response.body#/transaction_id"}),
+    Link("capturePayment", "capturePayment", {"transaction_id": "$response.body#/transaction_id"}),
+    Link("cancelPayment", "cancelPayment", {"transaction_id": "$response.body#/transaction_id"}),
 )
 _REFUND_LINKS = (
     Link(
@@ -105,6 +113,35 @@ OPERATIONS: Final = (
         errors=(402, *WRITE_ERRORS), links={200: _PAYMENT_LINKS, 202: _PAYMENT_LINKS},
     ),
     Operation(
+        "GET", PAYMENTS_V1, list_payments, "listPayments",
+        "List payments, newest first (cursor pagination)",
+        query_parameters=(*PAGING_PARAMETERS, *PAYMENT_FILTER_PARAMETERS),
+        replies={200: Reply(PaymentList)}, errors=(400, *READ_ERRORS),
+    ),
+    Operation(
+        "POST", f"{PAYMENTS_V1}/{{transaction_id}}/capture", capture_payment, "capturePayment",
+        "Capture a manual-capture payment (requires_capture), all or part of it",
+        description="`amount` defaults to all that was authorized; the rest of the hold is "
+        "released at the bank. 202 and `Location` when the bank's answer did not come within "
+        "the sync timeout.",
+        request=CaptureBody, idempotent=True,
+        replies={
+            200: Reply(PaymentView, "final: captured, or the payment as it stands", REPLAYED),
+            202: Reply((Processing, PaymentView), "accepted, still processing", ACCEPTED),
+        },
+        errors=WRITE_ERRORS, links={200: _PAYMENT_LINKS, 202: _PAYMENT_LINKS},
+    ),
+    Operation(
+        "POST", f"{PAYMENTS_V1}/{{transaction_id}}/cancel", cancel_payment, "cancelPayment",
+        "Cancel a manual-capture payment: void its hold at the bank",
+        request=CancelBody, idempotent=True,
+        replies={
+            200: Reply(PaymentView, "final: canceled, or the payment as it stands", REPLAYED),
+            202: Reply((Processing, PaymentView), "accepted, still processing", ACCEPTED),
+        },
+        errors=WRITE_ERRORS, links={200: _PAYMENT_LINKS, 202: _PAYMENT_LINKS},
+    ),
+    Operation(
         "GET", f"{PAYMENTS_V1}/{{transaction_id}}", get_payment, "getPayment", "Get a payment",
         replies={200: Reply((PaymentView, Pending), "the payment, or `pending` while in Kafka")},
         errors=READ_ERRORS,
@@ -123,7 +160,9 @@ OPERATIONS: Final = (
     ),
     Operation(
         "GET", f"{PAYMENTS_V1}/{{transaction_id}}/refunds", list_refunds, "listRefunds",
-        "List a payment's refunds", replies={200: Reply(RefundList)}, errors=READ_ERRORS,
+        "List a payment's refunds, newest first (cursor pagination)",
+        query_parameters=PAGING_PARAMETERS, replies={200: Reply(RefundList)},
+        errors=(400, *READ_ERRORS),
     ),
     Operation(
         "GET", f"{PAYMENTS_V1}/{{transaction_id}}/refunds/{{refund_id}}", get_refund, "getRefund",

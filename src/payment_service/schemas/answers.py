@@ -71,6 +71,12 @@ class PaymentView(BaseModel):
     refunded_amount: str
     refunded_amount_minor: int
     refunds: list[RefundView] = Field(default_factory=list)
+    capture_method: str = "automatic"
+    captured_amount: str | None = None
+    captured_amount_minor: int = 0
+    # What a capture may still take: the hold, while it waits (requires_capture); else 0.
+    amount_capturable_minor: int = 0
+    cancellation_reason: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
     card_last_four: str = Field(description=COMPAT + "`card.last4`")
@@ -113,8 +119,21 @@ class Pending(BaseModel):
 
 
 class RefundList(BaseModel):
-    transaction_id: str
-    refunds: list[RefundView]
+    """A page of a payment's refunds, newest first (Stripe's list shape)."""
+
+    object: Literal["list"] = "list"
+    data: list[RefundView]
+    has_more: bool = Field(description="more lie past this page")
+    url: str = Field(examples=["/api/v1/payments/txn_.../refunds"])
+
+
+class PaymentList(BaseModel):
+    """A page of payments, newest first (Stripe's list shape)."""
+
+    object: Literal["list"] = "list"
+    data: list[PaymentView]
+    has_more: bool = Field(description="more lie past this page")
+    url: str = Field(examples=["/api/v1/payments"])
 
 
 class ComponentHealth(BaseModel):

@@ -237,6 +237,8 @@ class PaymentRequest(_Strict):
     metadata: Metadata = Field(default_factory=dict)
     customer: SeedCustomer | None = Field(default=None, description="accepted, not kept")
     billing_address: SeedAddress | None = Field(default=None, description="accepted, not kept")
+    # manual: authorize only (status requires_capture), then capture or cancel.
+    capture_method: Literal["automatic", "manual"] = "automatic"
 
     @field_validator("currency", mode="before")
     @classmethod

@@ -20,6 +20,9 @@ from payment_service.schemas.payment_methods import PaymentMethodView
 
 # How long a card network keeps an uncaptured authorization's hold (the usual 7 days).
 AUTHORIZATION_HOLD: Final = dt.timedelta(days=7)
+# The bank operation that captured: one sale for automatic capture, a capture for manual.
+_CAPTURE_OPERATION: Final = {"automatic": "sale", "manual": "capture"}
+_HOLDING: Final = frozenset({PaymentStatus.AUTHORIZED, PaymentStatus.REQUIRES_CAPTURE})
 
 
 def _amount(amount_minor: int, currency: str) -> str:
@@ -70,16 +73,25 @@ def payment_view(payment: PaymentRecord) -> PaymentView:
         refunded_amount=_amount(payment.refunded_minor, payment.currency),
         refunded_amount_minor=payment.refunded_minor,
         refunds=[refund_view(r) for r in payment.refunds],
+        capture_method=payment.capture_method,
+        captured_amount=_amount(payment.captured_minor, payment.currency),
+        captured_amount_minor=payment.captured_minor,
+        amount_capturable_minor=(
+            payment.amount_minor if payment.status == PaymentStatus.REQUIRES_CAPTURE else 0
+        ),
+        cancellation_reason=payment.cancellation_reason,
         created_at=payment.created_at,
         updated_at=payment.updated_at,
         card_last_four=payment.card_last4,
         authorization_id=payment.authorization_id,
         capture_id=(
-            idempotency_key(payment.transaction_id, "capture") if payment.captured_minor else None
+            idempotency_key(payment.transaction_id, _CAPTURE_OPERATION[payment.capture_method])
+            if payment.captured_minor
+            else None
         ),
         expires_at=(
-            payment.created_at + AUTHORIZATION_HOLD
-            if payment.status == PaymentStatus.AUTHORIZED
+            (payment.authorized_at or payment.created_at) + AUTHORIZATION_HOLD
+            if payment.status in _HOLDING
             else None
         ),
         processed_at=payment.updated_at if payment.status in PAYMENT_SETTLED else None,

@@ -36,6 +36,7 @@ CLAIM_COLUMNS: Final = (
     ("request_hash", "text"),
     ("correlation_id", "text"),
     ("requested_by", "text"),
+    ("capture_method", "text"),
 )
 
 
@@ -50,6 +51,7 @@ def claim_args(new: NewPayment, correlation_id: str | None) -> tuple[object, ...
         card.last4, card.expiry_month, card.expiry_year, card.holder_name, new.description,
         dict(new.metadata), new.idempotency_key, new.request_hash, correlation_id,
         new.requested_by,
+        new.capture_method,
     )  # fmt: skip
 
 
@@ -121,7 +123,12 @@ SELECT_UNSETTLED: Final = (
 
 # Named transitions: $1 transaction id, $2 expected status, $3 new status, then the fields.
 SET_AUTHORIZED: Final = """UPDATE transactions SET status = $3, authorization_id = $4,
-    updated_at = now() WHERE transaction_id = $1 AND status = $2 RETURNING *"""
+    authorized_at = now(), updated_at = now()
+    WHERE transaction_id = $1 AND status = $2 RETURNING *"""
+# A sale: authorized and captured in one bank call, so in one transition.
+SET_SOLD: Final = """UPDATE transactions SET status = $3, authorization_id = $4,
+    captured_minor = amount_minor, authorized_at = now(), updated_at = now()
+    WHERE transaction_id = $1 AND status = $2 RETURNING *"""
 SET_CAPTURED: Final = """UPDATE transactions SET status = $3, captured_minor = $4,
     updated_at = now() WHERE transaction_id = $1 AND status = $2 RETURNING *"""
 SET_FAILED: Final = """UPDATE transactions SET status = $3, failure_code = $4, decline_code = $5,

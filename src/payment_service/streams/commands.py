@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from payment_service.core.records import CardDetails, NewPayment, NewRefund
-from payment_service.schemas.messages import ProcessPayment, RefundPayment
+from payment_service.core.records import CaptureRequest, CardDetails, NewPayment, NewRefund
+from payment_service.schemas.messages import (
+    CancelPayment,
+    CapturePayment,
+    ProcessPayment,
+    RefundPayment,
+)
 
 
 def new_payment(cmd: ProcessPayment, requested_by: str | None = None) -> NewPayment:
@@ -37,6 +42,7 @@ def new_payment(cmd: ProcessPayment, requested_by: str | None = None) -> NewPaym
         request_hash=cmd.request_hash,
         security_code_in_vault=cmd.security_code_in_vault,
         requested_by=requested_by,
+        capture_method=cmd.capture_method,
     )
 
 
@@ -52,4 +58,16 @@ def new_refund(cmd: RefundPayment, requested_by: str | None = None) -> NewRefund
         idempotency_key=cmd.idempotency_key,
         request_hash=cmd.request_hash,
         requested_by=requested_by,
+    )
+
+
+def capture_request(cmd: CapturePayment | CancelPayment) -> CaptureRequest:
+    """The capture (`payment.capture/v1`) or cancel (`payment.cancel/v1`) a command asks for."""
+    return CaptureRequest(
+        transaction_id=cmd.transaction_id,
+        merchant_id=cmd.merchant_id,
+        amount_minor=cmd.amount_minor if isinstance(cmd, CapturePayment) else None,
+        cancellation_reason=cmd.cancellation_reason if isinstance(cmd, CancelPayment) else None,
+        idempotency_key=cmd.idempotency_key,
+        request_hash=cmd.request_hash,
     )

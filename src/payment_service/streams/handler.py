@@ -42,12 +42,16 @@ from payment_service.ops.logcontext import bind
 from payment_service.ops.telemetry import Metrics, span
 from payment_service.schemas.messages import (
     HEADER_CORRELATION_ID,
+    AnyCommand,
+    CancelPaymentV1,
+    CapturePaymentV1,
     ProcessPaymentV1,
     RefundPaymentV1,
     parse_command,
 )
 from payment_service.streams.authorize import CommandGate, Verified
-from payment_service.streams.commands import new_payment, new_refund
+from payment_service.streams.captures import CaptureFlow
+from payment_service.streams.commands import capture_request, new_payment, new_refund
 from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.publisher import ResultPublisher
 from payment_service.streams.refunds import RefundFlow
@@ -72,10 +76,12 @@ class CommandHandler:
         metrics: Metrics,
         gate: CommandGate,
         *,
+        captures: CaptureFlow,
         tracing: bool,
         transient_retry_seconds: float = 60.0,
     ) -> None:
         self._gate = gate
+        self._captures = captures
         self._publisher = publisher
         self._payments = payments
         self._refunds = refunds
@@ -159,9 +165,7 @@ class CommandHandler:
         self._metrics.increment(catalog.PROCESSED, tags)
         self._metrics.timing(catalog.PROCESS_DURATION, elapsed, tags)
 
-    def _not_allowed(
-        self, verified: Verified, command: ProcessPaymentV1 | RefundPaymentV1
-    ) -> Refusal | None:
+    def _not_allowed(self, verified: Verified, command: AnyCommand) -> Refusal | None:
         if verified.producer.name != API_PRODUCER and command.data.requested_by is not None:
             message = "only the API may name requested_by"
             return Refusal(PRODUCER_NOT_AUTHORIZED, message, verified.producer.name)
@@ -221,7 +225,7 @@ class CommandHandler:
 
     async def _with_retries(
         self,
-        command: ProcessPaymentV1 | RefundPaymentV1,
+        command: AnyCommand,
         headers: Mapping[str, str],
         correlation_id: str | None,
         *,
@@ -244,8 +248,15 @@ class CommandHandler:
         return await self._with_store_retries(run_and_publish)
 
     async def _execute(
-        self, command: ProcessPaymentV1 | RefundPaymentV1, correlation_id: str | None, actor: str
+        self, command: AnyCommand, correlation_id: str | None, actor: str
     ) -> CommandResult:
+        if isinstance(command, CapturePaymentV1 | CancelPaymentV1):
+            request = capture_request(command.data)
+            if isinstance(command, CapturePaymentV1):
+                captured = await self._captures.capture(request, correlation_id)
+            else:
+                captured = await self._captures.cancel(request, correlation_id)
+            return payment_result(request.transaction_id, request.merchant_id, captured)
         if isinstance(command, ProcessPaymentV1):
             payment_cmd = command.data
             outcome = await self._payments.run(new_payment(payment_cmd, actor), correlation_id)

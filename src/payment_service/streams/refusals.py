@@ -19,6 +19,9 @@ from payment_service.streams.results import CommandResult
 KINDS: dict[object, Literal["payment", "refund"]] = {
     "payment.process/v1": "payment",
     "payment.refund/v1": "refund",
+    # Capturing or voiding a payment is part of taking it: the producer's "payment" right.
+    "payment.capture/v1": "payment",
+    "payment.cancel/v1": "payment",
 }
 _ID_ADAPTER: TypeAdapter[str] = TypeAdapter(Id)
 
