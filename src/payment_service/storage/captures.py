@@ -165,6 +165,7 @@ class PgCaptureRepository:
                     action="payment.hold_released", from_status=row["status"],
                     to_status=row["status"], currency=row["currency"],
                     correlation_id=correlation_id, details={"authorization_ids": list(voided)},
+                    actor="processor:reconciler",  # the hold check is the reconciler's own
                 )  # fmt: skip
 
     async def idempotent_request(
