@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from payment_service.core.errors import InvalidRequest, NotFound
+from payment_service.http import events, webhooks
 from payment_service.http.answers import Answer
 from payment_service.http.errors import validation_failed
 from payment_service.http.openapi import docs_page, openapi_spec
@@ -211,5 +212,7 @@ def add_routes(app: web.Application) -> None:
             web.get("/", service_info),
             web.get("/openapi.json", openapi),
             web.get("/docs", docs),
+            *webhooks.ROUTES,
+            *events.ROUTES,
         ]
     )
