@@ -15,7 +15,8 @@ import pytest
 from tests.e2e.webhook_receiver import Receiver
 from tests.fixtures.service import Merchant, Service, eventually, payment_body
 
-pytestmark = pytest.mark.e2e
+# The first test here also pays for starting the session's service, slow on a busy machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 CARD = "4242424242424242"
 
 

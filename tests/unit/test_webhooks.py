@@ -245,3 +245,12 @@ async def test_a_row_that_commits_after_a_later_one_still_becomes_its_event() ->
     store.saved_cursor = 0
     await again.step()
     assert len(store.events) == 3
+
+
+def test_the_openapi_document_covers_every_webhook_and_event_route() -> None:
+    from payment_service.http import events, webhooks
+    from payment_service.http.openapi import openapi_spec
+
+    paths = openapi_spec()["paths"]
+    for route in [*webhooks.ROUTES, *events.ROUTES]:
+        assert route.method.lower() in paths[route.path], (route.method, route.path)  # type: ignore[attr-defined]

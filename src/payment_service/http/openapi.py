@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from payment_service import __version__
+from payment_service.http import openapi_webhooks
 from payment_service.schemas.answers import ErrorResponse, PaymentView, RefundView
 from payment_service.schemas.payment_methods import (
     CardKeyView,
@@ -116,6 +117,7 @@ def openapi_spec() -> dict[str, Any]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
+    schemas.update(openapi_webhooks.schemas())
     payment_id = [
         {"name": "transaction_id", "in": "path", "required": True, "schema": {"type": "string"}}
     ]
@@ -192,6 +194,7 @@ def openapi_spec() -> dict[str, Any]:
                     "The public key to seal card data to (HPKE; see docs/security.md)", CardKeyView
                 )
             },
+            **openapi_webhooks.paths(_operation),
         },
     }
 

@@ -71,6 +71,9 @@ class Dispatcher:
                         await self._work()
             except StorageError as exc:
                 log.warning("dispatcher: storage unavailable (%s); retrying", exc)
+            except Exception:
+                # A bug in one pass must not stop every merchant's deliveries: log, go on.
+                log.exception("dispatcher pass failed; retrying")
             await asyncio.sleep(self._settings.poll_interval_seconds)
 
     async def _work(self) -> None:
