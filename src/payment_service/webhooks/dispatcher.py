@@ -114,6 +114,8 @@ class Dispatcher:
                 await self._attempt(delivery)
         except StorageError as exc:
             log.warning("endpoint %s: storage unavailable (%s)", endpoint_id, exc)
+        finally:
+            self._serving.pop(endpoint_id, None)  # its next due deliveries, in a later pass
 
     async def _attempt(self, delivery: DueDelivery) -> None:
         try:
