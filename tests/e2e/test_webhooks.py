@@ -35,7 +35,7 @@ async def _register(
 ) -> dict[str, Any]:
     body = {"url": url, "enabled_events": events or ["*"], "description": "e2e"}
     async with http.post("/api/v1/webhook_endpoints", json=body, headers=merchant.headers) as r:
-        endpoint = await r.json()
+        endpoint: dict[str, Any] = await r.json()
         assert r.status == 201, endpoint
     assert endpoint["secret"].startswith("whsec_")
     return endpoint

@@ -215,14 +215,14 @@ def _row(i: int) -> AuditEntry:
     )
 
 
+def _reader(store: _Store) -> EventReader:
+    fakes: Any = (store, _Payments(_payment()), _Refunds())  # the ports, structurally
+    return EventReader(*fakes, give_up=dt.timedelta(days=3))
+
+
 async def test_a_row_that_commits_after_a_later_one_still_becomes_its_event() -> None:
     store = _Store()
-    reader = EventReader(
-        store,
-        _Payments(_payment()),
-        _Refunds(),
-        give_up=dt.timedelta(days=3),  # type: ignore[arg-type]
-    )
+    reader = _reader(store)
     store.visible = {1: _row(1), 3: _row(3)}  # 2 was inserted before 3, commits after it
     assert await reader.step() == 2
     assert len(store.events) == 2
@@ -236,12 +236,7 @@ async def test_a_row_that_commits_after_a_later_one_still_becomes_its_event() ->
         e.data["card"]["last4"] and "number" not in str(e.data) for e in store.events.values()
     )
     # Read again from the start (a restart): the same events, none added.
-    again = EventReader(
-        store,
-        _Payments(_payment()),
-        _Refunds(),
-        give_up=dt.timedelta(days=3),  # type: ignore[arg-type]
-    )
+    again = _reader(store)
     store.saved_cursor = 0
     await again.step()
     assert len(store.events) == 3
@@ -253,4 +248,18 @@ def test_the_openapi_document_covers_every_webhook_and_event_route() -> None:
 
     paths = openapi_spec()["paths"]
     for route in [*webhooks.ROUTES, *events.ROUTES]:
-        assert route.method.lower() in paths[route.path], (route.method, route.path)  # type: ignore[attr-defined]
+        assert route.method.lower() in paths[route.path], (route.method, route.path)
+
+
+def test_production_refuses_private_webhook_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from payment_service.config.settings import Settings
+
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("WEBHOOKS_ALLOW_PRIVATE_URLS", "true")
+    with pytest.raises(ValidationError, match="WEBHOOKS_ALLOW_PRIVATE_URLS"):
+        Settings()
+    monkeypatch.setenv("WEBHOOKS_ALLOW_PRIVATE_URLS", "false")
+    assert not Settings().webhooks.allow_private_urls
