@@ -127,7 +127,7 @@ async def list_endpoints(request: web.Request) -> web.Response:
     params = page(request)
     if params.starting_after or params.ending_before:
         raise InvalidRequest(
-            f"endpoints are at most a handful: no cursor, limit up to {params.limit}",
+            "the endpoint list has no cursor (a merchant has a handful): use limit alone",
             param="starting_after",
         )
     return respond(await request.app[WEBHOOKS].list(params.limit, merchant_id=merchant_id))

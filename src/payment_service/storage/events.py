@@ -24,6 +24,7 @@ _AUDIT_COLUMNS: Final = (
 )
 _AUDIT_AFTER: Final = f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2"  # noqa: S608
 _AUDIT_IDS: Final = f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE id = ANY($1::bigint[])"  # noqa: S608
+_LAST_AUDIT: Final = "SELECT max(id) FROM audit_log"
 _CURSOR: Final = "SELECT audit_id FROM webhook_cursor WHERE name = $1"
 _SET_CURSOR: Final = """
 INSERT INTO webhook_cursor (name, audit_id) VALUES ($1, $2)
@@ -92,12 +93,15 @@ class PgEvents:
         self._retention = retention
 
     async def cursor(self, settle: dt.timedelta) -> int:
-        """Where to read audit rows from after a start: the saved cursor, moved back to cover
-        rows that were written just before it and committed later."""
+        """Where to read audit rows from after a start: the saved cursor (on the first start, the
+        newest row), moved back to cover rows written just before it and committed later."""
         with translated():
             saved = await self._pool.fetchval(_CURSOR, CURSOR_NAME)
             if saved is None:
-                return 0
+                # The first start: events begin now, not with the whole history of audit_log.
+                saved = await self._pool.fetchval(_LAST_AUDIT)
+                if saved is None:
+                    return 0
             value: int = await self._pool.fetchval(_RESCAN_FROM, saved, settle)
             return value
 
