@@ -323,3 +323,27 @@ async def test_the_events_list_pages_at_its_edges(
     ):  # fmt: skip
         status, answer = await _get(http, merchant, f"/api/v1/events?{query}")
         assert (status, answer["error"]["param"]) == (400, param), answer
+
+
+@pytest.mark.fault  # starts an API of its own
+async def test_without_the_development_flag_private_urls_are_refused(
+    service: Service, merchant: Merchant
+) -> None:
+    strict = {"API_INSTANCE": "2", "WEBHOOKS_ALLOW_PRIVATE_URLS": "false"}
+    async with (
+        service.spawn("strict-webhooks-api", **strict) as (_, url),
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client,
+    ):
+        for target in (
+            "http://127.0.0.1:9/hooks", "http://localhost:9/hooks", "http://[::1]/hooks",
+            "http://169.254.169.254/latest/meta-data", "http://10.0.0.1/", "http://2130706433/",
+        ):  # fmt: skip
+            body = {"url": target, "enabled_events": ["*"]}
+            async with client.post(
+                f"{url}/api/v1/webhook_endpoints", json=body, headers=merchant.headers
+            ) as r:
+                answer = await r.json()
+                assert r.status == 400, (target, answer)
+                assert answer["error"]["code"] == "invalid_webhook_url", answer
+        async with client.get(f"{url}/api/v1/webhook_endpoints", headers=merchant.headers) as r:
+            assert (await r.json())["data"] == []
