@@ -1,5 +1,5 @@
 """The service's own processes: `migrate`, `kafka bootstrap` and `topics`, then banksim,
-processor and api.
+processor, dispatcher (webhooks; PostgreSQL only, no Kafka login) and api.
 
 They run from the project's `.venv` (`PAYMENT_SERVICE_BIN` overrides the executable) with the
 stack's variables from `local.env`; variables exported by the caller win, except the Kafka user:
@@ -40,6 +40,8 @@ def app_env(cfg: Config) -> dict[str, str]:
     # The bank simulator's books (SQLite) live with the rest of the stack's state.
     env.setdefault("BANKSIM_LEDGER_PATH", str(cfg.dir / "banksim" / "ledger.sqlite3"))
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # A development stack: webhooks may go to a receiver on this machine (docs/webhooks.md).
+    env.setdefault("WEBHOOKS_ALLOW_PRIVATE_URLS", "true")
     return env
 
 

@@ -32,7 +32,7 @@ PG_USER = "payment_user"
 PG_DB = "payment_db"
 
 INFRA = ("postgres", "redis", "kafka")
-APPS = ("banksim", "processor", "api")
+APPS = ("banksim", "processor", "dispatcher", "api")
 ALL = INFRA + APPS
 # Seconds to wait for each process to become healthy, and to exit after the polite signal.
 START_TIMEOUT = {"kafka": 90.0, "postgres": 60.0, "redis": 20.0, "banksim": 30.0, "api": 60.0}

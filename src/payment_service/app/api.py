@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
+import asyncpg
 import uvloop
 from aiohttp import web
 
@@ -29,6 +31,7 @@ from payment_service.config.settings import Settings
 from payment_service.http.access import access_middleware, stamp_ids
 from payment_service.http.captures import CaptureService
 from payment_service.http.errors import error_middleware
+from payment_service.http.events import EVENTS, Events
 from payment_service.http.guards import ApiKeyAuth, RateLimiter
 from payment_service.http.health import CHECK_TIMEOUT_SECONDS, HealthCheck, bank_check, kafka_check
 from payment_service.http.idempotency import AcceptedMarkers, IdempotencyLocks
@@ -60,6 +63,7 @@ from payment_service.http.state import (
     SEALER,
     SETTINGS,
 )
+from payment_service.http.webhooks import WEBHOOKS, WebhookEndpoints
 from payment_service.kafka.producer import AsyncProducer
 from payment_service.ops import gauges
 from payment_service.ops.redis_client import redis_client
@@ -68,9 +72,13 @@ from payment_service.storage.api_keys import PgMerchantKeys
 from payment_service.storage.captures import PgCaptureRepository
 from payment_service.storage.db import create_pool
 from payment_service.storage.lists import PgPaymentLists
+from payment_service.storage.events import PgEvents
 from payment_service.storage.payment_methods import PgPaymentMethods
 from payment_service.storage.payments import PgPaymentRepository
 from payment_service.storage.refunds import PgRefundRepository
+from payment_service.storage.webhooks import PgWebhooks
+from payment_service.webhooks.secrets import SecretBox
+from payment_service.webhooks.ssrf import UrlGuard
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +190,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             sender=sender,
         )
         app[LISTS] = ListService(PgPaymentLists(pool))
+        _webhooks(app, settings, pool, secret)
         app[HEALTH] = HealthCheck(
             {
                 "postgres": lambda: pool.fetchval("SELECT 1"),
@@ -201,6 +210,22 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await redis.aclose()
         await pool.close()
         app[METRICS].close()
+
+
+def _webhooks(app: web.Application, settings: Settings, pool: asyncpg.Pool, secret: bytes) -> None:
+    """Webhook endpoints and events; the signing secrets are sealed under SECRET_KEY."""
+    hooks = settings.webhooks
+    store = PgWebhooks(pool)
+    guard = UrlGuard(allow_private=hooks.allow_private_urls)
+    app[WEBHOOKS] = WebhookEndpoints(
+        store, SecretBox(secret), guard, max_per_merchant=hooks.max_endpoints_per_merchant
+    )
+    retention = dt.timedelta(days=hooks.retention_days)
+    app[EVENTS] = Events(
+        PgEvents(pool, retention=retention),
+        store,
+        horizon=dt.timedelta(seconds=hooks.retry_horizon_seconds),
+    )
 
 
 def run_api(settings: Settings) -> None:

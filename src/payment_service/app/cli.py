@@ -38,6 +38,14 @@ def _processor(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _dispatcher(settings: Settings, args: argparse.Namespace) -> int:
+    _observe(settings, "dispatcher")
+    from payment_service.app.dispatcher import run_dispatcher
+
+    run_dispatcher(settings)
+    return 0
+
+
 def _metrics(settings: Settings, args: argparse.Namespace) -> int:
     from payment_service.ops.metric_catalog import markdown_table, table
 
@@ -168,6 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("api", help="run the HTTP API").set_defaults(run=_api)
     sub.add_parser("processor", help="run the Kafka payment processor").set_defaults(run=_processor)
+    sub.add_parser("dispatcher", help="run the webhook dispatcher").set_defaults(run=_dispatcher)
     sim = sub.add_parser("banksim", help="run the acquiring-bank simulator")
     sim.add_argument("--host", default=None)
     sim.add_argument("--port", type=int, default=None)

@@ -38,6 +38,7 @@ from payment_service.config.sections import (
     RedisSettings,
     _config,
 )
+from payment_service.config.webhooks import WebhookSettings
 
 __all__ = [
     "ENV_FILES",
@@ -53,6 +54,7 @@ __all__ = [
     "ProcessorSettings",
     "RedisSettings",
     "Settings",
+    "WebhookSettings",
 ]
 
 
@@ -98,6 +100,7 @@ class Settings(BaseSettings):
     processor: ProcessorSettings = Field(default_factory=ProcessorSettings)
     banksim: BankSimSettings = Field(default_factory=BankSimSettings)
     datadog: DatadogSettings = Field(default_factory=DatadogSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @model_validator(mode="after")
     def _no_weak_secrets_in_production(self) -> Settings:
@@ -109,6 +112,8 @@ class Settings(BaseSettings):
                     f"KAFKA_SECURITY_PROTOCOL={self.kafka.security_protocol} is refused: use "
                     f"{' or '.join(PRODUCTION_KAFKA_PROTOCOLS)} (TLS)"
                 )
+            if self.webhooks.allow_private_urls:
+                problems.append("WEBHOOKS_ALLOW_PRIVATE_URLS=true is for development only")
             if problems:
                 raise ValueError("; ".join(problems) + " (production refuses weak settings)")
         return self

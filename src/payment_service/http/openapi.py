@@ -8,7 +8,7 @@ error body, the headers every answer carries, the bearer scheme).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from pydantic import BaseModel
@@ -171,10 +171,15 @@ def _models(operations: Iterable[Operation]) -> list[type[BaseModel]]:
     return list(seen.values())
 
 
-def build_document(operations: Iterable[Operation]) -> dict[str, Any]:
-    """The document for these operations: paths, components, the bearer scheme."""
+def build_document(
+    operations: Iterable[Operation], extra_schemas: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The document for these operations: paths, components, the bearer scheme.
+
+    `extra_schemas` are components written as JSON Schema (bodies that are not pydantic models).
+    """
     documented = list(operations)
-    schemas: dict[str, Any] = {}
+    schemas: dict[str, Any] = dict(extra_schemas or {})
     for model in _models(documented):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
@@ -195,6 +200,7 @@ def build_document(operations: Iterable[Operation]) -> dict[str, Any]:
         "tags": [
             {"name": "payments", "description": "take, read and refund card payments"},
             {"name": "cards", "description": "cards on file and the card-sealing key"},
+            {"name": "webhooks", "description": "webhook endpoints, events and deliveries"},
             {"name": "service", "description": "health and service information"},
         ],
         "components": {

@@ -30,6 +30,8 @@ PATH_PARAMETERS: Final[Mapping[str, tuple[str, dict[str, Any]]]] = {
     "transaction_id": ("the payment's id (`transaction_id` of its answer)", _ID_SCHEMA),
     "refund_id": ("the refund's id (`refund_id` of its answer)", _ID_SCHEMA),
     "payment_method_id": ("a card on file (`pm_...`)", {"type": "string", "maxLength": 80}),
+    "endpoint_id": ("a webhook endpoint (`we_...`)", {"type": "string", "maxLength": 80}),
+    "event_id": ("an event (`evt_...`)", {"type": "string", "maxLength": 80}),
 }
 
 

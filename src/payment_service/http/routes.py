@@ -11,7 +11,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from payment_service.http import docs
+from payment_service.http import docs, events, webhooks
+from payment_service.http import openapi_webhooks as hooks
 from payment_service.http.handlers import (
     cancel_payment,
     capture_payment,
@@ -49,6 +50,7 @@ from payment_service.schemas.payment_methods import (
     PaymentMethodView,
 )
 from payment_service.schemas.payments import PaymentRequest, RefundRequest
+from payment_service.schemas.webhooks import WebhookEndpointRequest
 
 
 async def service_info(request: web.Request) -> web.Response:
@@ -99,6 +101,8 @@ _METHOD_LINKS = (
     Link("getPaymentMethod", "getPaymentMethod", {"payment_method_id": "$response.body#/id"}),
 )
 PAYMENTS_V1 = "/api/v1/payments"
+ENDPOINTS_V1 = "/api/v1/webhook_endpoints"
+EVENTS_V1 = "/api/v1/events"
 OPERATIONS: Final = (
     Operation(
         "POST", f"{PAYMENTS_V1}/process", process_payment, "processPayment", "Take a card payment",
@@ -221,12 +225,55 @@ OPERATIONS: Final = (
             )
         },
     ),
+    Operation(
+        "POST", ENDPOINTS_V1, webhooks.create_endpoint, "createWebhookEndpoint",
+        "Register a webhook endpoint (its signing secret is shown this once)", tag="webhooks",
+        request=WebhookEndpointRequest,
+        replies={201: Reply(hooks.ref("WebhookEndpointCreated"), "registered")},
+        errors=(400, 401, 409, 413, 422, 429, 503),
+    ),
+    Operation(
+        "GET", ENDPOINTS_V1, webhooks.list_endpoints, "listWebhookEndpoints",
+        "List webhook endpoints", tag="webhooks", query_parameters=hooks.PAGE[:1],
+        replies={200: Reply(hooks.ref("WebhookEndpointList"))}, errors=(400, *READ_ERRORS),
+    ),
+    Operation(
+        "GET", f"{ENDPOINTS_V1}/{{endpoint_id}}", webhooks.get_endpoint, "getWebhookEndpoint",
+        "Get a webhook endpoint (never its secret)", tag="webhooks",
+        replies={200: Reply(hooks.ref("WebhookEndpoint"))}, errors=READ_ERRORS,
+    ),
+    Operation(
+        "DELETE", f"{ENDPOINTS_V1}/{{endpoint_id}}", webhooks.delete_endpoint,
+        "deleteWebhookEndpoint", "Delete a webhook endpoint (its pending deliveries stop)",
+        tag="webhooks", replies={200: Reply(hooks.DELETED, "deleted")}, errors=READ_ERRORS,
+    ),
+    Operation(
+        "GET", f"{ENDPOINTS_V1}/{{endpoint_id}}/deliveries", webhooks.list_deliveries,
+        "listWebhookDeliveries", "An endpoint's delivery log, newest first", tag="webhooks",
+        query_parameters=hooks.PAGE[:2],
+        replies={200: Reply(hooks.ref("WebhookDeliveryList"))}, errors=(400, *READ_ERRORS),
+    ),
+    Operation(
+        "GET", EVENTS_V1, events.list_events, "listEvents",
+        "List events (kept 30 days), newest first", tag="webhooks",
+        query_parameters=(*hooks.PAGE, hooks.EVENT_TYPE),
+        replies={200: Reply(hooks.ref("EventList"))}, errors=(400, *READ_ERRORS),
+    ),
+    Operation(
+        "GET", f"{EVENTS_V1}/{{event_id}}", events.get_event, "getEvent", "Get an event",
+        tag="webhooks", replies={200: Reply(hooks.ref("Event"))}, errors=READ_ERRORS,
+    ),
+    Operation(
+        "POST", f"{EVENTS_V1}/{{event_id}}/redeliver", events.redeliver_event, "redeliverEvent",
+        "Deliver an event again to every endpoint that takes its type", tag="webhooks",
+        replies={202: Reply(hooks.ref("Redelivery"), "queued")}, errors=(400, *READ_ERRORS),
+    ),
 )  # fmt: skip
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    return build_document(OPERATIONS)
+    return build_document(OPERATIONS, hooks.schemas())
 
 
 def add_routes(app: web.Application) -> None:
