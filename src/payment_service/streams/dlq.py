@@ -32,13 +32,12 @@ _ENVELOPE_KEYS: Final = frozenset({"number_envelope", "envelope", "cvv_envelope"
 _MAX_DEPTH: Final = 32
 # 13 or more digits, each at most 3 characters that are neither letters nor digits from the next.
 _SPREAD_DIGITS = re.compile(r"[0-9](?:[^A-Za-z0-9]{0,3}[0-9]){12,}")
-# A longer spread run is masked without the Luhn search (which grows with its length).
-_MAX_SEARCHED_DIGITS: Final = 256
+# The Luhn search costs about 7 checks per digit; past this many digits in one message (digit
+# soup, or a flood meant to stall the processor) every spread run is masked unsearched.
+_SEARCH_BUDGET_DIGITS: Final = 4096
 
 
 def _holds_card_number(digits: str) -> bool:
-    if len(digits) > _MAX_SEARCHED_DIGITS:
-        return True
     return any(
         luhn_valid(digits[start : start + size])
         for size in range(13, 20)
@@ -46,26 +45,38 @@ def _holds_card_number(digits: str) -> bool:
     )
 
 
-def _mask_spread(match: re.Match[str]) -> str:
-    digits = "".join(ch for ch in match[0] if "0" <= ch <= "9")
-    return REDACTED if _holds_card_number(digits) else match[0]
+class _Masker:
+    """Masks spread card numbers in the texts of one message, within one search budget."""
+
+    def __init__(self) -> None:
+        self.budget = _SEARCH_BUDGET_DIGITS
+
+    def text(self, text: str) -> str:
+        return _SPREAD_DIGITS.sub(self._mask, redact_text(text))
+
+    def _mask(self, match: re.Match[str]) -> str:
+        digits = "".join(ch for ch in match[0] if "0" <= ch <= "9")
+        self.budget -= len(digits)
+        if self.budget < 0 or _holds_card_number(digits):
+            return REDACTED
+        return match[0]
+
+    def strings(self, value: Any, depth: int = 0) -> Any:
+        """Every string and key in a parsed JSON value, masked."""
+        if depth > _MAX_DEPTH:
+            return REDACTED
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.text(k): self.strings(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.strings(v, depth + 1) for v in value]
+        return value
 
 
 def redacted_text(text: str) -> str:
     """`text` without card numbers, however their digits are spread (steps 2-3)."""
-    return _SPREAD_DIGITS.sub(_mask_spread, redact_text(text))
-
-
-def _strings_redacted(value: Any, depth: int = 0) -> Any:
-    if depth > _MAX_DEPTH:
-        return REDACTED
-    if isinstance(value, str):
-        return redacted_text(value)
-    if isinstance(value, dict):
-        return {redacted_text(k): _strings_redacted(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strings_redacted(v, depth + 1) for v in value]
-    return value
+    return _Masker().text(text)
 
 
 def _drop_envelopes(value: Any, depth: int = 0) -> Any:
@@ -89,7 +100,7 @@ def redacted_value(raw: bytes | None) -> bytes:
         parsed = json.loads(raw)
     except (ValueError, RecursionError):
         return redacted_text(raw.decode("utf-8", "replace")).encode()
-    cleaned = _strings_redacted(redact_value(_drop_envelopes(parsed)))
+    cleaned = _Masker().strings(redact_value(_drop_envelopes(parsed)))
     return redact_text(json.dumps(cleaned, ensure_ascii=False, default=str)).encode()
 
 
