@@ -476,6 +476,7 @@ async def test_the_dlq_keeps_no_card_number_however_it_is_spread(service: Servic
         (f"{marker}-bytes".encode(), b"\xff".join(g.encode() for g in groups), {}),
         (f"{marker}-header".encode(), b"{}", {pan: b"x", "n": ".".join(groups).encode()}),
         (pan.encode(), b"{}", {}),
+        (".".join(groups).encode(), b"{}", {}),
     ]
     producer = Producer(service.kafka_config("ops", acks="all"))
     for key, value, headers in cases:
@@ -498,3 +499,7 @@ async def test_the_dlq_keeps_no_card_number_however_it_is_spread(service: Servic
         everything += b"".join(k.encode() + (v or b"") for k, v in letter.headers())
         digits = bytes(ch for ch in everything if chr(ch).isdigit())
         assert pan.encode() not in digits, everything
+    # Nor the processor's log, which names an unverified command by its key.
+    log = service.processes["processor"].log_path.read_text()
+    assert ".".join(groups) not in log
+    assert pan not in log
