@@ -420,3 +420,86 @@ def _forge(
             partition=int(command["reply-partition"]),
         )
     assert producer.flush(10) == 0
+
+
+async def test_a_signature_that_does_not_verify_is_never_answered_to_the_producer_it_names(
+    service: Service, merchant: Merchant, http: aiohttp.ClientSession, keys: Path
+) -> None:
+    """Anyone with a Kafka login can name another producer. Were the refusal answered on the named
+    producer's topic, it would be a genuine processor-signed "refused, final" for one of its
+    transaction ids: a forged result that may make it pay again under a new id."""
+    victim = register(service, [merchant.merchant_id], "payment", keys)
+    attacker = register(service, [merchant.merchant_id], "payment", keys)
+    transaction_id = unique_txn()
+    key = transaction_id.encode()
+    value = json.dumps(
+        command(
+            merchant.merchant_id,
+            transaction_id,
+            card=sealed_card(sealed_number(await public_key(http, merchant), transaction_id)),
+        )
+    ).encode()
+    own = Signer(attacker.name, private_key_from_text(read_key_file(attacker.key_file)))
+    forged = {**own.command_headers(key, value), "producer-id": victim.name}
+    genuine = Signer(victim.name, private_key_from_text(read_key_file(victim.key_file)))
+    # The forgery first, then the victim's own command: same key, same partition, in this order.
+    for headers, login in ((forged, attacker), (genuine.command_headers(key, value), victim)):
+        producer = Producer(service.kafka_config(login.name, password=login.password, acks="all"))
+        producer.produce(service.topic("requests"), value=value, key=key, headers=headers)
+        assert producer.flush(10) == 0
+    letter = await _dead_letter(service, transaction_id)
+    assert dict(letter.headers())["dlq-reason"] == b"signature_invalid"
+
+    async def answered() -> list[Any] | None:
+        results = [
+            json.loads(m.value())["data"]
+            for m in await topic_messages(service, victim.results_topic)
+            if m.key() == key
+        ]
+        return results if any(r["error"] is None for r in results) else None
+
+    results = await eventually(answered, timeout=90, what="the victim's own result")
+    assert [r["error"] for r in results] == [None]
+    assert results[0]["payment"]["status"] == "captured"
+
+
+async def test_the_dlq_keeps_no_card_number_however_it_is_spread(service: Service) -> None:
+    """Seen on `make up`'s stack: digits split by dots, slashes, tabs or bytes that are not UTF-8,
+    a card number as a header name or as the message key, all reached the DLQ in the clear."""
+    pan = canary_card()
+    groups = [pan[i : i + 4] for i in range(0, 16, 4)]
+    marker = uuid.uuid4().hex
+    cases: list[tuple[bytes, bytes, dict[str, bytes]]] = [
+        (f"{marker}-dots".encode(), json.dumps({"note": ".".join(groups)}).encode(), {}),
+        (f"{marker}-slashes".encode(), json.dumps({"n": "/".join(groups)}).encode(), {}),
+        (f"{marker}-tabs".encode(), "\t".join(groups).encode(), {}),
+        (f"{marker}-bytes".encode(), b"\xff".join(g.encode() for g in groups), {}),
+        (f"{marker}-header".encode(), b"{}", {pan: b"x", "n": ".".join(groups).encode()}),
+        (pan.encode(), b"{}", {}),
+        (".".join(groups).encode(), b"{}", {}),
+    ]
+    producer = Producer(service.kafka_config("ops", acks="all"))
+    for key, value, headers in cases:
+        producer.produce(
+            service.topic("requests"),
+            value=value,
+            key=key,
+            headers={**headers, "x-case": marker.encode()},
+        )
+    assert producer.flush(10) == 0
+
+    async def all_letters() -> list[Any] | None:
+        messages = await topic_messages(service, service.topic("dlq"))
+        mine = [m for m in messages if dict(m.headers() or []).get("x-case") == marker.encode()]
+        return mine if len(mine) >= len(cases) else None
+
+    letters = await eventually(all_letters, timeout=60, what="every dead letter")
+    for letter in letters:
+        everything = (letter.key() or b"") + (letter.value() or b"")
+        everything += b"".join(k.encode() + (v or b"") for k, v in letter.headers())
+        digits = bytes(ch for ch in everything if chr(ch).isdigit())
+        assert pan.encode() not in digits, everything
+    # Nor the processor's log, which names an unverified command by its key.
+    log = service.processes["processor"].log_path.read_text()
+    assert ".".join(groups) not in log
+    assert pan not in log

@@ -85,7 +85,8 @@ async def test_an_unknown_producer_a_bad_signature_and_a_revoked_producer_are_re
     forged = Signer("team-a", Ed25519PrivateKey.generate()).command_headers(b"txn_1", b"value")
     refusal = await _check(_gate(Directory(_team())), forged)
     assert isinstance(refusal, Refusal)
-    assert refusal.code == "signature_invalid"
+    # Not answered on team-a's topic: whoever sent it is not team-a.
+    assert (refusal.code, refusal.answer_to) == ("signature_invalid", None)
     as_api = Signer("api", TEAM).command_headers(b"txn_1", b"value")
     refusal = await _check(_gate(Directory(_team())), as_api)
     assert isinstance(refusal, Refusal)

@@ -71,8 +71,8 @@ from payment_service.ops.telemetry import Metrics
 from payment_service.storage.api_keys import PgMerchantKeys
 from payment_service.storage.captures import PgCaptureRepository
 from payment_service.storage.db import create_pool
-from payment_service.storage.lists import PgPaymentLists
 from payment_service.storage.events import PgEvents
+from payment_service.storage.lists import PgPaymentLists
 from payment_service.storage.payment_methods import PgPaymentMethods
 from payment_service.storage.payments import PgPaymentRepository
 from payment_service.storage.refunds import PgRefundRepository

@@ -81,7 +81,10 @@ class CommandGate:
         if record is None or public_key is None:
             return Refusal(PRODUCER_UNKNOWN, "the producer is not registered")
         if not verify(public_key, signature, command_bytes(producer_id, signed_at, key, value)):
-            return Refusal(SIGNATURE_INVALID, "the signature does not verify", record.name)
+            # No answer: anyone can name a producer, and a signed "refused" on its topic for one
+            # of its own transaction ids would be a forged final result (it may retry: charged
+            # twice). Only a verified producer is answered.
+            return Refusal(SIGNATURE_INVALID, "the signature does not verify")
         # Revocation is checked after the signature, so only the producer learns it is revoked.
         if record.revoked_at is not None:
             return Refusal(PRODUCER_REVOKED, f"producer {record.name} is revoked", record.name)

@@ -52,6 +52,7 @@ from payment_service.schemas.messages import (
 from payment_service.streams.authorize import CommandGate, Verified
 from payment_service.streams.captures import CaptureFlow
 from payment_service.streams.commands import capture_request, new_payment, new_refund
+from payment_service.streams.dlq import redacted_key
 from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.publisher import ResultPublisher
 from payment_service.streams.refunds import RefundFlow
@@ -93,7 +94,8 @@ class CommandHandler:
     async def handle(self, raw: bytes | None, key: str | None, headers: Mapping[str, str]) -> None:
         """Process one message to completion: its effects are durable when this returns."""
         correlation_id = headers.get(HEADER_CORRELATION_ID)
-        bind(correlation_id=correlation_id, transaction_id=key)
+        # The key is unverified bytes yet (a producer may key junk by a card number, any layout).
+        bind(correlation_id=redacted_key(correlation_id), transaction_id=redacted_key(key))
         # Step 1: who signed it, before anything else reads it.
         checked = await self._with_store_retries(
             lambda: self._gate.check((key or "").encode(), raw or b"", headers)

@@ -34,7 +34,7 @@ from payment_service.schemas.messages import (
     AuditEventV1,
     PaymentResultV1,
 )
-from payment_service.streams.dlq import redacted
+from payment_service.streams.dlq import redacted, redacted_key
 from payment_service.streams.payments import PaymentOutcome
 from payment_service.streams.results import CommandResult, payment_result
 
@@ -143,7 +143,9 @@ class ResultPublisher:
             HEADER_DLQ_ERROR: error[:1000],
             HEADER_DLQ_SOURCE: self._kafka.topic_requests,
         }
-        await self._producer.produce(self._kafka.topic_dlq, value, key=key, headers=dlq_headers)
+        await self._producer.produce(
+            self._kafka.topic_dlq, value, key=redacted_key(key), headers=dlq_headers
+        )
 
 
 def _reply_partition(headers: Mapping[str, str], partitions: int) -> int | None:
