@@ -22,6 +22,7 @@ from payment_service.core.records import (
     NewRefund,
     PaymentMethodRecord,
     PaymentRecord,
+    RecordedRefusal,
     RefundRecord,
     RefundReservation,
 )
@@ -94,6 +95,18 @@ class PaymentRepository(Protocol):
         self, older_than: dt.timedelta, limit: int, after: PaymentRecord | None = None
     ) -> list[PaymentRecord]:
         """Payments unsettled for longer than `older_than`, oldest first, past `after`."""
+        ...
+
+    async def refuse_payment(
+        self, new: NewPayment, refusal: RecordedRefusal, *, correlation_id: str | None
+    ) -> RecordedRefusal:
+        """Record `refusal` as the answer to `new` (no payment row is made); returns the refusal
+        recorded first, which stays the answer to every delivery of the command."""
+        ...
+
+    async def payment_refusal(self, new: NewPayment) -> RecordedRefusal | None:
+        """The refusal recorded for `new`, if any; `IdempotencyConflict` if its transaction id
+        was refused for another request."""
         ...
 
 

@@ -20,6 +20,8 @@ import datetime as dt
 from dataclasses import dataclass, replace
 
 from payment_service.core.banking import BankResult
+from payment_service.core.decisions import PaymentStep as Step
+from payment_service.core.decisions import payment_step
 from payment_service.core.errors import (
     BankError,
     BankNotSent,
@@ -30,7 +32,7 @@ from payment_service.core.errors import (
 )
 from payment_service.core.ids import idempotency_key
 from payment_service.core.ports import BankClient, PaymentRepository, SecurityCodeStore
-from payment_service.core.records import NewPayment, PaymentRecord
+from payment_service.core.records import NewPayment, PaymentRecord, RecordedRefusal
 from payment_service.core.states import PAYMENT_SETTLED, PaymentEvent, PaymentStatus
 from payment_service.ops.faults import crash_point
 from payment_service.ops.telemetry import Metrics
@@ -71,23 +73,44 @@ class PaymentFlow:
         self._record = PaymentRecorder(repo, metrics)
 
     async def run(self, new: NewPayment, correlation_id: str | None) -> PaymentOutcome:
-        card = await self._cards.resolve(new)
-        if card.refusal is not None:
-            return PaymentOutcome(None, card.refusal.code, card.refusal.message)
+        try:
+            refusal = await self._refusal(new, correlation_id)
+        except IdempotencyConflict as exc:
+            return PaymentOutcome(None, "idempotency_key_reused", str(exc))
+        if isinstance(refusal, RecordedRefusal):
+            return PaymentOutcome(None, refusal.code, refusal.message)
+        card = refusal
         new = replace(new, card=card.details)
         try:
             claim = await self._repo.claim_payment(new, correlation_id=correlation_id)
         except IdempotencyConflict as exc:
             return PaymentOutcome(None, "idempotency_key_reused", str(exc))
         payment = claim.payment
-        if payment.status == S.UNKNOWN:
+        # The next step comes from `core.decisions`, which `ops replay --dry-run` asks too.
+        if payment_step(payment.status) == Step.RESOLVE:
             # An earlier attempt may have charged: ask the bank, never authorize again blindly.
             payment = await self._resolve(payment, correlation_id)
-        if payment.status == S.PROCESSING:
+        if payment_step(payment.status) == Step.AUTHORIZE:
             # Only the delivery that created the row knows no earlier attempt reached the bank.
             payment = await self._authorize(new, card, payment, correlation_id, first=claim.created)
         payment = await self._finish(payment, correlation_id)
         return PaymentOutcome(payment)
+
+    async def _refusal(
+        self, new: NewPayment, correlation_id: str | None
+    ) -> RecordedRefusal | CardSource:
+        """The card to charge, or the payment's refusal: recorded earlier, or decided and
+        recorded now. Only a card on file can refuse a payment with no row (not this merchant's,
+        or missing), so only those pay for the lookup of an earlier refusal."""
+        if new.payment_method_id is not None:
+            earlier = await self._repo.payment_refusal(new)
+            if earlier is not None:
+                return earlier
+        card = await self._cards.resolve(new)
+        if card.refusal is None:
+            return card
+        refusal = RecordedRefusal(card.refusal.code, card.refusal.message)
+        return await self._repo.refuse_payment(new, refusal, correlation_id=correlation_id)
 
     async def reconcile(
         self, payment: PaymentRecord, *, give_up_after: dt.timedelta
@@ -111,7 +134,7 @@ class PaymentFlow:
         return await self._finish(payment, None)
 
     async def _finish(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
-        if payment.status in (S.AUTHORIZED, S.UNKNOWN_CAPTURE):
+        if payment_step(payment.status) == Step.CAPTURE:
             payment = await self._capture(payment, correlation_id)
         if payment.status in PAYMENT_SETTLED:
             crash_point("after_capture_recorded")

@@ -22,6 +22,7 @@ from payment_service.schemas.messages import (
     HEADER_DLQ_ERROR,
     HEADER_DLQ_REASON,
     HEADER_DLQ_SOURCE,
+    HEADER_REPLAY_OF,
     HEADER_REPLY_ID,
     HEADER_REPLY_PARTITION,
     AuditEvent,
@@ -48,7 +49,7 @@ class ResultPublisher:
         """The result to its reply partition and its audit event, both awaited."""
         reply_headers = {
             name: headers[name]
-            for name in (HEADER_CORRELATION_ID, HEADER_REPLY_ID)
+            for name in (HEADER_CORRELATION_ID, HEADER_REPLY_ID, HEADER_REPLAY_OF)
             if name in headers
         }
         partition = _reply_partition(headers, self._kafka.results_partitions)
