@@ -16,37 +16,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import re
 import sys
 from typing import Any
 
+from payment_service.app.ops_args import bound, duration, selectors, when
 from payment_service.app.ops_render import print_group as _print_group
 from payment_service.app.ops_render import print_inspect, print_replay, print_verify
 from payment_service.config.settings import Settings
-from payment_service.operators.messages import Bound
 from payment_service.operators.render import Progress, dump_json, table
-
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def duration(text: str) -> dt.timedelta:
-    """`90s`, `15m`, `2h`, `1d`."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise argparse.ArgumentTypeError(f"{text!r}: a duration such as 90s, 15m, 2h or 1d")
-    return dt.timedelta(seconds=int(match[1]) * _UNITS[match[2]])
-
-
-def bound(text: str) -> Bound:
-    """An offset (digits) or an ISO 8601 time (UTC when it names no zone)."""
-    if text.isdigit():
-        return Bound(offset=int(text))
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: an offset or an ISO 8601 time") from None
-    return Bound(time=when if when.tzinfo else when.replace(tzinfo=dt.UTC))
 
 
 def _bank(settings: Settings) -> Any:
@@ -64,13 +41,18 @@ async def _bank_record(settings: Settings, bank: Any) -> Any:
 
 
 def _verify(settings: Settings, args: argparse.Namespace) -> int:
+    from payment_service.operators.db import Scope
     from payment_service.operators.verify import verify
+
+    scope = Scope(args.merchant, args.since.time if args.since else None)
 
     async def run() -> Any:
         bank = _bank(settings)
         try:
             record = await _bank_record(settings, bank)
-            return await verify(settings.database, record, unsettled_after=args.unsettled_after)
+            return await verify(
+                settings.database, record, unsettled_after=args.unsettled_after, scope=scope
+            )
         finally:
             await bank.close()
 
@@ -222,22 +204,13 @@ def _offsets_reset(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _selectors(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--from", dest="start", type=bound, help="offset or ISO time")
-    parser.add_argument("--to", dest="end", type=bound, help="offset or ISO time (inclusive)")
-    parser.add_argument("--partition", type=int, action="append", help="repeatable")
-    parser.add_argument("--transaction", help="a transaction id (the message key)")
-    parser.add_argument("--merchant", help="a merchant id")
-    parser.add_argument("--type", help="payment.process/v1 or payment.refund/v1")
-    parser.add_argument("--producer", help="the producer-id header")
-    parser.add_argument("--json", action="store_true")
-
-
 def add_commands(sub: Any) -> None:
     ops = sub.add_parser("ops", help="operators' tools: verify, inspect, replay, dlq, offsets")
     ops_sub = ops.add_subparsers(dest="ops_command", required=True)
     verify = ops_sub.add_parser("verify", help="check every invariant; exit 1 on a break")
     verify.add_argument("--unsettled-after", type=duration, default=dt.timedelta(minutes=15))
+    verify.add_argument("--merchant", action="append", help="only this merchant's (repeatable)")
+    verify.add_argument("--since", type=when, help="only payments created since (ISO time)")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(run=_verify)
     inspect = ops_sub.add_parser("inspect", help="one payment's messages, rows, bank record")
@@ -254,7 +227,7 @@ def add_commands(sub: Any) -> None:
     dlq = ops_sub.add_parser("dlq", help="dead-lettered messages")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     listing = dlq_sub.add_parser("list", help="DLQ messages and counts by reason")
-    _selectors(listing)
+    selectors(listing)
     listing.add_argument("--limit", type=int, default=50)
     listing.set_defaults(run=_dlq_list)
     show = dlq_sub.add_parser("show", help="one DLQ message, redacted")
@@ -268,7 +241,7 @@ def add_commands(sub: Any) -> None:
 
 
 def _replay_args(parser: argparse.ArgumentParser) -> None:
-    _selectors(parser)
+    selectors(parser)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", default=True, help="the default")
     mode.add_argument("--execute", action="store_true", help="re-produce the commands")
@@ -285,7 +258,7 @@ def _offsets_parser(ops_sub: Any) -> None:
     reset = offsets_sub.add_parser("reset", help="move the committed offsets")
     target = reset.add_mutually_exclusive_group(required=True)
     target.add_argument("--to-offset", type=int)
-    target.add_argument("--to-time", type=bound, help="ISO 8601 time")
+    target.add_argument("--to-time", type=when, help="ISO 8601 time")
     reset.add_argument("--partition", type=int, action="append")
     reset.add_argument("--force", action="store_true", help="skip the live-members check")
     reset.add_argument("--dry-run", action="store_true", help="print the plan only")

@@ -6,9 +6,11 @@ The tools connect as the runtime role (`DATABASE_URL`) and never write: each rea
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Final
 
 import asyncpg
@@ -59,14 +61,46 @@ async def reading(settings: DatabaseSettings) -> AsyncIterator[asyncpg.Connectio
         await conn.close()
 
 
-async def all_payments(conn: asyncpg.Connection) -> list[Row]:
-    rows = await conn.fetch(f"SELECT {_PAYMENT_COLUMNS} FROM transactions")  # noqa: S608
+@dataclass(frozen=True)
+class Scope:
+    """Which payments a whole-system read covers: all, or some merchants' and/or recent ones."""
+
+    merchant_ids: Sequence[str] | None = None
+    since: dt.datetime | None = None
+
+    @property
+    def everything(self) -> bool:
+        return self.merchant_ids is None and self.since is None
+
+
+EVERYTHING: Final = Scope()
+# $1: merchant ids (NULL: all), $2: created at or after (NULL: any time).
+_IN_SCOPE: Final = """(($1::text[] IS NULL OR merchant_id = ANY($1::text[]))
+    AND ($2::timestamptz IS NULL OR created_at >= $2::timestamptz))"""
+
+
+async def all_payments(conn: asyncpg.Connection, scope: Scope = EVERYTHING) -> list[Row]:
+    rows = await conn.fetch(
+        f"SELECT {_PAYMENT_COLUMNS} FROM transactions WHERE {_IN_SCOPE}",  # noqa: S608
+        _merchants(scope),
+        scope.since,
+    )
     return [dict(r) for r in rows]
 
 
-async def all_refunds(conn: asyncpg.Connection) -> list[Row]:
-    rows = await conn.fetch(f"SELECT {_REFUND_COLUMNS} FROM refunds")  # noqa: S608
+async def all_refunds(conn: asyncpg.Connection, scope: Scope = EVERYTHING) -> list[Row]:
+    """The refunds of the payments in `scope`."""
+    rows = await conn.fetch(
+        f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE transaction_id IN"  # noqa: S608
+        f" (SELECT transaction_id FROM transactions WHERE {_IN_SCOPE})",
+        _merchants(scope),
+        scope.since,
+    )
     return [dict(r) for r in rows]
+
+
+def _merchants(scope: Scope) -> list[str] | None:
+    return list(scope.merchant_ids) if scope.merchant_ids is not None else None
 
 
 async def audit_chain_rows(
