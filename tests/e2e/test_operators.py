@@ -38,7 +38,8 @@ def ops(service: Service, *args: str) -> tuple[int, Any]:
     result = service.run_cli(
         "ops", *args, "--json", check=False, extra_env=service.stack.kafka_env("ops"), timeout=600
     )
-    assert result.returncode in (0, 1) and result.stdout, result.stderr
+    assert result.returncode in (0, 1), result.stderr
+    assert result.stdout, result.stderr
     return result.returncode, json.loads(result.stdout)
 
 

@@ -142,8 +142,8 @@ async def refunds_of(conn: asyncpg.Connection, transaction_id: str) -> list[Row]
 
 async def audit_of(conn: asyncpg.Connection, transaction_id: str) -> list[Row]:
     rows = await conn.fetch(
-        "SELECT id, event_id::text AS event_id, refund_id, action, from_status, to_status,"
-        " amount_minor, correlation_id, details, created_at FROM audit_log"
+        "SELECT id, event_id::text AS event_id, transaction_id, refund_id, action, from_status,"
+        " to_status, amount_minor, correlation_id, details, created_at FROM audit_log"
         " WHERE transaction_id = $1 ORDER BY id",
         transaction_id,
     )
