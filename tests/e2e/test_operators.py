@@ -230,6 +230,14 @@ async def test_inspect_dlq_and_offsets(
 
     found = await eventually(dead_lettered, timeout=120, what="the junk on the DLQ")
     assert found["by_reason"] == {"invalid_command": 1}
+    (line,) = found["messages"]
+    shown = service.run_cli(
+        "ops", "dlq", "show", str(line["partition"]), str(line["offset"]),
+        extra_env=service.stack.kafka_env("ops"),
+    )  # fmt: skip
+    assert json.loads(shown.stdout)["headers"]["dlq-reason"] == "invalid_command"
+    code, redrive = ops(service, "dlq", "redrive", "--merchant", merchant.merchant_id)
+    assert (code, redrive["executed"], redrive["counts"]["noop"]) == (0, False, 1)
 
     code, group = ops(service, "offsets", "show")
     assert group["members"], group  # the session's processor is running
