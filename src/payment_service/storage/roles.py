@@ -17,6 +17,11 @@ import asyncpg
 
 # Rows here are evidence: written once, never changed (their triggers refuse it as well).
 APPEND_ONLY: Final = ("audit_log", "custody_audit", "refusals")
+# The migrator's own bookkeeping: the runtime role may read it, never change it.
+READ_ONLY: Final = ("schema_migrations",)
+
+
+_REVOKED: Final = {False: "UPDATE, DELETE", True: "INSERT, UPDATE, DELETE"}
 
 
 def role_of(url: str) -> str | None:
@@ -39,7 +44,7 @@ async def grant_runtime(conn: asyncpg.Connection, runtime_role: str) -> None:
     present = await conn.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
         " AND tablename = ANY($1::text[])",
-        list(APPEND_ONLY),
+        [*APPEND_ONLY, *READ_ONLY],
     )
     # Identifiers only, each quoted; no value is ever spliced into these statements.
     statements = [
@@ -48,7 +53,8 @@ async def grant_runtime(conn: asyncpg.Connection, runtime_role: str) -> None:
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
         f"REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA {schema} FROM {role}",
         *(
-            f"REVOKE UPDATE, DELETE ON {schema}.{quote_ident(r['tablename'])} FROM {role}"
+            f"REVOKE {_REVOKED[r['tablename'] in READ_ONLY]} ON"
+            f" {schema}.{quote_ident(r['tablename'])} FROM {role}"
             for r in present
         ),
     ]
