@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import APPS, INFRA, PROJECT, Config, StackError, say, tail, where
-from .env import read_env_file
+from .env import api_env, read_env_file
 from .kafka_users import CREDENTIAL_VARS, credentials_file, principal_env
 from .ports import check_ports_free
 from .probes import HEALTH, wait_healthy
@@ -117,6 +117,7 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
             cfg, "cards keys init", processor_env(cfg),
             "--dir", str(cfg.card_keys), "--public-key-file", str(cfg.card_public_key),
         )  # fmt: skip
+        run_app_task(cfg, "signing init", env, "--dir", str(cfg.signing_keys))
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name in (n for n in APPS if n in names):
         pid = recorded_pid(cfg, name)
@@ -129,6 +130,8 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
             check_ports_free(cfg, name, {name: cfg.ports[name]})
         say(f"starting {name}{where(cfg, name)}…")
         base = processor_env(cfg) if name == "processor" else env
+        if name == "api":
+            base = {**env, **api_env(cfg)}
         own_env = as_kafka_user(cfg, base, KAFKA_AS.get(name))
         procs[name] = launch(cfg, name, [str(app_bin()), name], env=own_env, cwd=PROJECT)
         if name in HEALTH:

@@ -92,6 +92,12 @@ class Config:
         return self.dir / "card-keys"
 
     @property
+    def signing_keys(self) -> Path:
+        """The message-layer key pairs (`payment-service signing init`): the API's private
+        command key and the processor's private result key (0600 each), and their public keys."""
+        return self.dir / "signing-keys"
+
+    @property
     def card_public_key(self) -> Path:
         """The current card public key, published for the API (`CARD_PUBLIC_KEY_FILE`)."""
         return self.dir / "card-public-key.json"

@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 
 from payment_service.core.decisions import (
+    CaptureStep,
     PaymentStep,
     RefundStep,
+    capture_step,
     payment_step,
+    predict_capture,
     predict_payment,
     predict_refund,
     refund_step,
@@ -56,8 +59,15 @@ def test_a_payment_prediction_moves_money_only_where_the_bank_has_not_executed_t
     txn, h = p.transaction_id, p.request_hash
     assert predict_payment(txn, h, None, None, set()).verdict == "charge"
     assert predict_payment(txn, h, p, None, set()).verdict == "charge"
+    sold = {idempotency_key(txn, "sale")}
+    assert predict_payment(txn, h, p, None, sold).verdict == "noop"  # automatic: one sale
     authorized = {idempotency_key(txn, "authorize")}
-    assert predict_payment(txn, h, p, None, authorized).verdict == "noop"
+    assert predict_payment(txn, h, p, None, authorized).verdict == "charge"
+    manual = replace(p, capture_method="manual")
+    assert predict_payment(txn, h, manual, None, authorized).verdict == "noop"
+    assert predict_payment(txn, h, manual, None, sold).verdict == "charge"
+    held = replace(manual, status=S.REQUIRES_CAPTURE)
+    assert predict_payment(txn, h, held, None, set()).verdict == "noop"  # waits for a capture
     waiting = replace(p, status=S.AUTHORIZED)
     assert predict_payment(txn, h, waiting, None, authorized).verdict == "charge"
     both = authorized | {idempotency_key(txn, "capture")}
@@ -67,6 +77,34 @@ def test_a_payment_prediction_moves_money_only_where_the_bank_has_not_executed_t
     assert predict_payment(txn, "other", p, None, set()).verdict == "refused"
     recorded = RecordedRefusal("payment_method_not_found", "no card")
     assert predict_payment(txn, h, None, recorded, set()).verdict == "noop"
+
+
+def test_a_capture_or_cancel_prediction_follows_the_capture_flow() -> None:
+    held = _payment(S.REQUIRES_CAPTURE, capture_method="manual", amount_minor=5_000)
+    capture_key = {idempotency_key(held.transaction_id, "capture")}
+    void_key = {idempotency_key(held.transaction_id, "void")}
+    assert (capture_step(S.CAPTURING), capture_step(S.CANCELING)) == (
+        CaptureStep.CAPTURE,
+        CaptureStep.VOID,
+    )
+    assert capture_step(S.REQUIRES_CAPTURE) == CaptureStep.DONE
+    assert predict_capture("capture", None, held, set()).verdict == "capture"
+    assert predict_capture("capture", 9_000, held, set()).verdict == "refused"
+    assert predict_capture("cancel", None, held, set()).verdict == "void"
+    capturing = replace(held, status=S.CAPTURING, capture_requested_minor=3_000)
+    assert predict_capture("capture", 3_000, capturing, set()).verdict == "capture"
+    assert predict_capture("capture", 3_000, capturing, capture_key).verdict == "noop"
+    assert predict_capture("capture", 4_000, capturing, set()).verdict == "refused"
+    canceling = replace(held, status=S.CANCELING)
+    assert predict_capture("cancel", None, canceling, void_key).verdict == "noop"
+    captured = replace(held, status=S.CAPTURED, captured_minor=3_000)
+    assert predict_capture("capture", 3_000, captured, capture_key).verdict == "noop"
+    assert predict_capture("cancel", None, captured, set()).verdict == "refused"
+    canceled = replace(held, status=S.CANCELED)
+    assert predict_capture("cancel", None, canceled, void_key).verdict == "noop"
+    automatic = _payment(S.CAPTURED)
+    assert predict_capture("capture", None, automatic, set()).verdict == "refused"
+    assert predict_capture("cancel", None, None, set()).verdict == "refused"
 
 
 def _refund(p: Any, status: RefundStatus, amount: int) -> RefundRecord:
@@ -151,9 +189,11 @@ def test_audit_paths_follow_the_transition_table() -> None:
     good = [_audit(1, "t", None, "processing"), _audit(2, "t", "processing", "authorized"),
             _audit(3, "t", "authorized", "captured")]  # fmt: skip
     assert audit_paths(good, [_row("t")], []) == []
-    skipped = [good[0], _audit(2, "t", "processing", "captured")]
-    assert (S.PROCESSING, "capture_approved") not in PAYMENT_TRANSITIONS
-    (found,) = audit_paths(skipped, [_row("t")], [])
+    skipped = [good[0], _audit(2, "t", "processing", "refunded")]
+    assert all(
+        dst != S.REFUNDED for (src, _), dst in PAYMENT_TRANSITIONS.items() if src == S.PROCESSING
+    )
+    (found,) = audit_paths(skipped, [_row("t", "refunded")], [])
     assert "not in the transition table" in found.detail
     (ends,) = audit_paths(good[:2], [_row("t")], [])
     assert "ends at authorized" in ends.detail

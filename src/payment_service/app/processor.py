@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from payment_service.app.custody import card_opener, fingerprint_key, warn_weak_secrets
+from payment_service.app.signing_keys import command_verify_key, result_signer
 from payment_service.bank.breaker import BankCircuitBreaker
 from payment_service.bank.client import HttpBankClient
 from payment_service.cards.vault import SecurityCodeVault
@@ -26,17 +27,22 @@ from payment_service.ops import gauges
 from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.redis_client import redis_client
 from payment_service.ops.telemetry import Metrics
+from payment_service.storage.captures import PgCaptureRepository
 from payment_service.storage.db import create_pool
 from payment_service.storage.locks import PgAdvisoryLock
 from payment_service.storage.payment_methods import PgPaymentMethods
 from payment_service.storage.payments import PgPaymentRepository
+from payment_service.storage.producers import PgProducers
 from payment_service.storage.refunds import PgRefundRepository
 from payment_service.streams import reconciler
+from payment_service.streams.authorize import CommandGate
+from payment_service.streams.captures import CaptureFlow
 from payment_service.streams.cards import CardSources
 from payment_service.streams.handler import CommandHandler
 from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.pipeline import build_application
 from payment_service.streams.publisher import ResultPublisher
+from payment_service.streams.recorder import PaymentRecorder
 from payment_service.streams.refunds import RefundFlow
 from payment_service.streams.sink import SideLoop
 
@@ -58,6 +64,7 @@ async def build_processor(settings: Settings) -> Processor:
     stack = AsyncExitStack()
     opener = card_opener(settings)
     fingerprints = fingerprint_key(settings)
+    signer, api_key = result_signer(settings), command_verify_key(settings)
     warn_weak_secrets(settings)
     pool = await create_pool(settings.database, application_name="payment-service-processor")
     stack.push_async_callback(pool.close)
@@ -85,14 +92,19 @@ async def build_processor(settings: Settings) -> Processor:
     flow = PaymentFlow(payments, bank, vault, cards, metrics=metrics)
     refunds_repo = PgRefundRepository(pool)
     refunds = RefundFlow(refunds_repo, bank, metrics=metrics)
+    captures_repo = PgCaptureRepository(pool)
+    captures = CaptureFlow(captures_repo, payments, bank, PaymentRecorder(payments, metrics))
     processing = settings.processor
-    publisher = ResultPublisher(settings.kafka, producer, metrics)
+    publisher = ResultPublisher(settings.kafka, producer, metrics, signer)
+    gate = CommandGate(PgProducers(pool), api_key, ttl_seconds=processing.producer_cache_seconds)
     handler = CommandHandler(
         publisher,
         flow,
         refunds,
         payments,
         metrics,
+        gate,
+        captures=captures,
         tracing=settings.datadog.trace_enabled,
         transient_retry_seconds=processing.transient_retry_seconds,
     )
@@ -105,6 +117,9 @@ async def build_processor(settings: Settings) -> Processor:
         refunds,
         stale_after=dt.timedelta(seconds=processing.reconcile_stale_after_seconds),
         give_up_after=dt.timedelta(seconds=processing.reconcile_give_up_after_seconds),
+        captures_repo=captures_repo,
+        captures=captures,
+        authorization_validity=dt.timedelta(seconds=processing.authorization_validity_seconds),
         metrics=metrics,
     )
     task = asyncio.create_task(settler.run_forever(processing.reconcile_interval_seconds))

@@ -79,6 +79,16 @@ class Settings(BaseSettings):
     # LEGACY, decrypt-only (processor): the old AES-GCM keys "kid:base64,...", kept until
     # `cards rewrap` has converted what they seal; never the API's.
     encryption_key: SecretStr | None = None
+    # Ed25519 keys of the message layer (docs/kafka.md, "Signing"), each a file holding one
+    # base64 line (`payment-service signing init` writes them). The API signs its commands
+    # with COMMAND_SIGNING_KEY_FILE (private, the API's alone) and checks results with
+    # RESULT_VERIFY_KEY_FILE (the processor's public key); the processor checks the API's
+    # commands with COMMAND_VERIFY_KEY_FILE and signs results with RESULT_SIGNING_KEY_FILE
+    # (private, the processor's alone). Registered producers' public keys are in PostgreSQL.
+    command_signing_key_file: Path | None = None
+    command_verify_key_file: Path | None = None
+    result_signing_key_file: Path | None = None
+    result_verify_key_file: Path | None = None
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)

@@ -1,11 +1,13 @@
 """What processing does next with a command, decided from the stored state alone (pure).
 
-The processor's flows (`streams.payments`, `streams.refunds`) take their next step from
-`payment_step` and `refund_step`; `ops replay --dry-run` asks the same functions, then looks at
+The processor's flows (`streams.payments`, `streams.refunds`, `streams.captures`) take their next
+step from `payment_step`, `authorize_operation`, `refund_step` and `capture_step`; `ops replay
+--dry-run` asks the same functions, then looks at
 the bank's record for the idempotency key that step would use (`predict_*`). A step whose key the
 bank has already executed is answered by the bank's replay of its first answer: no money moves.
 
-Verdicts: `charge` (an authorization or capture the bank has not executed), `refund` (a refund
+Verdicts: `charge` (a sale, authorization or capture the bank has not executed), `refund` (a
+refund the bank has not executed), `capture` / `void` (a manual-capture hold's capture or void
 the bank has not executed), `refused` (the rule or an idempotency check would refuse it now,
 and record the refusal), `noop` (nothing would change: settled, every call it would make is
 a bank replay, or it answers a refusal recorded earlier).
@@ -21,11 +23,12 @@ from typing import Literal
 from payment_service.core.errors import InvalidRequest
 from payment_service.core.ids import idempotency_key
 from payment_service.core.records import PaymentRecord, RecordedRefusal, RefundRecord
-from payment_service.core.rules import refundable_amount
-from payment_service.core.states import PaymentStatus, RefundStatus
+from payment_service.core.rules import refundable_amount, repeats_capture
+from payment_service.core.states import CAPTURABLE, PaymentStatus, RefundStatus
 
 S = PaymentStatus
-Verdict = Literal["charge", "refund", "refused", "noop"]
+Verdict = Literal["charge", "refund", "capture", "void", "refused", "noop"]
+VERDICTS: tuple[Verdict, ...] = ("charge", "refund", "capture", "void", "refused", "noop")
 
 
 class PaymentStep(StrEnum):
@@ -52,6 +55,29 @@ def payment_step(status: PaymentStatus) -> PaymentStep:
     if status in (S.AUTHORIZED, S.UNKNOWN_CAPTURE):
         return PaymentStep.CAPTURE
     return PaymentStep.DONE
+
+
+class CaptureStep(StrEnum):
+    """The capture flow's next bank call for a manual-capture payment."""
+
+    CAPTURE = "capture"  # capturing: capture (or repeat it) with `<transaction>:capture`
+    VOID = "void"  # canceling: void (or repeat it) with `<transaction>:void`
+    DONE = "done"
+
+
+def authorize_operation(payment: PaymentRecord) -> Literal["sale", "authorize"]:
+    """The bank call that takes a `processing` payment: one sale for automatic capture, an
+    authorization (a hold until `payment.capture/v1`) for manual capture."""
+    return "authorize" if payment.manual_capture else "sale"
+
+
+def capture_step(status: PaymentStatus) -> CaptureStep:
+    """The bank call a capture, a cancel or the reconciler makes next for a payment in `status`."""
+    if status == S.CAPTURING:
+        return CaptureStep.CAPTURE
+    if status == S.CANCELING:
+        return CaptureStep.VOID
+    return CaptureStep.DONE
 
 
 def refund_step(refund: RefundRecord | None) -> RefundStep:
@@ -84,9 +110,10 @@ def predict_payment(
         return Prediction("refused", "idempotency_key_reused: another request has this id")
     step = payment_step(payment.status)
     if step == PaymentStep.AUTHORIZE:
-        if idempotency_key(transaction_id, "authorize") in bank_keys:
-            return Prediction("noop", "authorize: the bank replays its earlier answer")
-        return Prediction("charge", "processing: it would authorize at the bank")
+        operation = authorize_operation(payment)
+        if idempotency_key(transaction_id, operation) in bank_keys:
+            return Prediction("noop", f"{operation}: the bank replays its earlier answer")
+        return Prediction("charge", f"processing: it would {operation} at the bank")
     if step == PaymentStep.CAPTURE:
         if idempotency_key(transaction_id, "capture") in bank_keys:
             return Prediction("noop", "capture: the bank replays its earlier answer")
@@ -122,3 +149,31 @@ def predict_refund(
     except InvalidRequest as exc:
         return Prediction("refused", f"{exc.code} (would be recorded now)")
     return Prediction("refund", f"new refund of {amount} minor units")
+
+
+def predict_capture(
+    kind: Literal["capture", "cancel"],
+    amount_minor: int | None,
+    payment: PaymentRecord | None,
+    bank_keys: Collection[str],
+) -> Prediction:
+    """What a `payment.capture/v1` (`kind` capture, `amount_minor` None: all) or
+    `payment.cancel/v1` would do now (the order of `storage.captures` and `streams.captures`)."""
+    if payment is None:
+        return Prediction("refused", "resource_missing: no such payment")
+    if repeats_capture(payment, kind, amount_minor):
+        step = capture_step(payment.status)
+        if step == CaptureStep.DONE:
+            return Prediction("noop", f"{kind} done ({payment.status.value})")
+        operation: Literal["capture", "void"] = "capture" if step == CaptureStep.CAPTURE else "void"
+        if idempotency_key(payment.transaction_id, operation) in bank_keys:
+            return Prediction("noop", f"{operation}: the bank replays its earlier answer")
+        return Prediction(operation, f"{payment.status.value}: it would {operation} at the bank")
+    if payment.status not in CAPTURABLE:
+        return Prediction("refused", f"payment_not_capturable: {payment.status.value}")
+    if kind == "cancel":
+        return Prediction("void", "requires_capture: it would void the hold at the bank")
+    if amount_minor is not None and amount_minor > payment.amount_minor:
+        return Prediction("refused", "capture_exceeds_authorized")
+    amount = payment.amount_minor if amount_minor is None else amount_minor
+    return Prediction("capture", f"requires_capture: it would capture {amount} minor units")

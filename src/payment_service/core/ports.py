@@ -15,6 +15,7 @@ from typing import Protocol
 
 from payment_service.core.banking import BankInquiry, BankResult
 from payment_service.core.masking import CardNumber, SecurityCode
+from payment_service.core.producers import ProducerRecord
 from payment_service.core.records import (
     Claim,
     NewPayment,
@@ -22,7 +23,6 @@ from payment_service.core.records import (
     NewRefund,
     PaymentMethodRecord,
     PaymentRecord,
-    RecordedRefusal,
     RefundRecord,
     RefundReservation,
 )
@@ -48,7 +48,22 @@ class PaymentRepository(Protocol):
         expected: PaymentStatus,
         authorization_id: str,
         correlation_id: str | None,
-    ) -> PaymentRecord: ...
+        event: PaymentEvent = ...,
+    ) -> PaymentRecord:
+        """An approved authorization: `authorization_approved` (-> authorized) or
+        `authorization_held` (manual capture, -> requires_capture)."""
+        ...
+
+    async def mark_sold(
+        self,
+        transaction_id: str,
+        *,
+        expected: PaymentStatus,
+        authorization_id: str,
+        correlation_id: str | None,
+    ) -> PaymentRecord:
+        """An approved sale: authorized and captured in full, one transition."""
+        ...
 
     async def mark_captured(
         self,
@@ -95,18 +110,6 @@ class PaymentRepository(Protocol):
         self, older_than: dt.timedelta, limit: int, after: PaymentRecord | None = None
     ) -> list[PaymentRecord]:
         """Payments unsettled for longer than `older_than`, oldest first, past `after`."""
-        ...
-
-    async def refuse_payment(
-        self, new: NewPayment, refusal: RecordedRefusal, *, correlation_id: str | None
-    ) -> RecordedRefusal:
-        """Record `refusal` as the answer to `new` (no payment row is made); returns the refusal
-        recorded first, which stays the answer to every delivery of the command."""
-        ...
-
-    async def payment_refusal(self, new: NewPayment) -> RecordedRefusal | None:
-        """The refusal recorded for `new`, if any; `IdempotencyConflict` if its transaction id
-        was refused for another request."""
         ...
 
 
@@ -282,6 +285,12 @@ class MerchantKeys(Protocol):
     """Merchant API keys: which merchant a presented key belongs to (None: unknown or revoked)."""
 
     async def merchant_for_key(self, presented_key: str) -> str | None: ...
+
+
+class ProducerDirectory(Protocol):
+    """The producer registry as the processor reads it: one producer by name (None: unknown)."""
+
+    async def producer(self, name: str) -> ProducerRecord | None: ...
 
 
 class ExclusiveLock(Protocol):

@@ -82,6 +82,7 @@ class PaymentService:
         merchant_id: str,
         idempotency_key: str | None,
         correlation_id: str,
+        actor: str = "api",
     ) -> Answer:
         if request.merchant_id != merchant_id:
             raise ValidationFailed(
@@ -93,7 +94,9 @@ class PaymentService:
         transaction_id = new_id(merchant_id, idempotency_key, "payment")
         bind(transaction_id=transaction_id)
         if idempotency_key is None:
-            return await self._submit(request, transaction_id, None, body_hash, correlation_id)
+            return await self._submit(
+                request, transaction_id, None, body_hash, correlation_id, actor
+            )
         marker_key = self._markers.key(transaction_id)
         async with self._locks.hold(merchant_id, idempotency_key, marker_key) as marker:
             existing = await self._payments.get_payment(transaction_id, merchant_id=merchant_id)
@@ -105,7 +108,7 @@ class PaymentService:
                 check_hash(accepted, body_hash)
                 return processing(transaction_id, replayed=True)
             return await self._submit(
-                request, transaction_id, idempotency_key, body_hash, correlation_id
+                request, transaction_id, idempotency_key, body_hash, correlation_id, actor
             )
 
     async def _submit(
@@ -115,6 +118,7 @@ class PaymentService:
         idempotency_key: str | None,
         body_hash: str,
         correlation_id: str,
+        actor: str,
     ) -> Answer:
         code = await self._security_code(request)
         command = payment_command(
@@ -124,6 +128,7 @@ class PaymentService:
             idempotency_key=idempotency_key,
             body_hash=body_hash,
             security_code_in_vault=code is not None,
+            requested_by=actor,
         )
         if code is not None:
             # The security code and the "accepted" marker in one round trip.
@@ -133,7 +138,9 @@ class PaymentService:
             await self._markers.put(transaction_id, request.merchant_id, body_hash)
         message = ProcessPaymentV1(data=command).model_dump_json().encode()
         try:
-            result = await self._sender.send(message, transaction_id, correlation_id)
+            result = await self._sender.send(
+                message, transaction_id, correlation_id, merchant_id=request.merchant_id
+            )
         except NotAccepted:
             await self._vault.discard(transaction_id)
             await self._markers.forget(transaction_id)

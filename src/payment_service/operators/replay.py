@@ -22,7 +22,13 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from pydantic import ValidationError
 
 from payment_service.config.settings import DatabaseSettings, KafkaSettings
-from payment_service.core.decisions import Prediction, predict_payment, predict_refund
+from payment_service.core.decisions import (
+    VERDICTS,
+    Prediction,
+    predict_capture,
+    predict_payment,
+    predict_refund,
+)
 from payment_service.core.ports import PaymentRepository
 from payment_service.core.states import RefundStatus
 from payment_service.kafka.security import client_config
@@ -34,6 +40,9 @@ from payment_service.schemas.messages import (
     HEADER_DLQ_REASON,
     HEADER_DLQ_SOURCE,
     HEADER_REPLAY_OF,
+    AnyCommand,
+    CancelPaymentV1,
+    CapturePaymentV1,
     ProcessPaymentV1,
     RefundPaymentV1,
     parse_command,
@@ -72,7 +81,7 @@ class Selector:
 @dataclass(frozen=True)
 class Evaluation:
     message: Message
-    kind: str  # payment, refund, invalid
+    kind: str  # payment, refund, capture, cancel, invalid
     command_id: str | None  # transaction id or refund id
     prediction: Prediction
     result: str | None = None  # after --execute: the result's status or error code
@@ -99,7 +108,7 @@ class ReplayReport:
 
     def counts(self) -> dict[str, int]:
         counted = Counter(e.prediction.verdict for e in self.evaluations)
-        return {v: counted.get(v, 0) for v in ("charge", "refund", "refused", "noop")}
+        return {v: counted.get(v, 0) for v in VERDICTS}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -153,14 +162,14 @@ async def evaluate(
     return found
 
 
-def _command_id(command: ProcessPaymentV1 | RefundPaymentV1) -> str:
+def _command_id(command: AnyCommand) -> str:
     if isinstance(command, RefundPaymentV1):
         return command.data.refund_id
     return command.data.transaction_id
 
 
 async def _predict(
-    command: ProcessPaymentV1 | RefundPaymentV1,
+    command: AnyCommand,
     message: Message,
     payments: PaymentRepository,
     refusal: Any,
@@ -173,6 +182,12 @@ async def _predict(
             data.transaction_id, command.data.request_hash, payment, refusal, keys
         )
         return Evaluation(message, "payment", data.transaction_id, prediction)
+    if isinstance(command, CapturePaymentV1):
+        prediction = predict_capture("capture", command.data.amount_minor, payment, keys)
+        return Evaluation(message, "capture", data.transaction_id, prediction)
+    if isinstance(command, CancelPaymentV1):
+        prediction = predict_capture("cancel", None, payment, keys)
+        return Evaluation(message, "cancel", data.transaction_id, prediction)
     refund = command.data
     in_flight = sum(
         r.amount_minor

@@ -1,4 +1,10 @@
-"""Handle one message from `payments.requests`: parse it, run its flow, publish its result.
+"""Handle one message from `payments.requests`: verify it, parse it, run its flow, publish.
+
+Step 1 is who sent it (`authorize.CommandGate`): an unsigned or badly signed command, one from an
+unknown or revoked producer, or one for a merchant or command type its producer is not allowed,
+is refused before anything else happens: no bank call, no row. It is dead-lettered (without card
+data), counted (`commands.refused`), logged, and answered with a final error result on its
+producer's destination when it names its payment.
 
 A message that is not a valid command is dead-lettered; it never reaches the bank and never stops
 the processor. When it still names its payment (type, transaction and merchant ids), it is also
@@ -15,32 +21,41 @@ Each message runs in its own asyncio task (`sink.py`), so the ids bound here for
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from payment_service.core.errors import StorageUnavailable, VaultUnavailable
 from payment_service.core.ports import PaymentRepository
+from payment_service.core.producers import (
+    API_PRODUCER,
+    PRODUCER_NOT_AUTHORIZED,
+    Refusal,
+    actor_of,
+)
 from payment_service.kafka.producer import ProduceFailed
 from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.logcontext import bind
 from payment_service.ops.telemetry import Metrics, span
 from payment_service.schemas.messages import (
     HEADER_CORRELATION_ID,
-    Id,
+    AnyCommand,
+    CancelPaymentV1,
+    CapturePaymentV1,
     ProcessPaymentV1,
     RefundPaymentV1,
-    ResultError,
     parse_command,
 )
-from payment_service.streams.commands import new_payment, new_refund
+from payment_service.streams.authorize import CommandGate, Verified
+from payment_service.streams.captures import CaptureFlow
+from payment_service.streams.commands import capture_request, new_payment, new_refund
 from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.publisher import ResultPublisher
 from payment_service.streams.refunds import RefundFlow
+from payment_service.streams.refusals import KINDS, refused, summary
 from payment_service.streams.results import CommandResult, payment_result, refund_result
 
 log = logging.getLogger(__name__)
@@ -48,11 +63,7 @@ log = logging.getLogger(__name__)
 # Outages of PostgreSQL, Redis or Kafka: the work is repeatable, so it waits and repeats.
 TRANSIENT: tuple[type[Exception], ...] = (StorageUnavailable, VaultUnavailable, ProduceFailed)
 INVALID_COMMAND = "invalid_command"
-_KINDS: dict[object, Literal["payment", "refund"]] = {
-    "payment.process/v1": "payment",
-    "payment.refund/v1": "refund",
-}
-_ID_ADAPTER: TypeAdapter[str] = TypeAdapter(Id)
+T = TypeVar("T")
 
 
 class CommandHandler:
@@ -63,10 +74,14 @@ class CommandHandler:
         refunds: RefundFlow,
         payment_repo: PaymentRepository,
         metrics: Metrics,
+        gate: CommandGate,
         *,
+        captures: CaptureFlow,
         tracing: bool,
         transient_retry_seconds: float = 60.0,
     ) -> None:
+        self._gate = gate
+        self._captures = captures
         self._publisher = publisher
         self._payments = payments
         self._refunds = refunds
@@ -79,15 +94,35 @@ class CommandHandler:
         """Process one message to completion: its effects are durable when this returns."""
         correlation_id = headers.get(HEADER_CORRELATION_ID)
         bind(correlation_id=correlation_id, transaction_id=key)
+        # Step 1: who signed it, before anything else reads it.
+        checked = await self._with_store_retries(
+            lambda: self._gate.check((key or "").encode(), raw or b"", headers)
+        )
+        if isinstance(checked, Refusal):
+            await self._refuse(raw, key, headers, checked)
+            return
+        producer = checked.producer.name
         try:
             command = parse_command(raw or b"")
         except ValidationError as exc:
-            summary = _summary(exc)
-            await self._publisher.dead_letter(raw, key, headers, INVALID_COMMAND, summary)
-            refusal = refused(raw, summary)
+            what = summary(exc)
+            await self._publisher.dead_letter(raw, key, headers, INVALID_COMMAND, what)
+            refusal = refused(raw, INVALID_COMMAND, f"the command was refused: {what}")
             if refusal is not None:
-                await self._publisher.publish(refusal, headers, correlation_id)
+                await self._publisher.publish(
+                    refusal,
+                    headers,
+                    correlation_id,
+                    producer=producer,
+                    actor=actor_of(producer, None),
+                )
             return
+        # Step 2: may this producer send this command for this merchant?
+        not_allowed = self._not_allowed(checked, command)
+        if not_allowed is not None:
+            await self._refuse(raw, key, headers, not_allowed)
+            return
+        actor = actor_of(producer, command.data.requested_by)
         bind(
             command=command.type,
             transaction_id=command.data.transaction_id,
@@ -104,7 +139,9 @@ class CommandHandler:
             merchant_id=command.data.merchant_id,
         ):
             try:
-                result = await self._with_retries(command, headers, correlation_id)
+                result = await self._with_retries(
+                    command, headers, correlation_id, producer=producer, actor=actor
+                )
             except TRANSIENT:
                 raise  # past its retry deadline: stop, and let redelivery try again
             except Exception as exc:
@@ -128,24 +165,56 @@ class CommandHandler:
         self._metrics.increment(catalog.PROCESSED, tags)
         self._metrics.timing(catalog.PROCESS_DURATION, elapsed, tags)
 
-    async def _with_retries(
-        self,
-        command: ProcessPaymentV1 | RefundPaymentV1,
-        headers: Mapping[str, str],
-        correlation_id: str | None,
-    ) -> CommandResult:
-        """Run and publish; on a transient outage of our own stores, wait and run it again.
+    def _not_allowed(self, verified: Verified, command: AnyCommand) -> Refusal | None:
+        if verified.producer.name != API_PRODUCER and command.data.requested_by is not None:
+            message = "only the API may name requested_by"
+            return Refusal(PRODUCER_NOT_AUTHORIZED, message, verified.producer.name)
+        kind = KINDS[command.type]
+        return self._gate.allowed(verified, kind, command.data.merchant_id)
 
-        Safe because every step is idempotent (claims, compare-and-set, bank keys). Past the
-        deadline the error propagates: the checkpoint fails and the message is redelivered.
-        """
+    async def _refuse(
+        self,
+        raw: bytes | None,
+        key: str | None,
+        headers: Mapping[str, str],
+        refusal: Refusal,
+    ) -> None:
+        """A refused command: DLQ, metric, log line, and a final error result to the registered
+        producer it names, if any (unsigned, or from an unknown producer: no one to tell)."""
+        name = refusal.answer_to
+        producer_tag = name or "unregistered"
+        log.warning(
+            "command refused: %s (%s)",
+            refusal.code,
+            refusal.message,
+            extra={"producer": producer_tag, "refusal": refusal.code},
+        )
+        self._metrics.increment(
+            catalog.COMMANDS_REFUSED, {"code": refusal.code, "producer": producer_tag}
+        )
+        await self._publisher.dead_letter(raw, key, headers, refusal.code, refusal.message)
+        answer = refused(raw, refusal.code, f"the command was refused: {refusal.message}")
+        if answer is not None and name:
+            try:
+                await self._publisher.publish(
+                    answer,
+                    headers,
+                    headers.get(HEADER_CORRELATION_ID),
+                    producer=name,
+                    actor=actor_of(name, None),
+                )
+            except ProduceFailed:
+                # The dead letter is written; a lost answer to a refused command must not stop
+                # the processor (the producer's topic may be gone, e.g. deleted after revoking).
+                log.warning("the refusal could not be answered to producer %s", name)
+
+    async def _with_store_retries(self, step: Callable[[], Awaitable[T]]) -> T:
+        """`step()`, repeated on an outage of our own stores until the retry deadline."""
         deadline = time.monotonic() + self._transient_retry_seconds
         delay = 0.2
         while True:
             try:
-                result = await self._execute(command, correlation_id)
-                await self._publisher.publish(result, headers, correlation_id)
-                return result
+                return await step()
             except TRANSIENT as exc:
                 if time.monotonic() + delay > deadline:
                     raise
@@ -154,15 +223,46 @@ class CommandHandler:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _execute(
-        self, command: ProcessPaymentV1 | RefundPaymentV1, correlation_id: str | None
+    async def _with_retries(
+        self,
+        command: AnyCommand,
+        headers: Mapping[str, str],
+        correlation_id: str | None,
+        *,
+        producer: str,
+        actor: str,
     ) -> CommandResult:
+        """Run and publish; on a transient outage of our own stores, wait and run it again.
+
+        Safe because every step is idempotent (claims, compare-and-set, bank keys). Past the
+        deadline the error propagates: the checkpoint fails and the message is redelivered.
+        """
+
+        async def run_and_publish() -> CommandResult:
+            result = await self._execute(command, correlation_id, actor)
+            await self._publisher.publish(
+                result, headers, correlation_id, producer=producer, actor=actor
+            )
+            return result
+
+        return await self._with_store_retries(run_and_publish)
+
+    async def _execute(
+        self, command: AnyCommand, correlation_id: str | None, actor: str
+    ) -> CommandResult:
+        if isinstance(command, CapturePaymentV1 | CancelPaymentV1):
+            request = capture_request(command.data)
+            if isinstance(command, CapturePaymentV1):
+                captured = await self._captures.capture(request, correlation_id)
+            else:
+                captured = await self._captures.cancel(request, correlation_id)
+            return payment_result(request.transaction_id, request.merchant_id, captured)
         if isinstance(command, ProcessPaymentV1):
             payment_cmd = command.data
-            outcome = await self._payments.run(new_payment(payment_cmd), correlation_id)
+            outcome = await self._payments.run(new_payment(payment_cmd, actor), correlation_id)
             return payment_result(payment_cmd.transaction_id, payment_cmd.merchant_id, outcome)
         refund = command.data
-        refunded = await self._refunds.run(new_refund(refund), correlation_id)
+        refunded = await self._refunds.run(new_refund(refund, actor), correlation_id)
         # The payment as it stands after the refund, with the refund listed.
         payment = (
             None
@@ -172,37 +272,3 @@ class CommandHandler:
         return refund_result(
             refund.transaction_id, refund.merchant_id, refund.refund_id, refunded, payment
         )
-
-
-def refused(raw: bytes | None, summary: str) -> CommandResult | None:
-    """The final error result for an invalid command that names its payment, else None."""
-    try:
-        envelope: Any = json.loads(raw or b"")
-    except (ValueError, RecursionError):
-        return None
-    data = envelope.get("data") if isinstance(envelope, dict) else None
-    kind = _KINDS.get(envelope.get("type")) if isinstance(data, dict) else None
-    if kind is None or not isinstance(data, dict):
-        return None
-    names = ("transaction_id", "merchant_id", *(("refund_id",) if kind == "refund" else ()))
-    try:
-        ids = {name: _ID_ADAPTER.validate_python(data.get(name), strict=True) for name in names}
-    except ValidationError:
-        return None  # not a payment anyone can be waiting for
-    return CommandResult(
-        kind=kind,
-        transaction_id=ids["transaction_id"],
-        merchant_id=ids["merchant_id"],
-        refund_id=ids.get("refund_id"),
-        final=True,
-        error=ResultError(code=INVALID_COMMAND, message=f"the command was refused: {summary}"),
-    )
-
-
-def _summary(exc: ValidationError) -> str:
-    """Validation errors without input values: a message may carry card data."""
-    parts = [
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-        for e in exc.errors(include_input=False, include_url=False, include_context=False)
-    ]
-    return "; ".join(parts[:10])

@@ -2,9 +2,11 @@
 
 0. Resolve the card (`streams.cards`): open the sealed number, or look up the card on file.
 1. Claim the transaction row (insert, or find the one a previous delivery made).
-2. Authorize at the bank with the key `<transaction>:authorize`; record the outcome.
-3. Capture with the key `<transaction>:capture`; record the outcome.
-4. Discard the security code once the bank has answered for good.
+2. Automatic capture: one sale at the bank (authorize and capture in one message) with the key
+   `<transaction>:sale`, recorded as one transition. Manual capture: authorize with the key
+   `<transaction>:authorize` and stop at `requires_capture` (`streams.captures` goes on).
+   Payments authorized before the sale existed are still captured with `<transaction>:capture`.
+3. Discard the security code once the bank has answered for good.
 
 Every step starts from the status in PostgreSQL, so a redelivered command (after a crash, a
 rebalance or an operator's replay) resumes where the last one stopped; the bank's idempotency
@@ -19,9 +21,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from payment_service.core.banking import BankResult
+from payment_service.core.banking import BankOperation, BankResult
 from payment_service.core.decisions import PaymentStep as Step
-from payment_service.core.decisions import payment_step
+from payment_service.core.decisions import authorize_operation, payment_step
 from payment_service.core.errors import (
     BankError,
     BankNotSent,
@@ -31,12 +33,14 @@ from payment_service.core.errors import (
     IdempotencyConflict,
 )
 from payment_service.core.ids import idempotency_key
-from payment_service.core.ports import BankClient, PaymentRepository, SecurityCodeStore
+from payment_service.core.ports import BankClient, SecurityCodeStore
 from payment_service.core.records import NewPayment, PaymentRecord, RecordedRefusal
+from payment_service.core.refusal_ports import RefusingPaymentRepository
 from payment_service.core.states import PAYMENT_SETTLED, PaymentEvent, PaymentStatus
 from payment_service.ops.faults import crash_point
 from payment_service.ops.telemetry import Metrics
 from payment_service.streams.cards import CardSource, CardSources, Refusal
+from payment_service.streams.legacy_capture import capture_authorized
 from payment_service.streams.recorder import PaymentRecorder
 
 S, E = PaymentStatus, PaymentEvent
@@ -54,12 +58,19 @@ class PaymentOutcome:
         return self.payment is None or self.payment.status in PAYMENT_SETTLED
 
 
+def _executed(operation: BankOperation | None) -> BankResult | None:
+    """An operation's verdict, if the bank executed it (a rejection executed nothing)."""
+    if operation is None or operation.outcome == "rejected":
+        return None
+    return operation.as_result()
+
+
 class PaymentFlow:
     """The payment workflow; the I/O it needs is handed in as ports."""
 
     def __init__(
         self,
-        repo: PaymentRepository,
+        repo: RefusingPaymentRepository,
         bank: BankClient,
         vault: SecurityCodeStore,
         cards: CardSources,
@@ -135,29 +146,33 @@ class PaymentFlow:
 
     async def _finish(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
         if payment_step(payment.status) == Step.CAPTURE:
-            payment = await self._capture(payment, correlation_id)
+            payment = await capture_authorized(self._bank, self._record, payment, correlation_id)
         if payment.status in PAYMENT_SETTLED:
             crash_point("after_capture_recorded")
             await self._vault.discard(payment.transaction_id)
         return payment
 
     async def _resolve(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
-        """Record the bank's answer to our authorization, if the bank has one."""
+        """Record the bank's answer to our sale or authorization, if the bank has one (an
+        unknown sale is inquired, never sent again)."""
         txn = payment.transaction_id
         try:
-            earlier = await self._earlier_authorization(txn, idempotency_key(txn, "authorize"))
+            inquiry = await self._bank.inquire(txn)
         except BankError:
             return payment
-        if earlier is None:
-            return payment
-        return await self._record_authorization(payment, earlier, correlation_id)
+        for operation in ("sale", "authorize"):
+            earlier = _executed(inquiry.find(idempotency_key(txn, operation)))
+            if earlier is not None:
+                return await self._record_authorization(payment, earlier, operation, correlation_id)
+        return payment
 
     async def _bank_has_no_record(self, payment: PaymentRecord) -> bool:
         try:
             inquiry = await self._bank.inquire(payment.transaction_id)
         except BankError:
             return False
-        return inquiry.find(idempotency_key(payment.transaction_id, "authorize")) is None
+        txn = payment.transaction_id
+        return all(inquiry.find(idempotency_key(txn, op)) is None for op in ("sale", "authorize"))
 
     async def _authorize(
         self,
@@ -168,10 +183,13 @@ class PaymentFlow:
         *,
         first: bool,
     ) -> PaymentRecord:
-        """Authorize at the bank. `first`: this delivery created the payment, so no earlier
-        attempt can have reached the bank, and "not sent" means "not charged"."""
+        """Sell (automatic capture) or authorize (manual) at the bank. `first`: this delivery
+        created the payment, so no earlier attempt can have reached the bank, and "not sent"
+        means "not charged"."""
         txn = payment.transaction_id
-        key = idempotency_key(txn, "authorize")
+        operation = authorize_operation(payment)
+        key = idempotency_key(txn, operation)
+        call = self._bank.sale if operation == "sale" else self._bank.authorize
         if card.number is None or new.card is None:
             # Unopenable, detached or expired: nothing can be sent to the bank, ever.
             failure = card.failure or Refusal("card_data_unreadable", "the card was not opened")
@@ -191,7 +209,7 @@ class PaymentFlow:
                 payment, "security_code_expired", None, message, correlation_id
             )
         try:
-            result = await self._bank.authorize(
+            result = await call(
                 reference=txn,
                 idempotency_key=key,
                 amount_minor=payment.amount_minor,
@@ -235,53 +253,29 @@ class PaymentFlow:
                 payment, E.AUTHORIZATION_UNKNOWN, "authorization outcome unknown", correlation_id
             )
         crash_point("after_authorize")
-        return await self._record_authorization(payment, result, correlation_id)
+        return await self._record_authorization(payment, result, operation, correlation_id)
 
     async def _record_authorization(
-        self, payment: PaymentRecord, result: BankResult, correlation_id: str | None
+        self,
+        payment: PaymentRecord,
+        result: BankResult,
+        operation: str,
+        correlation_id: str | None,
     ) -> PaymentRecord:
         if not result.approved:
             return await self._decline(
                 payment, "card_declined", result.decline_code, result.message, correlation_id
             )
-        return await self._record.authorized(payment, result.authorization_id or "", correlation_id)
+        authorization_id = result.authorization_id or ""
+        if operation == "sale":
+            return await self._record.sold(payment, authorization_id, correlation_id)
+        event = E.AUTHORIZATION_HELD if payment.manual_capture else E.AUTHORIZATION_APPROVED
+        return await self._record.authorized(payment, authorization_id, correlation_id, event)
 
     async def _earlier_authorization(self, txn: str, key: str) -> BankResult | None:
-        """The bank's answer to our authorization (None: it has none); BankError if unreachable."""
-        operation = (await self._bank.inquire(txn)).find(key)
-        if operation is None or operation.outcome == "rejected":
-            return None
-        return operation.as_result()
-
-    async def _capture(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
-        txn = payment.transaction_id
-        try:
-            result = await self._bank.capture(
-                reference=txn,
-                idempotency_key=idempotency_key(txn, "capture"),
-                authorization_id=payment.authorization_id or "",
-                amount_minor=payment.amount_minor,
-                currency=payment.currency,
-            )
-        except (BankOutcomeUnknown, BankNotSent):
-            # The authorization holds the funds; the reconciler captures with the same key.
-            return await self._record.unknown(
-                payment, E.CAPTURE_UNKNOWN, "capture outcome unknown", correlation_id
-            )
-        except BankRejected as exc:
-            return await self._record.failed(
-                payment, E.CAPTURE_DECLINED, "capture_rejected", None, str(exc), correlation_id
-            )
-        if not result.approved:
-            return await self._record.failed(
-                payment,
-                E.CAPTURE_DECLINED,
-                "capture_declined",
-                result.decline_code,
-                result.message,
-                correlation_id,
-            )
-        return await self._record.captured(payment, correlation_id)
+        """The bank's answer to our sale or authorization (None: it has none); BankError if
+        the bank is unreachable."""
+        return _executed((await self._bank.inquire(txn)).find(key))
 
     async def _decline(
         self,
