@@ -164,6 +164,21 @@ def test_money_checks_name_double_charges_and_disagreements() -> None:
     }
 
 
+def test_a_voided_hold_is_no_charge_and_a_reversed_late_sale_nets_to_nothing() -> None:
+    payments = [
+        _row("t_voided", "canceled", captured_minor=0),
+        _row("t_reversed", "failed", captured_minor=0),
+        _row("t_sold"),
+    ]
+    reversal = {**_op("refund", 1000), "idempotency_key": "t_reversed:reversal"}
+    bank = {
+        "t_voided": BankTotals.of([_op("authorize", 1000), _op("void", 0)]),
+        "t_reversed": BankTotals.of([_op("sale", 1000), reversal]),
+        "t_sold": BankTotals.of([_op("sale", 1000)]),
+    }
+    assert money_checks(payments, [], bank) == []
+
+
 def test_refund_totals_and_unsettled() -> None:
     payment = _row("t1", "partially_refunded", refunded_minor=600)
     refunds = [
@@ -197,6 +212,24 @@ def test_audit_paths_follow_the_transition_table() -> None:
     assert "not in the transition table" in found.detail
     (ends,) = audit_paths(good[:2], [_row("t")], [])
     assert "ends at authorized" in ends.detail
+
+
+def test_audit_paths_through_the_sale_and_manual_capture() -> None:
+    sale = [_audit(1, "t", None, "processing"), _audit(2, "t", "processing", "captured")]
+    assert audit_paths(sale, [_row("t")], []) == []
+    manual = [
+        _audit(1, "m", None, "processing"), _audit(2, "m", "processing", "requires_capture"),
+        _audit(3, "m", "requires_capture", "capturing"),
+        _audit(4, "m", "capturing", "requires_capture"),  # the bank refused; the hold stands
+        _audit(5, "m", "requires_capture", "canceling"), _audit(6, "m", "canceling", "canceled"),
+    ]  # fmt: skip
+    assert audit_paths(manual, [_row("m", "canceled")], []) == []
+    failed = [_audit(1, "f", None, "processing"), _audit(2, "f", "processing", "failed")]
+    note = {**_audit(3, "f", "failed", "failed"), "action": "payment.hold_released"}
+    assert audit_paths([*failed, note], [_row("f", "failed")], []) == []
+    bogus = {**_audit(3, "f", "failed", "failed"), "action": "payment.failed"}
+    (found,) = audit_paths([*failed, bogus], [_row("f", "failed")], [])
+    assert "not in the transition table" in found.detail
 
 
 def _chained(txn: str, n: int) -> list[dict[str, Any]]:

@@ -3,14 +3,17 @@
 `verify` (operators/verify.py) reads the rows and the bank's operations and hands them here:
 
 - `double_charge`: at most one approved capture (or sale) per payment at the bank, and never
-  more captured there than the payment's amount.
+  more captured there than the payment's amount. An authorization (a hold) or its void is no
+  charge.
 - `bank_vs_db`: the bank's captured and refunded totals equal the database's; nothing captured
   at the bank is failed or unknown in the database, and nothing captured in the database is
-  missing at the bank.
+  missing at the bank. A late sale the reconciler reversed (`<transaction>:reversal`, after the
+  payment was failed) nets to nothing captured.
 - `refunds_exceed_captured`: the refunded total never passes the captured amount, and it is
   the sum of the completed refunds (refunds still in flight count against what remains).
 - `audit_path`: each payment's and each refund's audit rows form a path of the transition
-  table (`core.states`: the table itself, not a copy), from `processing` to the stored status.
+  table (`core.states`: the table itself, not a copy), from `processing` to the stored status;
+  a note row (`payment.hold_released`) records a bank call, not a step, and stays in place.
 - `unsettled`: nothing left unsettled longer than the threshold.
 """
 
@@ -39,6 +42,9 @@ CHECKS: Final = (
     "unsettled",
 )
 _CHARGES: Final = frozenset({"capture", "sale"})
+_REVERSAL: Final = ":reversal"  # the key suffix of `CaptureFlow.release_late_hold`'s refund
+# Audit rows that record what was done at the bank without a status change.
+_NOTES: Final = frozenset({"payment.hold_released"})
 _CAPTURED: Final = frozenset(
     {PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}
 )
@@ -64,8 +70,8 @@ class BankTotals:
     """What the bank executed for one reference (approved operations only)."""
 
     charges: int = 0  # approved captures and sales
-    captured_minor: int = 0
-    refunded_minor: int = 0
+    captured_minor: int = 0  # net of reversals
+    refunded_minor: int = 0  # the merchant's refunds, not reversals
 
     @classmethod
     def of(cls, operations: Iterable[Row]) -> BankTotals:
@@ -77,7 +83,10 @@ class BankTotals:
                 charges += 1
                 captured += int(op["amount_minor"])
             elif op["operation"] == "refund":
-                refunded += int(op["amount_minor"])
+                if str(op.get("idempotency_key") or "").endswith(_REVERSAL):
+                    captured -= int(op["amount_minor"])
+                else:
+                    refunded += int(op["amount_minor"])
         return cls(charges, captured, refunded)
 
 
@@ -180,6 +189,8 @@ def _walk(rows: Sequence[Row], steps: frozenset[tuple[str, str]], stored: str) -
     at: str | None = None
     for row in rows:
         src, dst = row["from_status"], row["to_status"]
+        if row["action"] in _NOTES and src == dst == at:
+            continue
         if src != at:
             return f"audit row {row['id']} leaves {src}, but the path is at {at}"
         if at is None and dst != "processing":
