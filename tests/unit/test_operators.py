@@ -239,7 +239,7 @@ def _chained(txn: str, n: int) -> list[dict[str, Any]]:
             "id": i + 1, "event_id": str(uuid.uuid4()), "transaction_id": txn, "refund_id": None,
             "merchant_id": "m", "action": "payment.x", "from_status": None, "to_status": "x",
             "amount_minor": 100, "currency": "USD", "correlation_id": None, "details_text": "{}",
-            "created_us": 1_700_000_000_000_000 + i,
+            "created_us": 1_700_000_000_000_000 + i, "actor": "api",
         }  # fmt: skip
         row["prev_hash"], row["row_hash"] = prev, row_hash(prev, row)
         prev = row["row_hash"]
@@ -257,3 +257,9 @@ def test_the_chain_names_the_edited_and_the_removed() -> None:
         ("a", 2, "row hash does not match its columns"),
         ("b", 3, "previous-row link broken"),
     ]
+
+
+def test_the_chain_covers_the_actor() -> None:
+    rows = _chained("a", 2)
+    rows[0]["actor"] = "someone-else"
+    assert [x.audit_id for x in check_chain(rows)] == [1]

@@ -2,9 +2,10 @@
 
 Each row's `row_hash` is SHA-256 over the previous row's hash (of the same payment; empty for
 the first) and the row's text form: its columns joined by the unit separator (0x1F), NULL as
-`\\N`, `details` as PostgreSQL prints jsonb, `created_at` as microseconds since the epoch. The
-migration's trigger (0006_operators.sql, `audit_log_chain_text`) builds the same text; this
-module does not trust the database's function, it recomputes from the values.
+`\\N`, `details` as PostgreSQL prints jsonb, `created_at` as microseconds since the epoch,
+then the `actor` (who asked is evidence too). The migration's trigger (0006_operators.sql,
+`audit_log_chain_text`) builds the same text; this module does not trust the database's
+function, it recomputes from the values.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ SEPARATOR: Final = "\x1f"
 CHAIN_FIELDS: Final = (
     "id", "event_id", "transaction_id", "refund_id", "merchant_id", "action", "from_status",
     "to_status", "amount_minor", "currency", "correlation_id", "details_text", "created_us",
+    "actor",
 )  # fmt: skip
 SELECT_CHAIN: Final = """SELECT id, event_id::text AS event_id, transaction_id, refund_id,
     merchant_id, action, from_status, to_status, amount_minor, currency::text AS currency,
     correlation_id, details::text AS details_text,
-    (extract(epoch FROM created_at) * 1000000)::bigint AS created_us, prev_hash, row_hash
+    (extract(epoch FROM created_at) * 1000000)::bigint AS created_us, actor, prev_hash, row_hash
 FROM audit_log"""
 
 

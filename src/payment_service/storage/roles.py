@@ -2,10 +2,11 @@
 
 Migrations run as the owner role (`DATABASE_MIGRATION_URL`); the processes connect as the runtime
 role (`DATABASE_URL`). After each run the migrator grants the runtime role, on every table of
-the schema, what the service needs, and on the append-only tables (the audit logs, recorded
-refusals) no more than INSERT and SELECT. Not being their owner, the runtime role cannot
-disable their triggers, alter or drop them either. The grants are repeated on every run, so
-tables that later migrations add are covered without naming a role in any SQL file.
+the schema, what the service needs, and on the append-only tables (the audit logs: payments',
+custody's, the producer registry's; recorded refusals) no more than INSERT and SELECT. Not
+being their owner, the runtime role cannot disable their triggers, alter or drop them either.
+The grants are repeated on every run, so tables that later migrations add are covered without
+naming a role in any SQL file.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 import asyncpg
 
 # Rows here are evidence: written once, never changed (their triggers refuse it as well).
-APPEND_ONLY: Final = ("audit_log", "custody_audit", "refusals")
+APPEND_ONLY: Final = ("audit_log", "custody_audit", "producer_audit", "refusals")
 # The migrator's own bookkeeping: the runtime role may read it, never change it.
 READ_ONLY: Final = ("schema_migrations",)
 

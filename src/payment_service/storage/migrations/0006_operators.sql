@@ -34,7 +34,8 @@ CREATE TRIGGER refusals_no_update_delete
     FOR EACH ROW EXECUTE FUNCTION refusals_refuse_change();
 
 -- The hash chain: each row's hash covers its own columns and the hash of the previous row of
--- the same payment, so an edited, removed or reordered row breaks every hash after it.
+-- the same payment, so an edited, removed or reordered row breaks every hash after it. The
+-- actor (0003) is in it too: who asked is evidence as much as what happened.
 -- `ops verify` recomputes it in Python from the columns (operators/chain.py); the text form
 -- below is the one both sides use, with explicit formats (no DateStyle or TimeZone in it).
 ALTER TABLE audit_log ADD COLUMN prev_hash bytea NULL;
@@ -47,7 +48,7 @@ LANGUAGE sql IMMUTABLE AS $$
         r.merchant_id, r.action, coalesce(r.from_status, '\N'), coalesce(r.to_status, '\N'),
         coalesce(r.amount_minor::text, '\N'), coalesce(r.currency::text, '\N'),
         coalesce(r.correlation_id, '\N'), r.details::text,
-        (extract(epoch FROM r.created_at) * 1000000)::bigint::text)
+        (extract(epoch FROM r.created_at) * 1000000)::bigint::text, coalesce(r.actor, '\N'))
 $$;
 
 CREATE FUNCTION audit_log_chain() RETURNS trigger
