@@ -1,11 +1,14 @@
 """The operators' tools end to end (issue 12), through `payment-service ops ...` as `ops`.
 
-The replay guarantee: a merchant's whole request history (payments, declines, refunds, refunds
-the processor refused, junk that was dead-lettered) replayed with `--execute` makes no
-money-moving bank call (the simulator's counters), changes no payment or refund (checksums),
-and a second dry run shows only no-ops. Then: `verify` names exactly the payment whose audit
-row the owner edited; `inspect` finds a payment by id and by its Idempotency-Key; `dlq list`
-counts the junk by reason; `offsets reset` refuses while the processor is a live member.
+The replay guarantee: a merchant's whole request history (payments sold in one call, declines,
+manual-capture holds captured or voided, refunds, refunds the processor refused, junk that was
+dead-lettered) replayed with `--execute` makes no money-moving bank call (the simulator's
+counters: authorize, capture, sale, refund, void), changes no payment or refund (checksums), and
+a second dry run shows only no-ops. The replayed commands keep their signatures (the `replay-of`
+header is not signed), so the processor verifies and answers each one again. Then: `verify`
+names exactly the payment whose audit row the owner edited; `inspect` finds a payment by id and
+by its Idempotency-Key; `dlq list` counts the junk by reason; `offsets reset` refuses while the
+processor is a live member.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ import asyncpg
 import pytest
 from confluent_kafka import Producer
 
+from payment_service.core.producers import REFUSAL_CODES
 from payment_service.schemas.messages import RefundPayment, RefundPaymentV1
 from tests.fixtures.service import Merchant, Service, eventually, payment_body
 
 pytestmark = pytest.mark.e2e
 PAYMENTS = 120
+MANUAL = 6  # manual-capture holds: half captured (part of the hold), half voided
 DECLINE = "4000000000000002"
 MONEY_MOVING = ("authorize", "capture", "sale", "refund", "void")
 _CHECKSUM = """SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t.transaction_id), ''))
@@ -64,11 +69,39 @@ async def _refund(
 
 
 def _produce(service: Service, messages: list[tuple[str, bytes]]) -> None:
-    """Commands straight onto the requests topic (as a direct producer would)."""
+    """Commands straight onto the requests topic, signed as the API signs them (so the processor
+    gets as far as parsing and deciding them)."""
     producer = Producer(service.kafka_config("ops"))
     for key, value in messages:
-        producer.produce(service.topic("requests"), value=value, key=key)
+        headers = service.signed_headers(key.encode(), value)
+        producer.produce(service.topic("requests"), value=value, key=key, headers=headers)
     assert producer.flush(30) == 0
+
+
+async def _post(
+    http: aiohttp.ClientSession, merchant: Merchant, path: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    async with http.post(path, json=body, headers=merchant.headers) as resp:
+        assert resp.status == 200, await resp.text()
+        answer: dict[str, Any] = await resp.json()
+        return answer
+
+
+async def _manual(http: aiohttp.ClientSession, merchant: Merchant) -> None:
+    """Manual-capture holds: captured in part, or voided."""
+    for i in range(MANUAL):
+        body = payment_body(merchant.merchant_id, amount="50.00", capture_method="manual")
+        held = await _post(http, merchant, "/api/v1/payments/process", body)
+        assert held["status"] == "requires_capture", held
+        txn = held["transaction_id"]
+        if i % 2 == 0:
+            done = await _post(
+                http, merchant, f"/api/v1/payments/{txn}/capture", {"amount": "30.00"}
+            )
+            assert done["status"] == "captured", done
+        else:
+            done = await _post(http, merchant, f"/api/v1/payments/{txn}/cancel", {})
+            assert done["status"] == "canceled", done
 
 
 async def _history(service: Service, http: aiohttp.ClientSession, merchant: Merchant) -> list[str]:
@@ -82,6 +115,7 @@ async def _history(service: Service, http: aiohttp.ClientSession, merchant: Merc
             return await _pay(http, merchant, card, f"order-{i}")
 
     paid = await asyncio.gather(*(one(i) for i in range(PAYMENTS)))
+    await _manual(http, merchant)
     captured = [p["transaction_id"] for p in paid if p["status"] == "captured"]
     assert len(captured) == PAYMENTS - len(range(0, PAYMENTS, 6))
     for txn in captured[:40]:
@@ -158,13 +192,21 @@ async def test_replaying_a_whole_history_moves_no_money_and_changes_nothing(
 
     code, dry = ops(service, "replay", "--merchant", merchant.merchant_id)
     assert code == 0
-    assert dry["selected"] == PAYMENTS + 40 + 10 + 10 + 5
-    assert dry["counts"] == {"charge": 0, "refund": 0, "refused": 0, "noop": dry["selected"]}
+    assert dry["selected"] == PAYMENTS + MANUAL * 2 + 40 + 10 + 10 + 5
+    kinds = {c["kind"] for c in dry["commands"]}
+    assert kinds == {"payment", "capture", "cancel", "refund", "invalid"}
+    moving = ("charge", "refund", "capture", "void", "refused")
+    assert dry["counts"] == {**dict.fromkeys(moving, 0), "noop": dry["selected"]}
 
     code, done = ops(service, "replay", "--merchant", merchant.merchant_id, "--execute")
     assert (code, done["executed"], done["unanswered"]) == (0, True, 0)
     refused = [c for c in done["commands"] if c["result"] == "error:refund_exceeds_remaining"]
     assert len(refused) == 10  # the same refusal, answered again
+    # Every replayed command (original signature, plus `replay-of`) verified: none was refused
+    # for its signature or producer, each got its result.
+    results = [c["result"] for c in done["commands"] if c["kind"] != "invalid"]
+    assert None not in results
+    assert not [r for r in results if r.removeprefix("error:") in REFUSAL_CODES], results
     assert await _bank_counters(service) == counters  # no bank call that moves money
     assert await _snapshot(service, merchant.merchant_id) == before
 
@@ -213,7 +255,7 @@ async def test_inspect_dlq_and_offsets(
     assert (code, timeline["verdict"]) == (0, "consistent"), timeline["disagreements"]
     topics = {m["topic"] for m in timeline["messages"]}
     assert {service.topic("requests"), service.topic("results"), service.topic("audit")} <= topics
-    assert [a["to_status"] for a in timeline["audit"]] == ["processing", "authorized", "captured"]
+    assert [a["to_status"] for a in timeline["audit"]] == ["processing", "captured"]  # one sale
     assert timeline["bank"]["captured_minor"] == 4000
     code, by_key = ops(
         service, "inspect", "--merchant", merchant.merchant_id, "--key", "inspect-me"
