@@ -113,6 +113,7 @@ def execute(stack: Stack, spec: RunSpec, api_key: str, merchant: str, opts: Any)
     requests = max(1, verdict.payments + verdict.refunds)
     processed_rps = requests / max(1e-9, verdict.drained_at - t0)
     record = _record(spec, gen, cpu, requests, verdict.to_json(), wall)
+    record["ops_verify"] = ops_verify(merchant)
     record["processed"] = requests
     record["processed_rps"] = round(processed_rps, 1)
     record["machine_busy_before_cores"] = None if idle_busy is None else round(idle_busy, 2)
@@ -126,6 +127,23 @@ def execute(stack: Stack, spec: RunSpec, api_key: str, merchant: str, opts: Any)
         }
     _say_result(record)
     return record
+
+
+def ops_verify(merchant: str) -> dict[str, Any]:
+    """`payment-service ops verify --merchant M --json` on the run's merchant: the system's own
+    invariants (audit paths and chains included), beside this benchmark's ledger check."""
+    exe = Path(sys.executable).with_name("payment-service")
+    proc = subprocess.run(  # noqa: S603
+        [str(exe), "ops", "verify", "--merchant", merchant, "--unsettled-after", "5m", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if proc.returncode not in (0, 1) or not proc.stdout:
+        return {"ok": False, "error": proc.stderr.strip()[-500:]}
+    report = json.loads(proc.stdout)
+    return {"ok": report["ok"], "checks": report["checks"], "counts": report["counts"]}
 
 
 def _record(

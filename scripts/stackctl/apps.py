@@ -7,6 +7,8 @@ the tasks log in as `admin`, the processor as `processor`, the API as `api` (`KA
 Before the first start `payment-service cards keys init` makes the processor's card key pair
 (once) and publishes its public key. Only the processor gets `processor.env` (its private key
 directory): the API and the bank simulator never see it, and the API refuses to start if they did.
+Only `migrate` gets `owner.env` (the database owner's URL): no running process can alter the
+audit log.
 """
 
 from __future__ import annotations
@@ -50,6 +52,13 @@ def processor_env(cfg: Config) -> dict[str, str]:
     env = app_env(cfg)
     for key, value in read_env_file(cfg.processor_env).items():
         env.setdefault(key, value)
+    return env
+
+
+def owner_env(cfg: Config) -> dict[str, str]:
+    """`app_env` plus the database owner's URL: for `migrate` only."""
+    env = app_env(cfg)
+    env.setdefault("DATABASE_MIGRATION_URL", read_env_file(cfg.owner_env)["DATABASE_MIGRATION_URL"])
     return env
 
 
@@ -103,7 +112,7 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
     env = app_env(cfg)
     if not all(recorded_pid(cfg, n) for n in names):
         admin = as_kafka_user(cfg, env, "admin")
-        run_app_task(cfg, "migrate", env)
+        run_app_task(cfg, "migrate", owner_env(cfg))
         run_app_task(cfg, "kafka bootstrap", admin, "--credentials", str(credentials_file(cfg)))
         run_app_task(cfg, "topics", admin)
         run_app_task(

@@ -28,7 +28,8 @@ DEFAULT_PORTS: dict[str, int] = {
     "banksim": 1080,
     "api": 8000,
 }
-PG_USER = "payment_user"
+PG_USER = "payment_user"  # the runtime role every process connects as
+PG_OWNER = "payment_owner"  # owns the database and its tables; only `migrate` connects as it
 PG_DB = "payment_db"
 
 INFRA = ("postgres", "redis", "kafka")
@@ -74,6 +75,11 @@ class Config:
     def local_env(self) -> Path:
         """What every process of the stack reads: URLs and shared secrets, no private key."""
         return self.dir / "local.env"
+
+    @property
+    def owner_env(self) -> Path:
+        """What only `migrate` gets: the database owner's password and URL."""
+        return self.dir / "owner.env"
 
     @property
     def processor_env(self) -> Path:

@@ -17,7 +17,7 @@ import contextlib
 import secrets
 from pathlib import Path
 
-from .config import HOST, PG_DB, PG_USER, Config, write_atomic
+from .config import HOST, PG_DB, PG_OWNER, PG_USER, Config, write_atomic
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -67,6 +67,20 @@ def ensure_processor_env(cfg: Config, legacy_key: str | None) -> dict[str, str]:
     return values
 
 
+def ensure_owner_env(cfg: Config) -> dict[str, str]:
+    """Write `<dir>/owner.env` (0600): the database owner's password and `DATABASE_MIGRATION_URL`,
+    for `migrate` alone (the runtime processes never get it: docs/operations.md, audit trail)."""
+    old = read_env_file(cfg.owner_env)
+    password = old.get("POSTGRES_OWNER_PASSWORD") or secrets.token_urlsafe(24)
+    url = f"postgresql://{PG_OWNER}:{password}@{HOST}:{cfg.ports['postgres']}/{PG_DB}"
+    values = {"POSTGRES_OWNER_PASSWORD": password, "DATABASE_MIGRATION_URL": url}
+    header = "# Written by scripts/stack.py: the database owner, for `migrate` only.\n"
+    text = header + "".join(f"{k}={v}\n" for k, v in values.items())
+    if not cfg.owner_env.exists() or cfg.owner_env.read_text(encoding="utf-8") != text:
+        write_atomic(cfg.owner_env, text, mode=0o600)
+    return values
+
+
 def api_env(cfg: Config) -> dict[str, str]:
     """What only the API gets: the private key it signs its commands with."""
     return {"COMMAND_SIGNING_KEY_FILE": str(cfg.signing_keys / "api-command.key")}
@@ -83,6 +97,7 @@ def ensure_local_env(cfg: Config) -> dict[str, str]:
     secret_key = old.get("SECRET_KEY") or new_secret_key()
     fingerprint_key = old.get("CARD_FINGERPRINT_KEY") or new_fingerprint_key()
     ensure_processor_env(cfg, old.get("ENCRYPTION_KEY"))
+    ensure_owner_env(cfg)
     p = cfg.ports
     values = {
         "ENVIRONMENT": old.get("ENVIRONMENT", "development"),

@@ -1,8 +1,10 @@
 """PostgreSQL (Debian's package): the cluster in the state folder, its server, role and database.
 
 `initdb` refuses to run as root, so as root the cluster belongs to the `postgres` system user and
-every folder above it must be traversable by that user. The role `payment_user` and the database
-`payment_db` are created idempotently, with the password from `local.env`.
+every folder above it must be traversable by that user. The roles `payment_owner` (owns the
+database and migrates it; password in `owner.env`) and `payment_user` (the runtime role; password
+in `local.env`) and the database `payment_db` are created idempotently. A database that an older
+stack made `payment_user` own is handed to `payment_owner` (REASSIGN OWNED).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .config import HOST, PG_DB, PG_USER, Config, StackError, pg_data, say, tail
+from .config import HOST, PG_DB, PG_OWNER, PG_USER, Config, StackError, pg_data, say, tail
+from .env import ensure_owner_env
 from .ports import check_ports_free
 from .probes import postgres_healthy, wait_healthy
 from .procs import launch, recorded_pid
@@ -137,23 +140,35 @@ def start_postgres(cfg: Config, env_values: dict[str, str]) -> None:
         wait_healthy(cfg, "postgres", None, pid)
     else:
         say(f"postgres already running (pid {pid}) on {HOST}:{cfg.ports['postgres']}")
-    pg_ensure_database(cfg, bindir, env_values["POSTGRES_PASSWORD"])
+    owner_password = ensure_owner_env(cfg)["POSTGRES_OWNER_PASSWORD"]
+    pg_ensure_database(cfg, bindir, env_values["POSTGRES_PASSWORD"], owner_password)
 
 
-def pg_ensure_database(cfg: Config, bindir: Path, password: str) -> None:
-    """Role `payment_user` (password from local.env) and database `payment_db`, idempotently."""
-    quoted = password.replace("'", "''")
-    # Identifiers are constants and the password is quoted: no injection.
-    sql = f"""
+def pg_ensure_database(cfg: Config, bindir: Path, password: str, owner_password: str) -> None:
+    """Roles `payment_owner` and `payment_user`, database `payment_db` owned by the first."""
+    quoted, owner_quoted = (p.replace("'", "''") for p in (password, owner_password))
+    # Identifiers are constants and the passwords are quoted: no injection.
+    roles = f"""
 SELECT 'CREATE ROLE {PG_USER} LOGIN'
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{PG_USER}')\\gexec
-ALTER ROLE {PG_USER} WITH LOGIN PASSWORD '{quoted}';
-SELECT 'CREATE DATABASE {PG_DB} OWNER {PG_USER}'
+ALTER ROLE {PG_USER} WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD '{quoted}';
+SELECT 'CREATE ROLE {PG_OWNER} LOGIN'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{PG_OWNER}')\\gexec
+ALTER ROLE {PG_OWNER} WITH LOGIN PASSWORD '{owner_quoted}';
+SELECT 'CREATE DATABASE {PG_DB} OWNER {PG_OWNER}'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '{PG_DB}')\\gexec
 """  # noqa: S608
+    # In the database itself: whatever an older stack made the runtime role own moves to the
+    # owner (the migrator then grants the runtime role back what it may do).
+    handover = f"REASSIGN OWNED BY {PG_USER} TO {PG_OWNER};\n"
+    _psql(cfg, bindir, "postgres", roles)
+    _psql(cfg, bindir, PG_DB, handover)
+
+
+def _psql(cfg: Config, bindir: Path, database: str, sql: str) -> None:
     cmd = [str(bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
     cmd += ["-h", str(pg_socket_dir(cfg)), "-p", str(cfg.ports["postgres"])]
-    cmd += ["-U", pg_superuser(), "-d", "postgres", "-f", "-"]
+    cmd += ["-U", pg_superuser(), "-d", database, "-f", "-"]
     result = subprocess.run(
         cmd,
         input=sql.encode(),

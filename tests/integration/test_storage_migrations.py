@@ -20,23 +20,24 @@ from payment_service.config.settings import DatabaseSettings
 from payment_service.core.errors import MigrationError, StorageError
 from payment_service.core.states import PaymentStatus, RefundStatus
 from payment_service.storage.migrate import MIGRATIONS_DIR, load_migrations, migrate
+from tests.fixtures.stack import StackInfo
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def schema_settings(
-    database_settings: DatabaseSettings, pg_pool: asyncpg.Pool
+    stack: StackInfo, owner_pool: asyncpg.Pool, pg_pool: asyncpg.Pool
 ) -> AsyncIterator[DatabaseSettings]:
-    """Settings whose connections see only a fresh, empty schema."""
+    """Settings whose connections (the owner's: only it may create) see only a fresh schema."""
     schema = f"mig_{uuid.uuid4().hex[:12]}"
-    await pg_pool.execute(f"CREATE SCHEMA {schema}")
-    url = database_settings.url.get_secret_value()
+    await owner_pool.execute(f"CREATE SCHEMA {schema}")
+    url = stack.owner_url
     url += ("&" if "?" in url else "?") + f"search_path={schema}"
     try:
         yield DatabaseSettings(url=SecretStr(url), pool_min_size=1, pool_max_size=2)
     finally:
-        await pg_pool.execute(f"DROP SCHEMA {schema} CASCADE")
+        await owner_pool.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 async def _applied(settings: DatabaseSettings) -> list[str]:

@@ -329,13 +329,15 @@ async def test_capturing_more_than_the_amount_is_refused_by_the_database(
     ],
 )
 async def test_the_audit_log_refuses_updates_and_deletes(
-    repo: PgPaymentRepository, pg_pool: asyncpg.Pool, statement: str
+    repo: PgPaymentRepository, pg_pool: asyncpg.Pool, owner_pool: asyncpg.Pool, statement: str
 ) -> None:
+    """Even its owner is refused by the triggers (the runtime role lacks the privilege: see
+    tests/integration/test_audit_chain.py)."""
     tid = (await _claimed(repo)).transaction_id
     with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="insert-only"):
-        await pg_pool.execute(statement, tid)
+        await owner_pool.execute(statement, tid)
     with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="insert-only"):
-        await pg_pool.execute("TRUNCATE audit_log")
+        await owner_pool.execute("TRUNCATE audit_log")
     assert await _audit(pg_pool, tid) == [("payment.received", None, "processing")]
 
 

@@ -28,6 +28,7 @@ from payment_service.core.records import (
     NewPaymentMethod,
     PaymentMethodRecord,
     PaymentRecord,
+    RecordedRefusal,
 )
 from payment_service.core.states import PaymentEvent, PaymentStatus, advance
 
@@ -82,6 +83,7 @@ class MemoryPayments:
     def __init__(self) -> None:
         self.rows: dict[str, PaymentRecord] = {}
         self.events: list[tuple[str, PaymentEvent]] = []
+        self.refusals: dict[str, RecordedRefusal] = {}
 
     async def claim_payment(self, new: NewPayment, *, correlation_id: str | None) -> Claim:
         existing = self.rows.get(new.transaction_id)
@@ -189,6 +191,14 @@ class MemoryPayments:
         self, older_than: dt.timedelta, limit: int, after: PaymentRecord | None = None
     ) -> list[PaymentRecord]:
         raise NotImplementedError  # the reconciler's paging is tested against PostgreSQL
+
+    async def refuse_payment(
+        self, new: NewPayment, refusal: RecordedRefusal, *, correlation_id: str | None
+    ) -> RecordedRefusal:
+        return self.refusals.setdefault(new.transaction_id, refusal)
+
+    async def payment_refusal(self, new: NewPayment) -> RecordedRefusal | None:
+        return self.refusals.get(new.transaction_id)
 
 
 @dataclass

@@ -16,7 +16,7 @@ LAYERS = [
     {"core", "config"},
     {"cards"},
     {"schemas", "kafka", "ops"},
-    {"http", "streams", "storage", "bank", "webhooks"},
+    {"http", "streams", "storage", "bank", "webhooks", "operators"},
     {"app"},
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}

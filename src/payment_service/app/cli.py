@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from payment_service.app import cards_cli, producers_cli
+from payment_service.app import cards_cli, ops_cli, producers_cli
 from payment_service.config.settings import Settings
 
 
@@ -202,6 +202,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="default")
     create.set_defaults(run=_keys_create)
     cards_cli.add_commands(sub, keys_sub)
+    ops_cli.add_commands(sub)
     producers_cli.add_commands(sub)
     seed = sub.add_parser("db-seed", help="create a demo merchant and print its API key")
     seed.add_argument("--merchant", default="merchant_demo")

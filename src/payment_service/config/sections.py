@@ -71,6 +71,9 @@ class DatabaseSettings(BaseSettings):
     model_config = _config("DATABASE_")
 
     url: SecretStr = SecretStr("postgresql://payment_user@localhost:5432/payment_db")
+    # The owner role that migrations run as (DATABASE_MIGRATION_URL); only `migrate` and the
+    # operators' tamper tests use it. Unset: migrations run as `url`'s role (one role for all).
+    migration_url: SecretStr | None = None
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=20, ge=1)
     command_timeout_seconds: float = Field(default=5.0, gt=0)

@@ -213,3 +213,12 @@ class RefundReservation:
     created: bool
     refund: RefundRecord
     payment: PaymentRecord
+
+
+@dataclass(frozen=True)
+class RecordedRefusal:
+    """A command refused by a rule, as recorded when it was decided: its answer for ever."""
+
+    code: str
+    message: str
+    param: str | None = None

@@ -30,6 +30,9 @@ HEADER_REPLY_ID = "reply-id"
 HEADER_DLQ_REASON = "dlq-reason"
 HEADER_DLQ_ERROR = "dlq-error"
 HEADER_DLQ_SOURCE = "dlq-source"
+# Set by `ops replay --execute` / `ops dlq redrive` on a re-produced command (`<topic>:<partition>:
+# <offset>` of the original); copied onto its result, so the operator's tool can match them.
+HEADER_REPLAY_OF = "replay-of"
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]

@@ -13,6 +13,7 @@ import json
 from typing import Any, Final
 
 import asyncpg
+from pydantic import SecretStr
 
 from payment_service.config.settings import DatabaseSettings
 from payment_service.storage.errors import translated
@@ -90,13 +91,17 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
 
 
 async def connect(
-    settings: DatabaseSettings, *, statement_timeout_seconds: float | None = None
+    settings: DatabaseSettings,
+    *,
+    statement_timeout_seconds: float | None = None,
+    url: SecretStr | None = None,
 ) -> asyncpg.Connection:
-    """One connection outside the pool (migrations, CLI), optionally with a longer timeout."""
+    """One connection outside the pool (migrations, CLI), optionally with a longer timeout and
+    as another role (`url`, e.g. the owner's)."""
     timeout = statement_timeout_seconds or settings.command_timeout_seconds
     with translated():
         conn: asyncpg.Connection = await asyncpg.connect(
-            dsn=settings.url.get_secret_value(),
+            dsn=(url or settings.url).get_secret_value(),
             timeout=settings.connect_timeout_seconds,
             command_timeout=timeout,
             server_settings=_server_settings(timeout),

@@ -5,6 +5,7 @@
    applied file's SHA-256 changed or an applied version has no file any more.
 3. Apply each pending file in its own transaction, together with its `schema_migrations` row: a
    failing file leaves the database at the previous version.
+4. As the owner, grant the runtime role its rights (`storage.roles`), on every run.
 
 Why no migration library: see docs/storage.md.
 """
@@ -23,6 +24,7 @@ from payment_service.config.settings import DatabaseSettings
 from payment_service.core.errors import MigrationError
 from payment_service.storage.db import connect
 from payment_service.storage.errors import translated
+from payment_service.storage.roles import grant_runtime, role_of
 
 MIGRATIONS_DIR: Final = Path(__file__).with_name("migrations")
 # Arbitrary constant shared by every migrator of this schema ("paymig" in ASCII).
@@ -102,11 +104,23 @@ def _pending(migrations: list[Migration], applied: dict[str, str]) -> list[Migra
 
 
 async def migrate(settings: DatabaseSettings, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Bring the database to the latest schema; returns the versions applied now."""
+    """Bring the database to the latest schema; returns the versions applied now.
+
+    As the owner (`settings.migration_url`) when one is set, then granting the runtime role of
+    `settings.url` its rights (`storage.roles`); otherwise as the runtime role itself, which
+    then owns the tables (a single-role setup: its audit log is not tamper-evident).
+    """
     migrations = load_migrations(directory)
-    conn = await connect(settings, statement_timeout_seconds=MIGRATION_TIMEOUT_SECONDS)
+    runtime_role = role_of(settings.url.get_secret_value())
+    owner = settings.migration_url
+    conn = await connect(settings, statement_timeout_seconds=MIGRATION_TIMEOUT_SECONDS, url=owner)
     try:
-        return await apply_migrations(conn, migrations)
+        applied = await apply_migrations(conn, migrations)
+        if owner is not None and runtime_role is not None:
+            with translated():
+                if runtime_role != await conn.fetchval("SELECT current_user"):
+                    await grant_runtime(conn, runtime_role)
+        return applied
     finally:
         with translated():
             await conn.close()

@@ -15,9 +15,10 @@ from typing import Any, Final
 import asyncpg
 
 from payment_service.core.errors import IdempotencyConflict, StorageError, TransitionConflict
-from payment_service.core.records import Claim, NewPayment, PaymentRecord
+from payment_service.core.records import Claim, NewPayment, PaymentRecord, RecordedRefusal
 from payment_service.core.states import PAYMENT_UNSETTLED, PaymentEvent, PaymentStatus, advance
 from payment_service.storage import payment_sql as sql
+from payment_service.storage import refusals
 from payment_service.storage.audit import write_audit
 from payment_service.storage.errors import translated
 from payment_service.storage.idempotency import claim_idempotency_key
@@ -202,6 +203,34 @@ class PgPaymentRepository:
         with translated():
             rows = await self._pool.fetch(sql.SELECT_UNSETTLED, statuses, older_than, *since, limit)
         return [payment_from_row(r) for r in rows]
+
+    async def refuse_payment(
+        self, new: NewPayment, refusal: RecordedRefusal, *, correlation_id: str | None
+    ) -> RecordedRefusal:
+        """Record `refusal` as the answer to `new`; returns the one recorded first."""
+        with translated():
+            async with self._pool.acquire() as conn, conn.transaction():
+                await refusals.record(
+                    conn, command_id=new.transaction_id, kind="payment",
+                    transaction_id=new.transaction_id, merchant_id=new.merchant_id,
+                    refusal=refusal, amount_minor=new.amount_minor,
+                    request_hash=new.request_hash, correlation_id=correlation_id,
+                )  # fmt: skip
+                first = await self._refusal(conn, new)
+        return first or refusal
+
+    async def payment_refusal(self, new: NewPayment) -> RecordedRefusal | None:
+        """The refusal recorded for `new`, if any."""
+        with translated():
+            async with self._pool.acquire() as conn:
+                return await self._refusal(conn, new)
+
+    @staticmethod
+    async def _refusal(conn: asyncpg.Connection, new: NewPayment) -> RecordedRefusal | None:
+        return await refusals.find(
+            conn, new.transaction_id, transaction_id=new.transaction_id,
+            merchant_id=new.merchant_id, request_hash=new.request_hash,
+        )  # fmt: skip
 
     async def _cas(
         self,

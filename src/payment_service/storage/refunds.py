@@ -16,11 +16,20 @@ import asyncpg
 
 from payment_service.core.errors import (
     IdempotencyConflict,
+    InvalidRequest,
     NotFound,
+    PaymentNotRefundable,
+    RefundExceedsRemaining,
     StorageError,
     TransitionConflict,
 )
-from payment_service.core.records import NewRefund, PaymentRecord, RefundRecord, RefundReservation
+from payment_service.core.records import (
+    NewRefund,
+    PaymentRecord,
+    RecordedRefusal,
+    RefundRecord,
+    RefundReservation,
+)
 from payment_service.core.rules import refundable_amount
 from payment_service.core.states import (
     RefundEvent,
@@ -29,6 +38,7 @@ from payment_service.core.states import (
     advance_refund,
     refund_event,
 )
+from payment_service.storage import refusals
 from payment_service.storage.audit import write_audit
 from payment_service.storage.errors import translated
 from payment_service.storage.idempotency import claim_idempotency_key
@@ -67,7 +77,9 @@ class PgRefundRepository:
         """Reserve `new.amount_minor` (None: all that remains) of the payment as `processing`.
 
         Raises `NotFound` (missing, or another merchant's payment), `IdempotencyConflict`,
-        `PaymentNotRefundable` (not captured) or `RefundExceedsRemaining`.
+        `PaymentNotRefundable` (not captured) or `RefundExceedsRemaining`. The last two are
+        recorded with the decision (`storage.refusals`), and the same command gets the same
+        refusal again, whatever the payment's state by then.
         """
         with translated():
             async with self._pool.acquire() as conn, conn.transaction():
@@ -87,24 +99,12 @@ class PgRefundRepository:
                 if existing is not None:
                     _check_same_refund(existing, new)
                     return RefundReservation(created=False, refund=existing, payment=payment)
-                # Step 3: the amount rule, then the reservation and its audit row.
-                in_flight: int = await conn.fetchval(_IN_FLIGHT, payment.transaction_id)
-                amount = refundable_amount(payment, new.amount_minor, in_flight)
-                row = await conn.fetchrow(
-                    _INSERT_REFUND,
-                    new.refund_id, payment.transaction_id, payment.merchant_id,
-                    RefundStatus.PROCESSING.value, amount, payment.currency, new.reason,
-                    dict(new.metadata), new.idempotency_key, new.request_hash, correlation_id,
-                    new.requested_by,
-                )  # fmt: skip
-                refund = refund_from_row(row)
-                await write_audit(
-                    conn, transaction_id=payment.transaction_id, refund_id=refund.refund_id,
-                    merchant_id=payment.merchant_id, action="refund.requested", from_status=None,
-                    to_status=refund.status.value, amount_minor=amount, currency=refund.currency,
-                    correlation_id=correlation_id, details={"reason": new.reason},
-                    actor=new.requested_by,
-                )  # fmt: skip
+                # Step 3: the refusal recorded, or the reservation made, in this transaction.
+                decided = await _decide(conn, payment, new, correlation_id)
+                if not isinstance(decided, InvalidRequest):
+                    refund = await _reserve(conn, payment, new, decided, correlation_id)
+        if isinstance(decided, InvalidRequest):
+            raise decided  # only now: the refusal is committed before anyone is told
         payment = replace(payment, refunds=(*payment.refunds, refund))
         return RefundReservation(created=True, refund=refund, payment=payment)
 
@@ -217,6 +217,54 @@ class PgRefundRepository:
             correlation_id=correlation_id, details=dict(details), actor=refund.requested_by,
         )  # fmt: skip
         return refund
+
+
+async def _decide(
+    conn: asyncpg.Connection, payment: PaymentRecord, new: NewRefund, correlation_id: str | None
+) -> int | InvalidRequest:
+    """The amount `new` takes, or its refusal: recorded earlier, or by the rule and recorded now."""
+    earlier = await refusals.find(
+        conn, new.refund_id, transaction_id=new.transaction_id, merchant_id=new.merchant_id,
+        request_hash=new.request_hash,
+    )  # fmt: skip
+    if earlier is not None:
+        return refusals.as_error(earlier)
+    in_flight: int = await conn.fetchval(_IN_FLIGHT, payment.transaction_id)
+    try:
+        return refundable_amount(payment, new.amount_minor, in_flight)
+    except (PaymentNotRefundable, RefundExceedsRemaining) as exc:
+        await refusals.record(
+            conn, command_id=new.refund_id, kind="refund", transaction_id=new.transaction_id,
+            merchant_id=new.merchant_id, refusal=RecordedRefusal(exc.code, exc.message, exc.param),
+            amount_minor=new.amount_minor,
+            request_hash=new.request_hash, correlation_id=correlation_id,
+        )  # fmt: skip
+        return exc
+
+
+async def _reserve(
+    conn: asyncpg.Connection,
+    payment: PaymentRecord,
+    new: NewRefund,
+    amount: int,
+    correlation_id: str | None,
+) -> RefundRecord:
+    """Insert the `processing` refund of `amount` and its audit row."""
+    row = await conn.fetchrow(
+        _INSERT_REFUND,
+        new.refund_id, payment.transaction_id, payment.merchant_id,
+        RefundStatus.PROCESSING.value, amount, payment.currency, new.reason,
+        dict(new.metadata), new.idempotency_key, new.request_hash, correlation_id,
+        new.requested_by,
+    )  # fmt: skip
+    refund = refund_from_row(row)
+    await write_audit(
+        conn, transaction_id=payment.transaction_id, refund_id=refund.refund_id,
+        merchant_id=payment.merchant_id, action="refund.requested", from_status=None,
+        to_status=refund.status.value, amount_minor=amount, currency=refund.currency,
+        correlation_id=correlation_id, details={"reason": new.reason}, actor=new.requested_by,
+    )  # fmt: skip
+    return refund
 
 
 async def _foreign_refund(conn: asyncpg.Connection, refund_id: str) -> RefundRecord | None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from payment_service.core.banking import BankResult
 from payment_service.core.capture_ports import CaptureRepository
+from payment_service.core.decisions import CaptureStep, capture_step
 from payment_service.core.errors import (
     BankNotSent,
     BankOutcomeUnknown,
@@ -88,9 +89,10 @@ class CaptureFlow:
 
     async def finish(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
         """Make (or repeat) the bank call a `capturing`/`canceling` payment is waiting for."""
-        if payment.status == S.CAPTURING:
+        step = capture_step(payment.status)  # the step `ops replay --dry-run` predicts too
+        if step == CaptureStep.CAPTURE:
             return await self._capture(payment, correlation_id)
-        if payment.status == S.CANCELING:
+        if step == CaptureStep.VOID:
             return await self._void(payment, correlation_id)
         return payment
 

@@ -22,6 +22,8 @@ import datetime as dt
 from dataclasses import dataclass, replace
 
 from payment_service.core.banking import BankOperation, BankResult
+from payment_service.core.decisions import PaymentStep as Step
+from payment_service.core.decisions import authorize_operation, payment_step
 from payment_service.core.errors import (
     BankError,
     BankNotSent,
@@ -31,12 +33,14 @@ from payment_service.core.errors import (
     IdempotencyConflict,
 )
 from payment_service.core.ids import idempotency_key
-from payment_service.core.ports import BankClient, PaymentRepository, SecurityCodeStore
-from payment_service.core.records import NewPayment, PaymentRecord
+from payment_service.core.ports import BankClient, SecurityCodeStore
+from payment_service.core.records import NewPayment, PaymentRecord, RecordedRefusal
+from payment_service.core.refusal_ports import RefusingPaymentRepository
 from payment_service.core.states import PAYMENT_SETTLED, PaymentEvent, PaymentStatus
 from payment_service.ops.faults import crash_point
 from payment_service.ops.telemetry import Metrics
 from payment_service.streams.cards import CardSource, CardSources, Refusal
+from payment_service.streams.legacy_capture import capture_authorized
 from payment_service.streams.recorder import PaymentRecorder
 
 S, E = PaymentStatus, PaymentEvent
@@ -66,7 +70,7 @@ class PaymentFlow:
 
     def __init__(
         self,
-        repo: PaymentRepository,
+        repo: RefusingPaymentRepository,
         bank: BankClient,
         vault: SecurityCodeStore,
         cards: CardSources,
@@ -80,23 +84,44 @@ class PaymentFlow:
         self._record = PaymentRecorder(repo, metrics)
 
     async def run(self, new: NewPayment, correlation_id: str | None) -> PaymentOutcome:
-        card = await self._cards.resolve(new)
-        if card.refusal is not None:
-            return PaymentOutcome(None, card.refusal.code, card.refusal.message)
+        try:
+            refusal = await self._refusal(new, correlation_id)
+        except IdempotencyConflict as exc:
+            return PaymentOutcome(None, "idempotency_key_reused", str(exc))
+        if isinstance(refusal, RecordedRefusal):
+            return PaymentOutcome(None, refusal.code, refusal.message)
+        card = refusal
         new = replace(new, card=card.details)
         try:
             claim = await self._repo.claim_payment(new, correlation_id=correlation_id)
         except IdempotencyConflict as exc:
             return PaymentOutcome(None, "idempotency_key_reused", str(exc))
         payment = claim.payment
-        if payment.status == S.UNKNOWN:
+        # The next step comes from `core.decisions`, which `ops replay --dry-run` asks too.
+        if payment_step(payment.status) == Step.RESOLVE:
             # An earlier attempt may have charged: ask the bank, never authorize again blindly.
             payment = await self._resolve(payment, correlation_id)
-        if payment.status == S.PROCESSING:
+        if payment_step(payment.status) == Step.AUTHORIZE:
             # Only the delivery that created the row knows no earlier attempt reached the bank.
             payment = await self._authorize(new, card, payment, correlation_id, first=claim.created)
         payment = await self._finish(payment, correlation_id)
         return PaymentOutcome(payment)
+
+    async def _refusal(
+        self, new: NewPayment, correlation_id: str | None
+    ) -> RecordedRefusal | CardSource:
+        """The card to charge, or the payment's refusal: recorded earlier, or decided and
+        recorded now. Only a card on file can refuse a payment with no row (not this merchant's,
+        or missing), so only those pay for the lookup of an earlier refusal."""
+        if new.payment_method_id is not None:
+            earlier = await self._repo.payment_refusal(new)
+            if earlier is not None:
+                return earlier
+        card = await self._cards.resolve(new)
+        if card.refusal is None:
+            return card
+        refusal = RecordedRefusal(card.refusal.code, card.refusal.message)
+        return await self._repo.refuse_payment(new, refusal, correlation_id=correlation_id)
 
     async def reconcile(
         self, payment: PaymentRecord, *, give_up_after: dt.timedelta
@@ -120,8 +145,8 @@ class PaymentFlow:
         return await self._finish(payment, None)
 
     async def _finish(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
-        if payment.status in (S.AUTHORIZED, S.UNKNOWN_CAPTURE):
-            payment = await self._capture(payment, correlation_id)
+        if payment_step(payment.status) == Step.CAPTURE:
+            payment = await capture_authorized(self._bank, self._record, payment, correlation_id)
         if payment.status in PAYMENT_SETTLED:
             crash_point("after_capture_recorded")
             await self._vault.discard(payment.transaction_id)
@@ -162,9 +187,9 @@ class PaymentFlow:
         created the payment, so no earlier attempt can have reached the bank, and "not sent"
         means "not charged"."""
         txn = payment.transaction_id
-        operation = "authorize" if payment.manual_capture else "sale"
+        operation = authorize_operation(payment)
         key = idempotency_key(txn, operation)
-        call = self._bank.authorize if payment.manual_capture else self._bank.sale
+        call = self._bank.sale if operation == "sale" else self._bank.authorize
         if card.number is None or new.card is None:
             # Unopenable, detached or expired: nothing can be sent to the bank, ever.
             failure = card.failure or Refusal("card_data_unreadable", "the card was not opened")
@@ -251,36 +276,6 @@ class PaymentFlow:
         """The bank's answer to our sale or authorization (None: it has none); BankError if
         the bank is unreachable."""
         return _executed((await self._bank.inquire(txn)).find(key))
-
-    async def _capture(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
-        txn = payment.transaction_id
-        try:
-            result = await self._bank.capture(
-                reference=txn,
-                idempotency_key=idempotency_key(txn, "capture"),
-                authorization_id=payment.authorization_id or "",
-                amount_minor=payment.amount_minor,
-                currency=payment.currency,
-            )
-        except (BankOutcomeUnknown, BankNotSent):
-            # The authorization holds the funds; the reconciler captures with the same key.
-            return await self._record.unknown(
-                payment, E.CAPTURE_UNKNOWN, "capture outcome unknown", correlation_id
-            )
-        except BankRejected as exc:
-            return await self._record.failed(
-                payment, E.CAPTURE_DECLINED, "capture_rejected", None, str(exc), correlation_id
-            )
-        if not result.approved:
-            return await self._record.failed(
-                payment,
-                E.CAPTURE_DECLINED,
-                "capture_declined",
-                result.decline_code,
-                result.message,
-                correlation_id,
-            )
-        return await self._record.captured(payment, correlation_id)
 
     async def _decline(
         self,

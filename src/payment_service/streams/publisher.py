@@ -28,6 +28,7 @@ from payment_service.schemas.messages import (
     HEADER_DLQ_ERROR,
     HEADER_DLQ_REASON,
     HEADER_DLQ_SOURCE,
+    HEADER_REPLAY_OF,
     HEADER_REPLY_ID,
     HEADER_REPLY_PARTITION,
     AuditEvent,
@@ -70,7 +71,7 @@ class ResultPublisher:
         """
         reply_headers = {
             name: headers[name]
-            for name in (HEADER_CORRELATION_ID, HEADER_REPLY_ID)
+            for name in (HEADER_CORRELATION_ID, HEADER_REPLY_ID, HEADER_REPLAY_OF)
             if name in headers
         }
         if producer in (None, API_PRODUCER):

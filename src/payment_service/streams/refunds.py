@@ -16,15 +16,15 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
+from payment_service.core.decisions import RefundStep, refund_step
 from payment_service.core.errors import (
     BankError,
     BankNotSent,
     BankOutcomeUnknown,
     BankRejected,
     IdempotencyConflict,
+    InvalidRequest,
     NotFound,
-    PaymentNotRefundable,
-    RefundExceedsRemaining,
     TransitionConflict,
 )
 from payment_service.core.ids import idempotency_key
@@ -61,12 +61,14 @@ class RefundFlow:
     async def run(self, new: NewRefund, correlation_id: str | None) -> RefundOutcome:
         try:
             reservation = await self._repo.reserve_refund(new, correlation_id=correlation_id)
-        except (NotFound, PaymentNotRefundable, RefundExceedsRemaining) as exc:
+        except (NotFound, InvalidRequest) as exc:
+            # InvalidRequest: not refundable, or exceeds what remains (recorded, so any
+            # redelivery or replay of this refund gets this same answer).
             return RefundOutcome(None, None, exc.code, exc.message)
         except IdempotencyConflict as exc:
             return RefundOutcome(None, None, "idempotency_key_reused", str(exc))
         refund, payment = reservation.refund, reservation.payment
-        if refund.status != RefundStatus.PROCESSING:
+        if refund_step(refund) == RefundStep.DONE:  # `core.decisions`, as `ops replay` asks
             return RefundOutcome(refund, payment)
         try:
             result = await self._bank.refund(
