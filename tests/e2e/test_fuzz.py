@@ -110,7 +110,11 @@ def _chargeable(case: Any, merchant_id: str) -> None:
 def test_stateful_runs_follow_the_links_with_no_500_or_off_schema_answer(
     service: Service, merchant: Merchant
 ) -> None:
-    schema = schemathesis.openapi.from_url(f"{service.api_url}/openapi.json")
+    # The links join the payment operations; webhooks and cards (fuzzed above, statelessly)
+    # would dilute the steps until no link is followed at all.
+    schema = schemathesis.openapi.from_url(f"{service.api_url}/openapi.json").include(
+        tag="payments"
+    )
     followed: list[str] = []
 
     class Workflow(schema.as_state_machine()):  # type: ignore[misc]

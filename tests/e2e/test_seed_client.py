@@ -107,7 +107,7 @@ async def test_the_seed_api_script_passes(service: Service, seed: aiohttp.Client
     assert payment["card_last_four"] == "1111"
     assert payment["authorization_id"] == payment["authorization_code"]
     assert payment["authorization_id"]
-    assert payment["capture_id"] == f"{transaction_id}:capture"
+    assert payment["capture_id"] == f"{transaction_id}:sale"  # automatic capture: one sale
     assert payment["processed_at"] is not None
     assert payment["expires_at"] is None  # captured: no hold left to lapse
     assert payment["metadata"] == {"test": "true", "script": "test_api.sh"}
