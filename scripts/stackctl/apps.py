@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -121,7 +122,10 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
         say(f"starting {name}{where(cfg, name)}…")
         base = processor_env(cfg) if name == "processor" else env
         own_env = as_kafka_user(cfg, base, KAFKA_AS.get(name))
-        procs[name] = launch(cfg, name, [str(app_bin()), name], env=own_env, cwd=PROJECT)
+        # Under the supervisor (supervise.py), which restarts the app when it exits.
+        supervised = [sys.executable, "-m", "scripts.stackctl.supervise", str(cfg.dir), name, "--"]
+        argv = [*supervised, str(app_bin()), name]
+        procs[name] = launch(cfg, name, argv, env=own_env, cwd=PROJECT)
         if name in HEALTH:
             wait_healthy(cfg, name, procs[name], procs[name].pid)
     for name, proc in procs.items():
