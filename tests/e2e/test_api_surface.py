@@ -37,7 +37,7 @@ async def test_health_reports_each_component(http: aiohttp.ClientSession) -> Non
         health = await resp.json()
         assert resp.status == 200
     assert health["status"] == "healthy"
-    assert set(health["components"]) == {"postgres", "redis", "kafka", "bank"}
+    assert set(health["components"]) == {"postgres", "redis", "kafka", "bank", "processor"}
     assert all(c["status"] == "up" for c in health["components"].values())
 
 

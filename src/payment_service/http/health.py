@@ -3,6 +3,11 @@
 The checks are handed in by the composition root, one probe per dependency, in the order the
 report lists them. Results are cached for a second so that a busy load balancer cannot turn health
 checks into load.
+
+The processor is reported from its heartbeat (`ops/heartbeat.py`): "down" when none is fresh or
+none consumes, "lagging" past `max_lag` commands. It degrades the report (`"degraded"`, still 200)
+rather than failing it: this API still accepts payments (202) while the processor is away, and a
+load balancer that dropped every API for it would refuse them all.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
+from redis.asyncio import Redis
 
 from payment_service.http.replies import ReplyRouter
 from payment_service.kafka.producer import AsyncProducer
+from payment_service.ops.heartbeat import processors_seen
 
 CHECK_TIMEOUT_SECONDS = 2.0
 CACHE_SECONDS = 1.0
@@ -23,9 +30,15 @@ CACHE_SECONDS = 1.0
 Check = Callable[[], Awaitable[object]]
 
 
+class Lagging(Exception):
+    """The processors run but are behind by more than the limit."""
+
+
 class HealthCheck:
-    def __init__(self, checks: Mapping[str, Check]) -> None:
+    def __init__(self, checks: Mapping[str, Check], *, degrading: frozenset[str] = frozenset()):
+        """`degrading`: the components whose failure degrades the report instead of failing it."""
         self._checks = dict(checks)
+        self._degrading = degrading
         self._cached: tuple[float, dict[str, Any]] | None = None
 
     async def report(self) -> dict[str, Any]:
@@ -35,8 +48,11 @@ class HealthCheck:
         names = list(self._checks)
         results = await asyncio.gather(*(self._run(self._checks[n]) for n in names))
         components = dict(zip(names, results, strict=True))
-        healthy = all(c["status"] == "up" for c in components.values())
-        report = {"status": "healthy" if healthy else "unhealthy", "components": components}
+        failing = {n for n, c in components.items() if c["status"] != "up"}
+        status = "healthy" if not failing else "unhealthy"
+        if failing and failing <= self._degrading:
+            status = "degraded"
+        report = {"status": status, "components": components}
         self._cached = (now, report)
         return report
 
@@ -46,6 +62,8 @@ class HealthCheck:
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
                 await check()
+        except Lagging as exc:
+            return {"status": "lagging", "error": str(exc)}
         except Exception as exc:  # a health check reports every failure, whatever it is
             return {"status": "down", "error": type(exc).__name__}
         return {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
@@ -70,3 +88,20 @@ def bank_check(session: aiohttp.ClientSession, url: str) -> Check:
             response.raise_for_status()
 
     return check
+
+
+def processor_check(redis: Redis, *, stale_seconds: float, max_lag: int) -> Check:
+    """Up when a processor's heartbeat is fresh, its consumer runs, and the lag is in bounds."""
+
+    async def check() -> None:
+        seen = await processors_seen(redis, stale_seconds)
+        if not seen.consuming:
+            raise ProcessorDown(f"{seen.fresh} processors seen, none consuming")
+        if seen.lag > max_lag:
+            raise Lagging(f"{seen.lag} commands behind (limit {max_lag})")
+
+    return check
+
+
+class ProcessorDown(Exception):
+    """No processor heartbeat is fresh, or none of them consumes."""

@@ -92,7 +92,11 @@ class RefundService:
         )
         message = RefundPaymentV1(data=command).model_dump_json().encode()
         result = await self._sender.send(
-            message, payment.transaction_id, correlation_id, kind="refund"
+            message,
+            payment.transaction_id,
+            correlation_id,
+            kind="refund",
+            merchant_id=payment.merchant_id,
         )
         if result is not None and result.error is not None:
             raise result_error(result.error.code, result.error.message)

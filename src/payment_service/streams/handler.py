@@ -6,7 +6,10 @@ answered with a final `invalid_command` error result, so a caller waiting for it
 answer instead of "processing" (a NUL in a description used to end that way: PostgreSQL refuses
 it, and nothing else ever answered). An outage of our own stores (PostgreSQL, Redis, Kafka) is
 retried for a while, then raised so that the offset is not committed; any other failure parks the
-message on the DLQ.
+message on the DLQ, and a payment it left without a row is answered `command_not_stored` (nothing
+reached the bank: the claim comes first). Every payment refused before it had a row has its final
+error recorded (`PaymentRefusals`, beside the API's "accepted" marker), so that GET and a replay
+answer it too, not only the request still waiting: accepted means it ends.
 
 Each message runs in its own asyncio task (`sink.py`), so the ids bound here for its log lines
 (correlation, transaction, merchant, refund, command type) are its own, however many run at once.
@@ -24,7 +27,7 @@ from typing import Any, Literal
 from pydantic import TypeAdapter, ValidationError
 
 from payment_service.core.errors import StorageUnavailable, VaultUnavailable
-from payment_service.core.ports import PaymentRepository
+from payment_service.core.ports import PaymentRefusals, PaymentRepository
 from payment_service.kafka.producer import ProduceFailed
 from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.logcontext import bind
@@ -32,6 +35,7 @@ from payment_service.ops.telemetry import Metrics, span
 from payment_service.schemas.messages import (
     HEADER_CORRELATION_ID,
     Id,
+    ProcessPayment,
     ProcessPaymentV1,
     RefundPaymentV1,
     ResultError,
@@ -48,6 +52,9 @@ log = logging.getLogger(__name__)
 # Outages of PostgreSQL, Redis or Kafka: the work is repeatable, so it waits and repeats.
 TRANSIENT: tuple[type[Exception], ...] = (StorageUnavailable, VaultUnavailable, ProduceFailed)
 INVALID_COMMAND = "invalid_command"
+NOT_STORED = "command_not_stored"
+# A refusal that names another request's payment: nothing of this command's to record.
+_NOT_OURS = frozenset({"idempotency_key_reused"})
 _KINDS: dict[object, Literal["payment", "refund"]] = {
     "payment.process/v1": "payment",
     "payment.refund/v1": "refund",
@@ -64,9 +71,11 @@ class CommandHandler:
         payment_repo: PaymentRepository,
         metrics: Metrics,
         *,
+        refusals: PaymentRefusals,
         tracing: bool,
         transient_retry_seconds: float = 60.0,
     ) -> None:
+        self._refusals = refusals
         self._publisher = publisher
         self._payments = payments
         self._refunds = refunds
@@ -86,7 +95,7 @@ class CommandHandler:
             await self._publisher.dead_letter(raw, key, headers, INVALID_COMMAND, summary)
             refusal = refused(raw, summary)
             if refusal is not None:
-                await self._publisher.publish(refusal, headers, correlation_id)
+                await self._answer_refusal(refusal, _request_hash(raw), headers, correlation_id)
             return
         bind(
             command=command.type,
@@ -114,6 +123,7 @@ class CommandHandler:
                 await self._publisher.dead_letter(
                     raw, key, headers, "processing_failed", type(exc).__name__
                 )
+                await self._not_stored(command, headers, correlation_id)
                 return
             outcome = result.error.code if result.error else result.status or "unknown"
             elapsed = (time.perf_counter() - started) * 1000
@@ -144,6 +154,7 @@ class CommandHandler:
         while True:
             try:
                 result = await self._execute(command, correlation_id)
+                await self._record_refusal(result, command)
                 await self._publisher.publish(result, headers, correlation_id)
                 return result
             except TRANSIENT as exc:
@@ -153,6 +164,69 @@ class CommandHandler:
                 self._metrics.increment(catalog.TRANSIENT_RETRIES, {"error": type(exc).__name__})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _record_refusal(
+        self, result: CommandResult, command: ProcessPaymentV1 | RefundPaymentV1
+    ) -> None:
+        """A payment refused before it had a row: its final error, for GET and replays."""
+        error = result.error
+        if result.kind != "payment" or result.payment is not None or error is None:
+            return
+        if error.code in _NOT_OURS:
+            return
+        data = command.data
+        request_hash = data.request_hash if isinstance(data, ProcessPayment) else None
+        await self._refusals.refuse(
+            result.transaction_id, result.merchant_id, request_hash, error.code, error.message
+        )
+
+    async def _answer_refusal(
+        self,
+        refusal: CommandResult,
+        request_hash: str | None,
+        headers: Mapping[str, str],
+        correlation_id: str | None,
+    ) -> None:
+        """Record and publish the final error of a command refused outright (best effort: the
+        message is already parked, and a store outage must not stop the partition)."""
+        try:
+            if refusal.kind == "payment" and refusal.error is not None:
+                await self._refusals.refuse(
+                    refusal.transaction_id,
+                    refusal.merchant_id,
+                    request_hash,
+                    refusal.error.code,
+                    refusal.error.message,
+                )
+            await self._publisher.publish(refusal, headers, correlation_id)
+        except TRANSIENT as exc:
+            log.warning("could not answer a refused command (%s)", type(exc).__name__)
+
+    async def _not_stored(
+        self,
+        command: ProcessPaymentV1 | RefundPaymentV1,
+        headers: Mapping[str, str],
+        correlation_id: str | None,
+    ) -> None:
+        """A parked payment with no row: answer it `command_not_stored` (it never reached the
+        bank). With a row, the row answers, and the reconciler settles it from the bank."""
+        if not isinstance(command, ProcessPaymentV1):
+            return
+        data = command.data
+        try:
+            if await self._payment_repo.get_payment(data.transaction_id) is not None:
+                return
+        except TRANSIENT:
+            return  # cannot tell: the row (if any) answers once the database is back
+        message = "the payment could not be stored and was not processed; nothing was charged"
+        result = CommandResult(
+            kind="payment",
+            transaction_id=data.transaction_id,
+            merchant_id=data.merchant_id,
+            final=True,
+            error=ResultError(code=NOT_STORED, message=message),
+        )
+        await self._answer_refusal(result, data.request_hash, headers, correlation_id)
 
     async def _execute(
         self, command: ProcessPaymentV1 | RefundPaymentV1, correlation_id: str | None
@@ -197,6 +271,18 @@ def refused(raw: bytes | None, summary: str) -> CommandResult | None:
         final=True,
         error=ResultError(code=INVALID_COMMAND, message=f"the command was refused: {summary}"),
     )
+
+
+def _request_hash(raw: bytes | None) -> str | None:
+    """The request hash an invalid payment command carries, if it carries a well-formed one."""
+    try:
+        data = json.loads(raw or b"").get("data")
+        value = data.get("request_hash") if isinstance(data, dict) else None
+    except (ValueError, RecursionError, AttributeError):
+        return None
+    if isinstance(value, str) and len(value) == 64 and value.isalnum():
+        return value
+    return None
 
 
 def _summary(exc: ValidationError) -> str:

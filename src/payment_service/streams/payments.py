@@ -6,6 +6,10 @@
 3. Capture with the key `<transaction>:capture`; record the outcome.
 4. Discard the security code once the bank has answered for good.
 
+A security code that should be there and is not (expired in a backlog) is never replaced by no
+code: the bank is asked for an earlier delivery's authorization, and without one the payment
+fails `security_code_expired`.
+
 Every step starts from the status in PostgreSQL, so a redelivered command (after a crash, a
 rebalance or an operator's replay) resumes where the last one stopped; the bank's idempotency
 keys turn a repeated call into a replay of its first answer, so nothing is charged twice.
@@ -17,6 +21,7 @@ fails the payment before the bank, with its own code; nothing is charged.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from payment_service.core.banking import BankResult
@@ -63,12 +68,13 @@ class PaymentFlow:
         cards: CardSources,
         *,
         metrics: Metrics | None = None,
+        on_unknown: Callable[[PaymentRecord], None] | None = None,
     ) -> None:
         self._repo = repo
         self._bank = bank
         self._vault = vault
         self._cards = cards
-        self._record = PaymentRecorder(repo, metrics)
+        self._record = PaymentRecorder(repo, metrics, on_unknown)
 
     async def run(self, new: NewPayment, correlation_id: str | None) -> PaymentOutcome:
         card = await self._cards.resolve(new)
@@ -161,12 +167,10 @@ class PaymentFlow:
             # go on, never a crash loop on the message.
             message = f"security code: {exc}"
             return await self._decline(payment, exc.failure_code, None, message, correlation_id)
-        if security_code is None and new.security_code_in_vault and first:
-            # Expired before we got to it (a long backlog): the issuer would see no code.
-            message = "the card security code expired before the payment was processed"
-            return await self._decline(
-                payment, "security_code_expired", None, message, correlation_id
-            )
+        if security_code is None and new.security_code_in_vault:
+            # The code that should be there is gone (expired in a backlog). Never authorize
+            # without it: an earlier delivery's authorization decides, else the payment fails.
+            return await self._without_security_code(payment, correlation_id, first=first)
         try:
             result = await self._bank.authorize(
                 reference=txn,
@@ -213,6 +217,26 @@ class PaymentFlow:
             )
         crash_point("after_authorize")
         return await self._record_authorization(payment, result, correlation_id)
+
+    async def _without_security_code(
+        self, payment: PaymentRecord, correlation_id: str | None, *, first: bool
+    ) -> PaymentRecord:
+        """Ask the bank for an earlier authorization (a redelivery's), else fail the payment."""
+        message = "the card security code expired before the payment was processed"
+        if first:  # this delivery created the row: nothing earlier can have reached the bank
+            return await self._decline(
+                payment, "security_code_expired", None, message, correlation_id
+            )
+        txn = payment.transaction_id
+        try:
+            earlier = await self._earlier_authorization(txn, idempotency_key(txn, "authorize"))
+        except BankError:
+            return await self._record.unknown(
+                payment, E.AUTHORIZATION_UNKNOWN, "bank unreachable, code expired", correlation_id
+            )
+        if earlier is not None:
+            return await self._record_authorization(payment, earlier, correlation_id)
+        return await self._decline(payment, "security_code_expired", None, message, correlation_id)
 
     async def _record_authorization(
         self, payment: PaymentRecord, result: BankResult, correlation_id: str | None
