@@ -52,6 +52,8 @@ _PROCESSING = {
         "transaction_id": {"type": "string"},
         "refund_id": {"type": "string"},
         "status": {"type": "string"},
+        # "failed" before any row existed (refused by the processor): its code and message.
+        "error": {"type": "object"},
     },
 }
 _REFUND_LIST = {
@@ -66,7 +68,7 @@ _HEALTH = {
     "type": "object",
     "required": ["status", "components"],
     "properties": {
-        "status": {"enum": ["healthy", "unhealthy"]},
+        "status": {"enum": ["healthy", "degraded", "unhealthy"]},
         "components": {"type": "object", "additionalProperties": {"type": "object"}},
     },
 }
@@ -161,7 +163,11 @@ def openapi_spec() -> dict[str, Any]:
                 "get": {
                     "summary": "Health of the service and its dependencies",
                     "responses": {
-                        "200": {"description": "healthy", **_json(_HEALTH)},
+                        "200": {
+                            "description": "healthy, or degraded: the processor is stopped or "
+                            "lagging, payments are still accepted (202 until it is back)",
+                            **_json(_HEALTH),
+                        },
                         "429": {"description": "rate limited", **_json(ErrorResponse)},
                         "503": {"description": "unhealthy", **_json(_HEALTH)},
                     },
