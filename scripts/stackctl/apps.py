@@ -26,6 +26,8 @@ from .probes import HEALTH, wait_healthy
 from .procs import launch, recorded_pid
 
 APP_BIN = PROJECT / ".venv" / "bin" / "payment-service"
+# Run as a file: it imports nothing, and `-m` would import this package before it.
+SUPERVISOR = Path(__file__).with_name("supervise.py")
 # Which Kafka user each process logs in as (banksim uses no Kafka: none).
 KAFKA_AS = {"processor": "processor", "api": "api"}
 
@@ -123,8 +125,7 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
         base = processor_env(cfg) if name == "processor" else env
         own_env = as_kafka_user(cfg, base, KAFKA_AS.get(name))
         # Under the supervisor (supervise.py), which restarts the app when it exits.
-        supervised = [sys.executable, "-m", "scripts.stackctl.supervise", str(cfg.dir), name, "--"]
-        argv = [*supervised, str(app_bin()), name]
+        argv = [sys.executable, str(SUPERVISOR), str(cfg.dir), name, "--", str(app_bin()), name]
         procs[name] = launch(cfg, name, argv, env=own_env, cwd=PROJECT)
         if name in HEALTH:
             wait_healthy(cfg, name, procs[name], procs[name].pid)

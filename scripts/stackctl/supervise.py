@@ -3,7 +3,7 @@
 `start_apps` launches each app (banksim, processor, api) under this supervisor, as docker
 compose's `restart: unless-stopped` would:
 
-    python3 -m scripts.stackctl.supervise <state folder> <name> -- <app command...>
+    python3 scripts/stackctl/supervise.py <state folder> <name> -- <app command...>
 
 The supervisor's pid is `pids/<name>.pid` (`stop` signals it: it passes the signal on to the app,
 waits for it and exits without restarting); the app's own pid is `pids/<name>.child.pid` (what a
