@@ -3,7 +3,8 @@
 The lock (`idempotency-lock:{merchant}:{key}`) is a lease: taken with `SET NX PX` for
 `LOCK_SECONDS`, renewed every `RENEW_SECONDS` by a compare-and-extend while its request lives, and
 released by a compare-and-delete, so a request only ever extends or releases its own lock. An API
-that dies holding one blocks the key for at most `LOCK_SECONDS` (409 until then), not a minute.
+that dies holding one blocks the key for at most `LOCK_SECONDS` (409 until then), not a minute;
+a request stuck past all its own deadlines stops renewing after `MAX_HOLD_SECONDS`.
 
 The marker (`accepted:{transaction id}`) says Kafka acknowledged a payment's command that
 PostgreSQL may not show yet; it holds the merchant and the request hash, so a replay can be told
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 # A lease, not a guess at the longest request: renewed while the request lives.
 LOCK_SECONDS = 5.0
 RENEW_SECONDS = LOCK_SECONDS / 3
+# A request stuck past any of its own deadlines must not hold its key for ever: renewals stop.
+MAX_HOLD_SECONDS = 60.0
 ACCEPTED_SECONDS = 24 * 3600
 
 # Compare-and-delete: release the lock only if it is still ours.
@@ -86,8 +89,9 @@ class IdempotencyLocks:
                 log.warning("could not release an idempotency lock; it will expire")
 
     async def _keep(self, lock: str, token: str) -> None:
-        """Renew the lease until cancelled; a failed renewal is retried at the next tick."""
-        while True:
+        """Renew the lease until cancelled (or for `MAX_HOLD_SECONDS`); a failed renewal is
+        retried at the next tick."""
+        for _ in range(int(MAX_HOLD_SECONDS / RENEW_SECONDS)):
             await asyncio.sleep(RENEW_SECONDS)
             try:
                 await self._renew(keys=[lock], args=[token, int(LOCK_SECONDS * 1000)])
