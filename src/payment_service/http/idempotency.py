@@ -75,24 +75,30 @@ class IdempotencyLocks:
             raise IdempotencyKeyInUse(
                 "another request with this Idempotency-Key is in progress; retry shortly"
             )
-        renewal = asyncio.create_task(self._keep(lock, token))
+        done = asyncio.Event()
+        renewal = asyncio.create_task(self._keep(lock, token, done))
         try:
             yield prefetched[0] if prefetched else None
         finally:
+            # A flag, not only a cancel: a cancel that lands inside a Redis call can come back
+            # as a Redis error, and a renewal that outlived its request would hold the key.
+            done.set()
             renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewal
+            await asyncio.wait([renewal], timeout=RENEW_SECONDS)
             try:
                 await self._release(keys=[lock], args=[token])
             except RedisError:
                 # The answer is already decided; the lease runs out by itself.
                 log.warning("could not release an idempotency lock; it will expire")
 
-    async def _keep(self, lock: str, token: str) -> None:
-        """Renew the lease until cancelled (or for `MAX_HOLD_SECONDS`); a failed renewal is
-        retried at the next tick."""
+    async def _keep(self, lock: str, token: str, done: asyncio.Event) -> None:
+        """Renew the lease until `done` (or for `MAX_HOLD_SECONDS`); a failed renewal is retried
+        at the next tick."""
         for _ in range(int(MAX_HOLD_SECONDS / RENEW_SECONDS)):
-            await asyncio.sleep(RENEW_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), RENEW_SECONDS)
+            if done.is_set():
+                return
             try:
                 await self._renew(keys=[lock], args=[token, int(LOCK_SECONDS * 1000)])
             except RedisError:
