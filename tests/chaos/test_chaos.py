@@ -86,8 +86,9 @@ def _restart_app(name: str) -> Step:
     async def step(service: Service) -> None:
         await asyncio.sleep(RESTART_AFTER)
         service.processes[name].start()
-        if name == "api":
-            await wait_healthy(service.api_url, [service.processes[name]])
+        if name in ("api", "banksim"):
+            url = service.api_url if name == "api" else service.bank_url
+            await wait_healthy(url, [service.processes[name]])
 
     return step
 
