@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaException
 
 from payment_service.app import processor as root
 from payment_service.config.settings import Settings
@@ -38,11 +39,15 @@ def test_a_failed_consumer_is_replaced_and_a_clean_stop_ends_the_loop(
 ) -> None:
     runs: list[str] = []
     failures: list[Exception | None] = [RuntimeError("Unknown member"), None]
+    builds: list[Exception | None] = [KafkaException("broker down"), None, None]
     seen_consuming: list[bool] = []
     heartbeat = FakeHeartbeat()
 
     def build(*args: Any, **kwargs: Any) -> tuple[FakeApp, FakeSink]:
         seen_consuming.append(heartbeat.consuming)
+        refusal = builds.pop(0)
+        if refusal is not None:  # Kafka down: even building asks the broker for the topic
+            raise refusal
         return FakeApp(failures.pop(0), runs), FakeSink()
 
     monkeypatch.setattr(root, "build_application", build)
@@ -58,6 +63,6 @@ def test_a_failed_consumer_is_replaced_and_a_clean_stop_ends_the_loop(
     )
     root.consume(Settings(), None, processor)  # type: ignore[arg-type]
     assert runs == ["run", "run"]
-    assert seen_consuming == [False, False]  # the heartbeat said "not consuming" in between
-    assert [m.name for m, _, _ in metrics.counts] == ["consumer.restarts"]
+    assert seen_consuming == [False, False, False]  # "not consuming" between the consumers
+    assert [m.name for m, _, _ in metrics.counts] == ["consumer.restarts"] * 2
     assert heartbeat.consuming  # set again for the consumer that then ran

@@ -45,7 +45,7 @@ from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.pipeline import build_application, message_budget_seconds
 from payment_service.streams.publisher import ResultPublisher
 from payment_service.streams.refunds import RefundFlow
-from payment_service.streams.sink import SideLoop
+from payment_service.streams.sink import CommandSink, SideLoop
 
 log = logging.getLogger(__name__)
 
@@ -180,18 +180,20 @@ def consume(settings: Settings, side: SideLoop, processor: Processor) -> None:
     stopping = threading.Event()
     failures = 0
     while not stopping.is_set():
-        app, sink = build_application(
-            settings,
-            side,
-            processor.handler,
-            processor.publisher,
-            processor.metrics,
-            processor.heartbeat,
-        )
-        log.info("processor consuming %s", settings.kafka.topic_requests)
         started = time.monotonic()
-        processor.heartbeat.consuming = True
+        sink: CommandSink | None = None
         try:
+            # Building asks the broker for the topic: it fails too while Kafka is down.
+            app, sink = build_application(
+                settings,
+                side,
+                processor.handler,
+                processor.publisher,
+                processor.metrics,
+                processor.heartbeat,
+            )
+            log.info("processor consuming %s", settings.kafka.topic_requests)
+            processor.heartbeat.consuming = True
             app.run()
             return  # stopped by SIGTERM/SIGINT
         except Exception:
@@ -200,7 +202,7 @@ def consume(settings: Settings, side: SideLoop, processor: Processor) -> None:
         failures = 1 if time.monotonic() - started > RESTART_RESET_SECONDS else failures + 1
         processor.metrics.increment(catalog.CONSUMER_RESTARTS)
         _on_signals(stopping)
-        left = sink.drain(message_budget_seconds(settings))
+        left = sink.drain(message_budget_seconds(settings)) if sink is not None else 0
         if left:
             log.warning("%d messages of the old consumer still in flight", left)
         stopping.wait(min(RESTART_BACKOFF_CAP_SECONDS, 0.5 * 2 ** (failures - 1)))
