@@ -37,7 +37,9 @@ RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/payment-servic
         --create-home --shell /usr/sbin/nologin app \
     && install -d -o app -g app -m 0750 /var/lib/payment-service/state \
     && install -d -o app -g app -m 0755 /card-keys /card-keys/public \
-    && install -d -o app -g app -m 0700 /card-keys/private
+    && install -d -o app -g app -m 0700 /card-keys/private \
+    && install -d -o app -g app -m 0755 /signing-keys /signing-keys/public \
+    && install -d -o app -g app -m 0700 /signing-keys/init /signing-keys/api /signing-keys/processor
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /var/lib/payment-service
 USER 10001:10001

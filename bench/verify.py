@@ -171,9 +171,10 @@ def _compare(
             continue
         if e["outcome"] != "approved":
             continue
-        if e["operation"] == "authorize":
+        # A sale (automatic capture, one bank call) is an authorization and a capture at once.
+        if e["operation"] in ("authorize", "sale"):
             auths[ref] += 1
-        elif e["operation"] == "capture":
+        if e["operation"] in ("capture", "sale"):
             captures[ref] += 1
             captured_minor[ref] += e["amount_minor"]
         elif e["operation"] == "refund":

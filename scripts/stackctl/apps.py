@@ -1,5 +1,5 @@
 """The service's own processes: `migrate`, `kafka bootstrap` and `topics`, then banksim,
-processor and api.
+processor, dispatcher (webhooks; PostgreSQL only, no Kafka login) and api.
 
 They run from the project's `.venv` (`PAYMENT_SERVICE_BIN` overrides the executable) with the
 stack's variables from `local.env`; variables exported by the caller win, except the Kafka user:
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import APPS, INFRA, PROJECT, Config, StackError, say, tail, where
-from .env import read_env_file
+from .env import api_env, read_env_file
 from .kafka_users import CREDENTIAL_VARS, credentials_file, principal_env
 from .ports import check_ports_free
 from .probes import HEALTH, wait_healthy
@@ -43,6 +43,8 @@ def app_env(cfg: Config) -> dict[str, str]:
     # The bank simulator's books (SQLite) live with the rest of the stack's state.
     env.setdefault("BANKSIM_LEDGER_PATH", str(cfg.dir / "banksim" / "ledger.sqlite3"))
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # A development stack: webhooks may go to a receiver on this machine (docs/webhooks.md).
+    env.setdefault("WEBHOOKS_ALLOW_PRIVATE_URLS", "true")
     return env
 
 
@@ -111,6 +113,7 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
             cfg, "cards keys init", processor_env(cfg),
             "--dir", str(cfg.card_keys), "--public-key-file", str(cfg.card_public_key),
         )  # fmt: skip
+        run_app_task(cfg, "signing init", env, "--dir", str(cfg.signing_keys))
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name in (n for n in APPS if n in names):
         pid = recorded_pid(cfg, name)
@@ -123,6 +126,8 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
             check_ports_free(cfg, name, {name: cfg.ports[name]})
         say(f"starting {name}{where(cfg, name)}…")
         base = processor_env(cfg) if name == "processor" else env
+        if name == "api":
+            base = {**env, **api_env(cfg)}
         own_env = as_kafka_user(cfg, base, KAFKA_AS.get(name))
         # Under the supervisor (supervise.py), which restarts the app when it exits.
         argv = [sys.executable, str(SUPERVISOR), str(cfg.dir), name, "--", str(app_bin()), name]

@@ -125,7 +125,7 @@ def cmd_stop(cfg: Config, args: argparse.Namespace) -> int:
         return 0
     names = parse_only(args.only, ALL)
     with state_lock(cfg):
-        apps = [n for n in ("api", "processor", "banksim") if n in names]
+        apps = [n for n in ("api", "dispatcher", "processor", "banksim") if n in names]
         stop_processes(cfg, apps, lambda n: APP_STOP_TIMEOUT)
         stop_processes(cfg, [n for n in INFRA if n in names], lambda n: STOP_TIMEOUT[n])
     left = [n for n in names if recorded_pid(cfg, n)]

@@ -32,7 +32,7 @@ PG_USER = "payment_user"
 PG_DB = "payment_db"
 
 INFRA = ("postgres", "redis", "kafka")
-APPS = ("banksim", "processor", "api")
+APPS = ("banksim", "processor", "dispatcher", "api")
 ALL = INFRA + APPS
 # Seconds to wait for each process to become healthy, and to exit after the polite signal.
 START_TIMEOUT = {"kafka": 90.0, "postgres": 60.0, "redis": 20.0, "banksim": 30.0, "api": 60.0}
@@ -84,6 +84,12 @@ class Config:
     def card_keys(self) -> Path:
         """The processor's card key directory (mode 0700, `payment-service cards keys ...`)."""
         return self.dir / "card-keys"
+
+    @property
+    def signing_keys(self) -> Path:
+        """The message-layer key pairs (`payment-service signing init`): the API's private
+        command key and the processor's private result key (0600 each), and their public keys."""
+        return self.dir / "signing-keys"
 
     @property
     def card_public_key(self) -> Path:

@@ -50,7 +50,10 @@ def new_fingerprint_key() -> str:
 def ensure_processor_env(cfg: Config, legacy_key: str | None) -> dict[str, str]:
     """Write `<dir>/processor.env` (0600): the private key directory, the legacy key if any."""
     old = read_env_file(cfg.processor_env)
-    values = {"CARD_PRIVATE_KEYS_DIR": str(cfg.card_keys)}
+    values = {
+        "CARD_PRIVATE_KEYS_DIR": str(cfg.card_keys),
+        "RESULT_SIGNING_KEY_FILE": str(cfg.signing_keys / "processor-result.key"),
+    }
     legacy = old.get("ENCRYPTION_KEY") or legacy_key
     if legacy:
         values["ENCRYPTION_KEY"] = legacy
@@ -62,6 +65,11 @@ def ensure_processor_env(cfg: Config, legacy_key: str | None) -> dict[str, str]:
     if not cfg.processor_env.exists() or cfg.processor_env.read_text(encoding="utf-8") != text:
         write_atomic(cfg.processor_env, text, mode=0o600)
     return values
+
+
+def api_env(cfg: Config) -> dict[str, str]:
+    """What only the API gets: the private key it signs its commands with."""
+    return {"COMMAND_SIGNING_KEY_FILE": str(cfg.signing_keys / "api-command.key")}
 
 
 def ensure_local_env(cfg: Config) -> dict[str, str]:
@@ -90,6 +98,9 @@ def ensure_local_env(cfg: Config) -> dict[str, str]:
         "SECRET_KEY": secret_key,
         "CARD_FINGERPRINT_KEY": fingerprint_key,
         "CARD_PUBLIC_KEY_FILE": str(cfg.card_public_key),
+        # Public keys of the message layer; the private ones go to their own process only.
+        "COMMAND_VERIFY_KEY_FILE": str(cfg.signing_keys / "api-command.pub"),
+        "RESULT_VERIFY_KEY_FILE": str(cfg.signing_keys / "processor-result.pub"),
         "POSTGRES_PASSWORD": password,
     }
     header = (

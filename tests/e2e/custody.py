@@ -95,15 +95,18 @@ def sealed_number(key: PublicCardKey, transaction_id: str, card: str = "42424242
 
 
 async def produce(service: Service, message: dict[str, Any]) -> str:
-    """Produce a command as a direct producer would (no reply partition); its transaction id."""
+    """Produce a command as a direct producer would (no reply partition; signed with the
+    API's key, which may act for any merchant); its transaction id."""
     transaction_id: str = message["data"]["transaction_id"]
 
     def send() -> None:
         producer = Producer(service.kafka_config())
+        value = json.dumps(message).encode()
         producer.produce(
             service.topic("requests"),
             key=transaction_id.encode(),
-            value=json.dumps(message).encode(),
+            value=value,
+            headers=service.signed_headers(transaction_id.encode(), value),
         )
         assert producer.flush(30) == 0
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 import pytest
+from openapi_spec_validator import validate
 
 from tests.fixtures.service import (
     Merchant,
@@ -15,21 +18,33 @@ from tests.fixtures.service import (
 pytestmark = pytest.mark.e2e
 
 
-async def test_info_openapi_and_offline_docs(http: aiohttp.ClientSession) -> None:
+async def test_info_openapi_and_offline_swagger_ui(http: aiohttp.ClientSession) -> None:
     async with http.get("/") as resp:
         info = await resp.json()
     assert info["docs"] == "/docs"
     async with http.get("/openapi.json") as resp:
         spec = await resp.json()
+    validate(spec)
     assert "/api/v1/payments/process" in spec["paths"]
     assert "PaymentRequest" in spec["components"]["schemas"]
     async with http.get("/docs") as resp:
         page = await resp.text()
         assert resp.status == 200
-    assert "/api/v1/payments/{transaction_id}/refund" in page
-    # Served offline: no script, style or font from anywhere else.
+        assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
+    assert "/api/v1/payments/{transaction_id}/refund" in page  # the list for readers sans script
+    # Served offline: no script, style or font from anywhere else; every asset from here.
     assert "http://" not in page
     assert "https://" not in page
+    assets = re.findall(r"(?:src|href)='(/docs/static/[^']+)'", page)
+    assert len(assets) >= 3, page
+    for asset in assets:
+        async with http.get(asset) as resp:
+            assert resp.status == 200, asset
+            assert len(await resp.read()) > 0
+    async with http.get("/docs/static/init.js") as resp:
+        assert 'url: "/openapi.json"' in await resp.text()  # Try it out: this server
+    async with http.get("/docs/static/..%2Fcore.py") as resp:
+        assert resp.status == 404
 
 
 async def test_health_reports_each_component(http: aiohttp.ClientSession) -> None:
@@ -39,6 +54,37 @@ async def test_health_reports_each_component(http: aiohttp.ClientSession) -> Non
     assert health["status"] == "healthy"
     assert set(health["components"]) == {"postgres", "redis", "kafka", "bank", "processor"}
     assert all(c["status"] == "up" for c in health["components"].values())
+    assert health["services"] == dict.fromkeys(health["components"], True)  # the seed's map
+
+
+async def test_unknown_routes_and_methods_are_typed_errors(
+    merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    async with http.get("/api/v1/nonexistent", headers=merchant.headers) as resp:
+        body = await resp.json()
+        assert resp.status == 404
+        assert resp.headers["Request-Id"].startswith("req_")
+    assert body["error"]["code"] == "resource_missing"
+    assert body["error"]["type"] == "invalid_request_error"
+    async with http.delete("/api/v1/payments/process", headers=merchant.headers) as resp:
+        body = await resp.json()
+        assert resp.status == 405
+        # `process` also fits GET /api/v1/payments/{transaction_id}: both methods are named.
+        assert {"GET", "POST"} <= set(resp.headers["Allow"].split(", "))
+        assert resp.headers["X-Correlation-ID"] == body["correlation_id"]
+    assert body["error"]["code"] == "method_not_allowed"
+
+
+async def test_every_answer_has_its_own_request_id(
+    merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    ids = set()
+    for path in ("/health", "/", "/openapi.json", "/docs", "/api/v1/payments/nope"):
+        async with http.get(path, headers=merchant.headers) as resp:
+            request_id = resp.headers["Request-Id"]
+            assert re.fullmatch(r"req_[0-9a-f]{24}", request_id), request_id
+            ids.add(request_id)
+    assert len(ids) == 5
 
 
 async def test_correlation_id_is_echoed(merchant: Merchant, http: aiohttp.ClientSession) -> None:

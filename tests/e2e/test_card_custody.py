@@ -36,6 +36,7 @@ from tests.e2e.custody import (
     unique_txn,
 )
 from tests.e2e.helpers import canary_card, executed, ledger, topic_messages
+from tests.e2e.producers import register
 from tests.fixtures.service import PROJECT, Merchant, Service, payment_body
 from tests.fixtures.stack import free_ports
 
@@ -77,6 +78,10 @@ def test_the_foreign_producer_imports_nothing_of_ours() -> None:
         )
     }
     assert imported <= {"__future__", "argparse", "base64", "datetime", "json", "os", "sys"} | {
+        "struct",
+        "time",
+        "pathlib",
+        "typing",
         "urllib",
         "uuid",
         "confluent_kafka",
@@ -85,20 +90,20 @@ def test_the_foreign_producer_imports_nothing_of_ours() -> None:
 
 
 async def test_another_teams_producer_charges_with_only_the_public_key(
-    service: Service, merchant: Merchant, http: aiohttp.ClientSession
+    service: Service, merchant: Merchant, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    # The team logs in as a principal that may write commands (until producers register: ops).
-    login = service.stack.kafka_env("ops")
-    sasl = ["--sasl-username", login["KAFKA_SASL_USERNAME"]] if login else []
+    # The team is a registered producer: its own Kafka login, its own signing key.
+    team = register(service, [merchant.merchant_id], "payment", tmp_path)
 
     def run(*extra: str) -> str:
         result = subprocess.run(
             [sys.executable, "-I", str(PRODUCER), "--api", service.api_url,
              "--api-key", merchant.api_key, "--bootstrap", service.kafka_bootstrap,
              "--topic", service.topic("requests"), "--merchant", merchant.merchant_id,
-             *sasl, *extra],
+             "--producer-id", team.name, "--signing-key-file", str(team.key_file),
+             "--sasl-username", team.name, *extra],
             capture_output=True, text=True, timeout=60, check=False, cwd="/",
-            env={"KAFKA_SASL_PASSWORD": login.get("KAFKA_SASL_PASSWORD", "")},
+            env={"KAFKA_SASL_PASSWORD": team.password},
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
@@ -108,7 +113,7 @@ async def test_another_teams_producer_charges_with_only_the_public_key(
     assert (row["status"], row["card_last4"]) == ("captured", "1111")
     assert row["card_fingerprint"].startswith("fpk1:")  # computed by the processor
     entries = await ledger(service, txn)
-    assert len(executed(entries, "authorize")) == len(executed(entries, "capture")) == 1
+    assert len(executed(entries, "sale")) == 1
     # A card on file, charged by a producer that never touches a card number.
     stored = await store_card(http, merchant)
     by_pm = await settled_row(service, run("--payment-method-id", stored["id"]))

@@ -214,7 +214,8 @@ async def test_a_declared_oversized_body_is_413_without_waiting_for_it(
 
 def _produce(service: Service, value: bytes, key: str, headers: dict[str, str]) -> None:
     producer = Producer(service.kafka_config(acks="all"))
-    producer.produce(service.topic("requests"), value=value, key=key.encode(), headers=headers)
+    signed = {**headers, **service.signed_headers(key.encode(), value)}
+    producer.produce(service.topic("requests"), value=value, key=key.encode(), headers=signed)
     assert producer.flush(10) == 0
 
 

@@ -27,7 +27,7 @@ def test_the_processor_and_the_api_each_log_in_as_their_own_principal(service: S
     if not service.owns_processes or not service.stack.kafka_secured:
         pytest.skip("needs the processes of this session on a secured broker")
     environ = {}
-    for name in ("processor", "api", "banksim"):
+    for name in ("processor", "api", "banksim", "dispatcher"):
         proc = service.processes[name].proc
         assert proc is not None
         environ[name] = environ_of(proc.pid)
@@ -35,7 +35,9 @@ def test_the_processor_and_the_api_each_log_in_as_their_own_principal(service: S
         assert environ[name]["KAFKA_SECURITY_PROTOCOL"] != "PLAINTEXT"
         assert environ[name]["KAFKA_SASL_USERNAME"] == name
         assert environ[name]["KAFKA_SASL_PASSWORD"] == service.stack.kafka_users[name]
-    assert "KAFKA_SASL_PASSWORD" not in environ["banksim"]  # it uses no Kafka
+    for name in ("banksim", "dispatcher"):  # they use no Kafka
+        assert "KAFKA_SASL_PASSWORD" not in environ[name]
+    assert "CARD_PRIVATE_KEYS_DIR" not in environ["dispatcher"]
 
 
 async def test_no_kafka_password_appears_in_any_log(

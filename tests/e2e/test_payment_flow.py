@@ -65,9 +65,9 @@ async def test_test_card_outcome_everywhere(
     assert row["amount_minor"] == 2500
 
     entries = await ledger(service, txn)
-    assert len(executed(entries, "authorize")) == (1 if status == "captured" else 0)
-    assert len(executed(entries, "capture")) == (1 if status == "captured" else 0)
-    assert len([e for e in entries if e["operation"] == "authorize"]) == 1
+    # Automatic capture is one sale at the bank (issue 14): no separate authorize or capture.
+    assert len(executed(entries, "sale")) == (1 if status == "captured" else 0)
+    assert [e["operation"] for e in entries] == ["sale"]
 
     audit = await db_audit(service, txn)
     assert audit[0]["action"] == "payment.received"
@@ -180,7 +180,7 @@ async def test_idempotent_replay(
         assert resp.status == 422
         assert (await resp.json())["error"]["code"] == "idempotency_key_reused"
     entries = await ledger(service, first["transaction_id"])
-    assert len(executed(entries, "authorize")) == 1
+    assert len(executed(entries, "sale")) == 1
 
 
 async def test_concurrent_requests_with_one_key_charge_once(
@@ -206,5 +206,5 @@ async def test_concurrent_requests_with_one_key_charge_once(
 
     await eventually(final, what="the payment to be captured")
     entries = await ledger(service, txn)
-    assert len(executed(entries, "authorize")) == 1
-    assert len(executed(entries, "capture")) == 1
+    assert len(executed(entries, "sale")) == 1
+    assert [e["operation"] for e in entries] == ["sale"]

@@ -86,7 +86,7 @@ async def test_partial_then_rest_then_refused(
 
     async with http.get(f"/api/v1/payments/{txn}/refunds", headers=merchant.headers) as resp:
         listed = await resp.json()
-    assert len(listed["refunds"]) == 2
+    assert (listed["object"], len(listed["data"]), listed["has_more"]) == ("list", 2, False)
     async with http.get(f"/api/v1/payments/{txn}", headers=merchant.headers) as resp:
         payment = await resp.json()
     assert payment["refunded_amount"] == "100.00"

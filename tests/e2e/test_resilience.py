@@ -50,14 +50,15 @@ async def _settled_as_bank_says(service: Service, txn: str) -> str:
     row = await db_payment(service, txn)
     assert row is not None
     entries = await ledger(service, txn)
-    authorized, captured = executed(entries, "authorize"), executed(entries, "capture")
+    # Automatic capture is one sale (issue 14); no separate authorize or capture is ever sent.
+    sold = executed(entries, "sale")
     await _assert_only_allowed_transitions(service, txn)
+    assert executed(entries, "authorize") == executed(entries, "capture") == [], entries
     if status == "captured":
-        assert len(authorized) == 1, entries
-        assert len(captured) == 1, entries
-        assert captured[0]["amount_minor"] == row["captured_minor"] == row["amount_minor"]
+        assert len(sold) == 1, entries
+        assert sold[0]["amount_minor"] == row["captured_minor"] == row["amount_minor"]
     else:
-        assert captured == [], entries  # a failed payment moved no money
+        assert sold == [], entries  # a failed payment moved no money
     return str(status)
 
 
@@ -94,7 +95,8 @@ def _card(number: str) -> dict[str, object]:
 
 def _produce_raw(service: Service, value: bytes, key: str) -> None:
     producer = Producer(service.kafka_config("ops", acks="all"))
-    producer.produce(service.topic("requests"), value=value, key=key.encode())
+    headers = service.signed_headers(key.encode(), value)
+    producer.produce(service.topic("requests"), value=value, key=key.encode(), headers=headers)
     assert producer.flush(10) == 0
 
 

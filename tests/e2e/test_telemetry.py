@@ -135,7 +135,7 @@ async def test_traces_data_streams_and_metrics_flow_without_card_data(
     assert any(t.get("status") == "captured" and t.get("currency") == "USD" for t in settled)
     assert any(t.get("decline_code") == "generic_decline" for t in settled), settled
     banked = {(t["operation"], t["outcome"]) for n, t in ours if n == "payment.bank.requests"}
-    assert {("authorize", "approved"), ("authorize", "declined"), ("refund", "approved")} <= banked
+    assert {("sale", "approved"), ("sale", "declined"), ("refund", "approved")} <= banked
 
     assert {"payment-service-api", "payment-service-processor"} <= names
     sent = agent.http_bytes + b"".join(agent.datagrams)

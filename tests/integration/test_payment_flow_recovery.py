@@ -84,12 +84,12 @@ def _unreachable_bank() -> HttpBankClient:
     return HttpBankClient(settings)
 
 
-async def _authorize_directly(bank: HttpBankClient, cmd: NewPayment) -> None:
-    """What an earlier delivery did before it died: the bank approved our authorization."""
+async def _sell_directly(bank: HttpBankClient, cmd: NewPayment) -> None:
+    """What an earlier delivery did before it died: the bank approved our sale."""
     assert cmd.card is not None
-    result = await bank.authorize(
+    result = await bank.sale(
         reference=cmd.transaction_id,
-        idempotency_key=idempotency_key(cmd.transaction_id, "authorize"),
+        idempotency_key=idempotency_key(cmd.transaction_id, "sale"),
         amount_minor=cmd.amount_minor,
         currency=cmd.currency,
         card_number=CARD,
@@ -116,32 +116,29 @@ async def test_redelivery_after_bank_approved_resumes_and_charges_once(
     cmd = _command(ring)
     vault = ring.vault(redis)
     await vault.put(cmd.transaction_id, SecurityCode("123"))
-    # An earlier delivery authorized at the bank, then died before the database write.
-    await _authorize_directly(bank, cmd)
+    # An earlier delivery sold at the bank, then died before the database write.
+    await _sell_directly(bank, cmd)
 
     outcome = await flow.run(cmd, correlation_id="c-1")
     assert outcome.payment is not None
     assert outcome.payment.status == PaymentStatus.CAPTURED
     assert not await redis.exists(f"cvv:{cmd.transaction_id}")
     entries = await _ledger(bank_sim_url, cmd.transaction_id)
-    assert [e["operation"] for e in entries] == ["authorize", "capture"]
+    assert [e["operation"] for e in entries] == ["sale"]
 
 
-async def test_security_code_gone_earlier_authorization_found_by_inquiry(
+async def test_security_code_gone_earlier_sale_found_by_inquiry(
     flow: PaymentFlow, bank: HttpBankClient, ring: Custody, bank_sim_url: str
 ) -> None:
     cmd = _command(ring)
-    await _authorize_directly(bank, cmd)
+    await _sell_directly(bank, cmd)
     # The code has expired from the vault: the retried request differs, the bank refuses the key
     # reuse, and the flow must take the earlier approval instead of failing or charging again.
     outcome = await flow.run(cmd, correlation_id="c-2")
     assert outcome.payment is not None
     assert outcome.payment.status == PaymentStatus.CAPTURED
     entries = await _ledger(bank_sim_url, cmd.transaction_id)
-    assert [e["operation"] for e in entries if e["outcome"] == "approved"] == [
-        "authorize",
-        "capture",
-    ]
+    assert [e["operation"] for e in entries if e["outcome"] == "approved"] == ["sale"]
 
 
 async def test_replayed_settled_payment_changes_nothing(
@@ -154,7 +151,7 @@ async def test_replayed_settled_payment_changes_nothing(
     assert again.payment is not None
     assert again.payment.status == first.payment.status == PaymentStatus.CAPTURED
     assert again.payment.updated_at == first.payment.updated_at
-    assert len(await _ledger(bank_sim_url, cmd.transaction_id)) == 2
+    assert len(await _ledger(bank_sim_url, cmd.transaction_id)) == 1  # one sale
 
 
 async def test_unknown_outcome_is_settled_by_the_reconciler(
@@ -168,9 +165,9 @@ async def test_unknown_outcome_is_settled_by_the_reconciler(
     await vault.put(cmd.transaction_id, SecurityCode("123"))
     refs = [cmd.transaction_id]
     async with SimulatorControl(bank_sim_url) as control:
-        # The bank authorizes, but neither its answer nor a status inquiry gets back to us.
+        # The bank sells, but neither its answer nor a status inquiry gets back to us.
         hang = await control.add_fault(
-            "hang_after_commit", operations=["authorize"], references=refs, delay_ms=5000
+            "hang_after_commit", operations=["sale"], references=refs, delay_ms=5000
         )
         dark = await control.add_fault(
             "error_before_commit", operations=["inquiry"], references=refs
@@ -186,10 +183,7 @@ async def test_unknown_outcome_is_settled_by_the_reconciler(
     await client.close()
     assert settled.status == PaymentStatus.CAPTURED
     entries = await _ledger(bank_sim_url, cmd.transaction_id)
-    assert [e["operation"] for e in entries if e["outcome"] == "approved"] == [
-        "authorize",
-        "capture",
-    ]
+    assert [e["operation"] for e in entries if e["outcome"] == "approved"] == ["sale"]
 
 
 async def test_reconciler_fails_a_payment_the_bank_never_saw_only_after_give_up(
@@ -255,7 +249,7 @@ async def test_redelivery_that_cannot_reach_the_bank_is_unknown_not_failed(
     cmd = _command(ring)
     await vault.put(cmd.transaction_id, SecurityCode("123"))
     await repo.claim_payment(cmd, correlation_id=None)  # the first delivery claimed it...
-    await _authorize_directly(bank, cmd)  # ...the bank approved, then the process died
+    await _sell_directly(bank, cmd)  # ...the bank approved, then the process died
     unreachable = _unreachable_bank()
     outcome = await PaymentFlow(repo, unreachable, vault, ring.cards(pg_pool)).run(
         cmd, correlation_id=None
@@ -268,10 +262,7 @@ async def test_redelivery_that_cannot_reach_the_bank_is_unknown_not_failed(
     )
     assert settled.status == PaymentStatus.CAPTURED
     entries = await _ledger(bank_sim_url, cmd.transaction_id)
-    assert [e["operation"] for e in entries if e["outcome"] == "approved"] == [
-        "authorize",
-        "capture",
-    ]
+    assert [e["operation"] for e in entries if e["outcome"] == "approved"] == ["sale"]
 
 
 async def test_first_delivery_that_cannot_reach_the_bank_fails_as_not_charged(

@@ -56,7 +56,9 @@ def _copy_migrations(tmp_path: Path) -> Path:
 
 def _next(name: str) -> str:
     """A migration file named after the last real one, so new real files never collide."""
-    return f"{len(load_migrations()) + 1:04d}_{name}.sql"
+    # Past the highest number, not the count: numbers are handed out per branch, with gaps.
+    last = max(int(m.version[:4]) for m in load_migrations())
+    return f"{last + 1:04d}_{name}.sql"
 
 
 SHIPPED = [m.version for m in load_migrations()]

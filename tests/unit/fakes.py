@@ -71,6 +71,7 @@ def record_of(new: NewPayment, **changes: Any) -> PaymentRecord:
         correlation_id=None,
         created_at=now,
         updated_at=now,
+        capture_method=new.capture_method,
     )
     return replace(record, **changes)
 
@@ -109,12 +110,28 @@ class MemoryPayments:
         expected: PaymentStatus,
         authorization_id: str,
         correlation_id: str | None,
+        event: PaymentEvent = PaymentEvent.AUTHORIZATION_APPROVED,
     ) -> PaymentRecord:
+        return await self._cas(
+            transaction_id, expected, event, authorization_id=authorization_id, authorized_at=_now()
+        )
+
+    async def mark_sold(
+        self,
+        transaction_id: str,
+        *,
+        expected: PaymentStatus,
+        authorization_id: str,
+        correlation_id: str | None,
+    ) -> PaymentRecord:
+        amount = self.rows[transaction_id].amount_minor
         return await self._cas(
             transaction_id,
             expected,
-            PaymentEvent.AUTHORIZATION_APPROVED,
+            PaymentEvent.SALE_APPROVED,
             authorization_id=authorization_id,
+            captured_minor=amount,
+            authorized_at=_now(),
         )
 
     async def mark_captured(
@@ -176,7 +193,8 @@ class MemoryPayments:
 
 @dataclass
 class ScriptedBank:
-    """The `BankClient` port: each operation answers from its script (a result or an error)."""
+    """The `BankClient` port: each operation answers from its script (a result or an error);
+    a sale (authorize and capture in one) answers from `authorize_with`."""
 
     authorize_with: BankResult | Exception = APPROVED
     capture_with: BankResult | Exception = field(
@@ -230,7 +248,7 @@ class ScriptedBank:
         expiry_year: int,
         holder_name: str,
     ) -> BankResult:
-        raise NotImplementedError  # the flows do not sell yet
+        return self._answer("sale", idempotency_key, self.authorize_with)
 
     async def void(
         self, *, reference: str, idempotency_key: str, authorization_id: str
@@ -256,11 +274,13 @@ class ScriptedBank:
         return None
 
 
-def executed_authorization(key: str, outcome: str = "approved") -> BankOperation:
-    """What the bank's record shows for an authorization an earlier delivery sent."""
+def executed_authorization(
+    key: str, outcome: str = "approved", operation: str = "authorize"
+) -> BankOperation:
+    """What the bank's record shows for an authorization (or sale) an earlier delivery sent."""
     return BankOperation.model_validate(
         {
-            "operation": "authorize",
+            "operation": operation,
             "idempotency_key": key,
             "outcome": outcome,
             "response_code": "00" if outcome == "approved" else "05",

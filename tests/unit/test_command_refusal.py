@@ -18,7 +18,7 @@ from payment_service.schemas.messages import (
     RefundPaymentV1,
     parse_command,
 )
-from payment_service.streams.handler import refused
+from payment_service.streams.refusals import refused
 
 pytestmark = pytest.mark.unit
 
@@ -95,7 +95,7 @@ def test_control_characters_in_metadata_are_refused(where: str) -> None:
 
 def test_a_refused_command_that_names_its_payment_gets_a_final_error() -> None:
     raw = json.dumps(_set(_payment(), "description", "a\x00b")).encode()
-    result = refused(raw, "data.description: String should match pattern")
+    result = refused(raw, "invalid_command", "data.description: String should match pattern")
     assert result is not None
     assert (result.kind, result.transaction_id, result.merchant_id, result.final) == (
         "payment",
@@ -105,7 +105,9 @@ def test_a_refused_command_that_names_its_payment_gets_a_final_error() -> None:
     )
     assert result.error is not None
     assert result.error.code == "invalid_command"
-    refund = refused(json.dumps(_set(_refund(), "reason", "\x00")).encode(), "reason")
+    refund = refused(
+        json.dumps(_set(_refund(), "reason", "\x00")).encode(), "invalid_command", "reason"
+    )
     assert refund is not None
     assert (refund.kind, refund.refund_id) == ("refund", "r-1")
 
@@ -124,4 +126,4 @@ def test_a_refused_command_that_names_its_payment_gets_a_final_error() -> None:
     ],
 )
 def test_a_command_that_names_no_payment_is_only_dead_lettered(raw: bytes) -> None:
-    assert refused(raw, "x") is None
+    assert refused(raw, "invalid_command", "x") is None

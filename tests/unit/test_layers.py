@@ -16,7 +16,7 @@ LAYERS = [
     {"core", "config"},
     {"cards"},
     {"schemas", "kafka", "ops"},
-    {"http", "streams", "storage", "bank"},
+    {"http", "streams", "storage", "bank", "webhooks"},
     {"app"},
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}

@@ -80,18 +80,56 @@ class Harness:
         return [event for _, event in self.repo.events]
 
 
-async def test_approved_then_captured_with_keys_from_our_ids_and_the_code_discarded() -> None:
+async def test_automatic_capture_is_one_sale_one_transition_and_the_code_discarded() -> None:
     h = Harness()
     new = _new(security_code_in_vault=True)
     await h.vault.put(new.transaction_id, SecurityCode("123"))
     outcome = await h.flow.run(new, correlation_id="c")
     assert outcome.payment is not None
     assert (outcome.payment.status, outcome.final) == (S.CAPTURED, True)
+    assert outcome.payment.captured_minor == new.amount_minor
     txn = new.transaction_id
-    keys = [idempotency_key(txn, "authorize"), idempotency_key(txn, "capture")]
-    assert h.bank.calls == list(zip(["authorize", "capture"], keys, strict=True))
-    assert h.events() == [E.AUTHORIZATION_APPROVED, E.CAPTURE_APPROVED]
+    assert h.bank.calls == [("sale", idempotency_key(txn, "sale"))]
+    assert h.events() == [E.SALE_APPROVED]
     assert txn not in h.vault.codes
+
+
+async def test_manual_capture_authorizes_only_and_waits_for_the_merchant() -> None:
+    h = Harness()
+    new = _new(security_code_in_vault=True, capture_method="manual")
+    await h.vault.put(new.transaction_id, SecurityCode("123"))
+    outcome = await h.flow.run(new, correlation_id="c")
+    assert outcome.payment is not None
+    assert (outcome.payment.status, outcome.final) == (S.REQUIRES_CAPTURE, True)
+    assert (outcome.payment.captured_minor, outcome.payment.authorization_id) == (0, "auth_1")
+    assert outcome.payment.authorized_at is not None
+    assert h.bank.calls == [("authorize", idempotency_key(new.transaction_id, "authorize"))]
+    assert h.events() == [E.AUTHORIZATION_HELD]
+    assert new.transaction_id not in h.vault.codes  # the bank has answered for good
+
+
+async def test_an_unknown_manual_authorization_found_by_inquiry_waits_for_capture() -> None:
+    new = _new(capture_method="manual")
+    h = Harness(ScriptedBank(authorize_with=BankOutcomeUnknown("timeout")))
+    await h.flow.run(new, correlation_id=None)
+    h.bank.executed.append(executed_authorization(idempotency_key(new.transaction_id, "authorize")))
+    again = await h.flow.run(new, correlation_id=None)
+    assert again.payment is not None
+    assert again.payment.status == S.REQUIRES_CAPTURE
+    assert h.operations() == ["authorize", "inquire"]
+    assert h.events() == [E.AUTHORIZATION_UNKNOWN, E.AUTHORIZATION_HELD]
+
+
+async def test_a_redelivery_after_an_unknown_sale_inquires_and_never_sells_twice() -> None:
+    new = _new()
+    h = Harness(ScriptedBank(authorize_with=BankOutcomeUnknown("timeout")))
+    first = await h.flow.run(new, correlation_id=None)
+    assert first.payment is not None
+    assert first.payment.status == S.UNKNOWN
+    again = await h.flow.run(new, correlation_id=None)  # the bank shows nothing yet
+    assert again.payment is not None
+    assert again.payment.status == S.UNKNOWN
+    assert h.operations() == ["sale", "inquire"]
 
 
 async def test_a_decline_fails_the_payment_with_its_codes_and_nothing_is_captured() -> None:
@@ -104,16 +142,27 @@ async def test_a_decline_fails_the_payment_with_its_codes_and_nothing_is_capture
         "card_declined",
         "insufficient_funds",
     )
-    assert h.operations() == ["authorize"]
+    assert h.operations() == ["sale"]
     assert h.events() == [E.AUTHORIZATION_DECLINED]
+
+
+async def _authorized_before_the_sale(h: Harness, new: NewPayment) -> None:
+    """A payment an older processor authorized (to capture next), before sales existed."""
+    await h.repo.claim_payment(new, correlation_id=None)
+    await h.repo.mark_authorized(
+        new.transaction_id, expected=S.PROCESSING, authorization_id="auth_1", correlation_id=None
+    )
 
 
 async def test_a_capture_decline_is_named_as_one() -> None:
     h = Harness(ScriptedBank(capture_with=DECLINED))
-    outcome = await h.flow.run(_new(), correlation_id=None)
+    new = _new()
+    await _authorized_before_the_sale(h, new)
+    outcome = await h.flow.run(new, correlation_id=None)
     assert outcome.payment is not None
     assert (outcome.payment.status, outcome.payment.failure_code) == (S.FAILED, "capture_declined")
     assert h.events() == [E.AUTHORIZATION_APPROVED, E.CAPTURE_DECLINED]
+    assert h.operations() == ["capture"]
 
 
 async def test_not_sent_on_the_first_delivery_fails_as_not_charged() -> None:
@@ -143,6 +192,7 @@ async def test_an_unknown_authorization_outcome_stays_unknown() -> None:
 async def test_an_unknown_capture_outcome_is_unknown_capture_and_keeps_the_code() -> None:
     h = Harness(ScriptedBank(capture_with=BankOutcomeUnknown("reset")))
     new = _new()
+    await _authorized_before_the_sale(h, new)
     await h.vault.put(new.transaction_id, SecurityCode("123"))
     outcome = await h.flow.run(new, correlation_id=None)
     assert outcome.payment is not None
@@ -261,7 +311,7 @@ async def test_a_replay_of_a_settled_payment_is_answered_after_its_card_was_deta
     assert first.payment is not None
     assert again.payment is not None
     assert again.payment.status == S.CAPTURED
-    assert h.operations() == ["authorize", "capture"]
+    assert h.operations() == ["sale"]
 
 
 async def test_an_expired_security_code_fails_before_the_bank_is_asked() -> None:
@@ -285,20 +335,20 @@ async def test_a_redelivery_whose_code_expired_never_authorizes_without_it() -> 
     assert h.operations() == ["inquire"]
 
 
-async def test_a_redelivery_whose_code_expired_takes_the_earlier_authorization() -> None:
+async def test_a_redelivery_whose_code_expired_takes_the_earlier_sale() -> None:
     new = _new(security_code_in_vault=True)
-    earlier = executed_authorization(idempotency_key(new.transaction_id, "authorize"))
+    earlier = executed_authorization(idempotency_key(new.transaction_id, "sale"), operation="sale")
     h = Harness(ScriptedBank(executed=[earlier]))
     await h.repo.claim_payment(new, correlation_id=None)
     outcome = await h.flow.run(new, correlation_id=None)
     assert outcome.payment is not None
     assert outcome.payment.status == S.CAPTURED
-    assert h.operations() == ["inquire", "capture"]
+    assert h.operations() == ["inquire"]  # the sale captured already: no capture call
 
 
-async def test_a_refused_key_reuse_takes_the_earlier_authorization_from_the_bank() -> None:
+async def test_a_refused_key_reuse_takes_the_earlier_sale_from_the_bank() -> None:
     new = _new()
-    earlier = executed_authorization(idempotency_key(new.transaction_id, "authorize"))
+    earlier = executed_authorization(idempotency_key(new.transaction_id, "sale"), operation="sale")
     bank = ScriptedBank(
         authorize_with=BankRejected("key reused", code="idempotency_key_reuse", status=422),
         executed=[earlier],
@@ -310,7 +360,7 @@ async def test_a_refused_key_reuse_takes_the_earlier_authorization_from_the_bank
         S.CAPTURED,
         "auth_earlier",
     )
-    assert h.operations() == ["authorize", "inquire", "capture"]
+    assert h.operations() == ["sale", "inquire"]
 
 
 async def test_a_refused_key_reuse_the_bank_cannot_explain_is_unknown() -> None:
@@ -342,15 +392,17 @@ async def test_a_conflicting_claim_is_an_error_with_no_bank_call() -> None:
     assert h.bank.calls == []
 
 
-async def test_a_redelivered_unknown_payment_asks_the_bank_instead_of_authorizing_again() -> None:
+async def test_a_redelivered_unknown_payment_asks_the_bank_instead_of_selling_again() -> None:
     new = _new()
     h = Harness(ScriptedBank(authorize_with=BankOutcomeUnknown("timeout")))
     await h.flow.run(new, correlation_id=None)
-    h.bank.executed.append(executed_authorization(idempotency_key(new.transaction_id, "authorize")))
+    sale = executed_authorization(idempotency_key(new.transaction_id, "sale"), operation="sale")
+    h.bank.executed.append(sale)
     again = await h.flow.run(new, correlation_id=None)
     assert again.payment is not None
-    assert again.payment.status == S.CAPTURED
-    assert h.operations() == ["authorize", "inquire", "capture"]
+    assert (again.payment.status, again.payment.captured_minor) == (S.CAPTURED, 10_000)
+    assert h.operations() == ["sale", "inquire"]
+    assert h.events() == [E.AUTHORIZATION_UNKNOWN, E.SALE_APPROVED]
 
 
 async def test_a_settled_payment_replayed_calls_nothing() -> None:
@@ -370,7 +422,7 @@ async def test_the_reconciler_fails_what_the_bank_never_saw_only_after_giving_up
     assert young.status == S.PROCESSING
     old = await h.flow.reconcile(claim.payment, give_up_after=dt.timedelta(0))
     assert (old.status, old.failure_code) == (S.FAILED, "not_processed_by_bank")
-    assert "authorize" not in h.operations()
+    assert not {"authorize", "sale"} & set(h.operations())
 
 
 async def test_a_transition_another_delivery_made_first_is_taken_as_it_stands() -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any, cast
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from payment_service.config.settings import DatadogSettings
 from payment_service.core.errors import NotAccepted
 from payment_service.http.replies import ReplyRouter
 from payment_service.http.request_reply import RequestReply
 from payment_service.kafka.producer import AsyncProducer, ProduceFailed
+from payment_service.kafka.signing import Signer
 from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.metric_catalog import Metric
 from payment_service.ops.telemetry import Metrics, Tags
@@ -48,7 +50,7 @@ class Replies:
     def __init__(self, result: PaymentResult | None) -> None:
         self.result = result
 
-    def expect(self, reply_id: str) -> None:
+    def expect(self, reply_id: str, expected: object) -> None:
         return None
 
     def forget(self, reply_id: str) -> None:
@@ -65,6 +67,7 @@ def sender(metrics: Metrics, *, fails: bool = False, answered: bool = True) -> R
     return RequestReply(
         cast(AsyncProducer, Producer(fails)),
         cast(ReplyRouter, Replies(result if answered else None)),
+        Signer("api", Ed25519PrivateKey.generate()),
         topic="requests",
         timeout_seconds=1.0,
         tracing=False,
@@ -81,7 +84,9 @@ async def test_each_wait_is_counted_and_timed_by_outcome(
 ) -> None:
     metrics = Recorded()
     try:
-        await sender(metrics, fails=fails, answered=answered).send(b"{}", "t", "c", kind="refund")
+        await sender(metrics, fails=fails, answered=answered).send(
+            b"{}", "t", "c", kind="refund", merchant_id="m"
+        )
     except NotAccepted:
         assert fails
     assert metrics.counts == [(catalog.API_REPLIES, {"kind": "refund", "outcome": outcome})]

@@ -62,7 +62,13 @@ def test_local_env_secrets_are_generated_once_and_private(tmp_path: Path) -> Non
     # Every process reads local.env: no private card key, no legacy key in it.
     assert not {"ENCRYPTION_KEY", "CARD_PRIVATE_KEYS", "CARD_PRIVATE_KEYS_DIR"} & set(first)
     processor = stackctl.read_env_file(cfg.processor_env)
-    assert processor == {"CARD_PRIVATE_KEYS_DIR": str(cfg.card_keys)}
+    assert processor == {
+        "CARD_PRIVATE_KEYS_DIR": str(cfg.card_keys),
+        "RESULT_SIGNING_KEY_FILE": str(cfg.signing_keys / "processor-result.key"),
+    }
+    # The message layer's public keys are for everyone; its private keys are not.
+    assert first["RESULT_VERIFY_KEY_FILE"].endswith(".pub")
+    assert not {"COMMAND_SIGNING_KEY_FILE", "RESULT_SIGNING_KEY_FILE"} & set(first)
     assert stat.S_IMODE(os.stat(cfg.processor_env).st_mode) == 0o600
     assert first["DATABASE_URL"] == (
         f"postgresql://payment_user:{first['POSTGRES_PASSWORD']}@127.0.0.1:5432/payment_db"

@@ -64,7 +64,7 @@ def test_every_other_refund_pair_is_refused(pair: tuple[RefundStatus, RefundEven
 
 
 def test_terminal_settled_and_refundable_sets() -> None:
-    assert {P.FAILED, P.REFUNDED} == PAYMENT_TERMINAL
+    assert {P.FAILED, P.REFUNDED, P.CANCELED} == PAYMENT_TERMINAL
     assert {RefundStatus.COMPLETED, RefundStatus.FAILED} == REFUND_TERMINAL
     assert {P.CAPTURED, P.PARTIALLY_REFUNDED} == REFUNDABLE
     assert PAYMENT_TERMINAL <= PAYMENT_SETTLED
@@ -98,3 +98,33 @@ def test_refund_event_is_full_exactly_when_everything_captured_is_refunded(
 def test_refund_event_refuses_more_than_captured() -> None:
     with pytest.raises(ValueError, match="cannot exceed"):
         refund_event(10_000, 10_001)
+
+
+def test_manual_capture_rows() -> None:
+    # Authorize only, then the merchant's capture (whole or part) or cancel; a refusal at the
+    # bank leaves the hold as it was, to capture or void.
+    assert advance(P.PROCESSING, E.AUTHORIZATION_HELD) is P.REQUIRES_CAPTURE
+    assert advance(P.UNKNOWN, E.AUTHORIZATION_HELD) is P.REQUIRES_CAPTURE
+    assert advance(P.REQUIRES_CAPTURE, E.CAPTURE_REQUESTED) is P.CAPTURING
+    assert advance(P.CAPTURING, E.CAPTURE_APPROVED) is P.CAPTURED
+    assert advance(P.CAPTURING, E.CAPTURE_REFUSED) is P.REQUIRES_CAPTURE
+    assert advance(P.REQUIRES_CAPTURE, E.CANCEL_REQUESTED) is P.CANCELING
+    assert advance(P.CANCELING, E.VOID_APPROVED) is P.CANCELED
+    assert advance(P.CANCELING, E.VOID_REFUSED) is P.REQUIRES_CAPTURE
+    # Only a waiting hold is captured or canceled; nothing else is.
+    for status in PaymentStatus:
+        for event in (E.CAPTURE_REQUESTED, E.CANCEL_REQUESTED):
+            if status is not P.REQUIRES_CAPTURE:
+                with pytest.raises(InvalidTransition):
+                    advance(status, event)
+    # A hold answers the payment request; one being captured or voided does not yet.
+    assert {P.REQUIRES_CAPTURE, P.CANCELED} <= PAYMENT_SETTLED
+    assert not {P.CAPTURING, P.CANCELING} & PAYMENT_SETTLED
+    assert P.REQUIRES_CAPTURE not in REFUNDABLE
+
+
+def test_a_sale_is_one_transition_to_captured() -> None:
+    assert advance(P.PROCESSING, E.SALE_APPROVED) is P.CAPTURED
+    assert advance(P.UNKNOWN, E.SALE_APPROVED) is P.CAPTURED
+    with pytest.raises(InvalidTransition):
+        advance(P.REQUIRES_CAPTURE, E.SALE_APPROVED)

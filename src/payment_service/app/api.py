@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
+import asyncpg
 import uvloop
 from aiohttp import web
 
@@ -23,10 +25,13 @@ from payment_service.app.custody import (
     request_hash_key,
     warn_weak_secrets,
 )
+from payment_service.app.signing_keys import api_signer, result_verify_key
 from payment_service.cards.vault import SecurityCodeVault
 from payment_service.config.settings import Settings
-from payment_service.http.access import access_middleware
+from payment_service.http.access import access_middleware, stamp_ids
+from payment_service.http.captures import CaptureService
 from payment_service.http.errors import error_middleware
+from payment_service.http.events import EVENTS, Events
 from payment_service.http.guards import ApiKeyAuth, RateLimiter
 from payment_service.http.health import (
     CHECK_TIMEOUT_SECONDS,
@@ -36,6 +41,7 @@ from payment_service.http.health import (
     processor_check,
 )
 from payment_service.http.idempotency import AcceptedMarkers, IdempotencyLocks
+from payment_service.http.lists import ListService
 from payment_service.http.metrics import metrics_middleware
 from payment_service.http.payment_methods import PaymentMethodService
 from payment_service.http.payments import PaymentService
@@ -51,8 +57,10 @@ from payment_service.http.request_reply import RequestReply
 from payment_service.http.routes import add_routes
 from payment_service.http.state import (
     AUTH,
+    CAPTURES,
     HEALTH,
     LIMITER,
+    LISTS,
     METRICS,
     PAYMENT_METHODS,
     PAYMENTS,
@@ -61,15 +69,22 @@ from payment_service.http.state import (
     SEALER,
     SETTINGS,
 )
+from payment_service.http.webhooks import WEBHOOKS, WebhookEndpoints
 from payment_service.kafka.producer import AsyncProducer
 from payment_service.ops import gauges
 from payment_service.ops.redis_client import redis_client
 from payment_service.ops.telemetry import Metrics
 from payment_service.storage.api_keys import PgMerchantKeys
+from payment_service.storage.captures import PgCaptureRepository
 from payment_service.storage.db import create_pool
+from payment_service.storage.events import PgEvents
+from payment_service.storage.lists import PgPaymentLists
 from payment_service.storage.payment_methods import PgPaymentMethods
 from payment_service.storage.payments import PgPaymentRepository
 from payment_service.storage.refunds import PgRefundRepository
+from payment_service.storage.webhooks import PgWebhooks
+from payment_service.webhooks.secrets import SecretBox
+from payment_service.webhooks.ssrf import UrlGuard
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +111,7 @@ def build_api(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[PROTECTION] = Protection(settings.api)
     app.cleanup_ctx.append(_resources)
+    app.on_response_prepare.append(stamp_ids)
     add_routes(app)
     if settings.datadog.trace_enabled:
         from ddtrace.contrib.aiohttp import trace_app
@@ -109,13 +125,14 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     sealer = api_sealer(settings)
     fingerprints = fingerprint_key(settings)
     secret = request_hash_key(settings)
+    signer, result_key = api_signer(settings), result_verify_key(settings)
     warn_weak_secrets(settings)
     pool = await create_pool(settings.database, application_name="payment-service-api")
     redis = redis_client(settings.redis)
     producer = AsyncProducer(settings.kafka, client_id=f"payment-api-{settings.api.instance}")
-    replies = ReplyRouter(settings.kafka, settings.api.instance)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CHECK_TIMEOUT_SECONDS))
     metrics = app[METRICS] = Metrics(settings.datadog, "api")
+    replies = ReplyRouter(settings.kafka, settings.api.instance, result_key, metrics)
     sampling = asyncio.create_task(
         gauges.report_forever(
             metrics,
@@ -131,6 +148,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         sender = RequestReply(
             producer,
             replies,
+            signer,
             topic=settings.kafka.topic_requests,
             timeout_seconds=settings.api.sync_timeout_seconds,
             tracing=settings.datadog.trace_enabled,
@@ -170,6 +188,15 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             locks=locks,
             sender=sender,
         )
+        app[CAPTURES] = CaptureService(
+            secret_key=secret,
+            payments=payments,
+            captures=PgCaptureRepository(pool),
+            locks=locks,
+            sender=sender,
+        )
+        app[LISTS] = ListService(PgPaymentLists(pool))
+        _webhooks(app, settings, pool, secret)
         app[HEALTH] = HealthCheck(
             {
                 "postgres": lambda: pool.fetchval("SELECT 1"),
@@ -195,6 +222,22 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await redis.aclose()
         await pool.close()
         app[METRICS].close()
+
+
+def _webhooks(app: web.Application, settings: Settings, pool: asyncpg.Pool, secret: bytes) -> None:
+    """Webhook endpoints and events; the signing secrets are sealed under SECRET_KEY."""
+    hooks = settings.webhooks
+    store = PgWebhooks(pool)
+    guard = UrlGuard(allow_private=hooks.allow_private_urls)
+    app[WEBHOOKS] = WebhookEndpoints(
+        store, SecretBox(secret), guard, max_per_merchant=hooks.max_endpoints_per_merchant
+    )
+    retention = dt.timedelta(days=hooks.retention_days)
+    app[EVENTS] = Events(
+        PgEvents(pool, retention=retention),
+        store,
+        horizon=dt.timedelta(seconds=hooks.retry_horizon_seconds),
+    )
 
 
 def run_api(settings: Settings) -> None:

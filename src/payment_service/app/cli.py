@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from payment_service.app import cards_cli
+from payment_service.app import cards_cli, producers_cli
 from payment_service.config.settings import Settings
 
 
@@ -35,6 +35,14 @@ def _processor(settings: Settings, args: argparse.Namespace) -> int:
     from payment_service.app.processor import run_processor
 
     run_processor(settings)
+    return 0
+
+
+def _dispatcher(settings: Settings, args: argparse.Namespace) -> int:
+    _observe(settings, "dispatcher")
+    from payment_service.app.dispatcher import run_dispatcher
+
+    run_dispatcher(settings)
     return 0
 
 
@@ -168,6 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("api", help="run the HTTP API").set_defaults(run=_api)
     sub.add_parser("processor", help="run the Kafka payment processor").set_defaults(run=_processor)
+    sub.add_parser("dispatcher", help="run the webhook dispatcher").set_defaults(run=_dispatcher)
     sim = sub.add_parser("banksim", help="run the acquiring-bank simulator")
     sim.add_argument("--host", default=None)
     sim.add_argument("--port", type=int, default=None)
@@ -193,6 +202,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="default")
     create.set_defaults(run=_keys_create)
     cards_cli.add_commands(sub, keys_sub)
+    producers_cli.add_commands(sub)
     seed = sub.add_parser("db-seed", help="create a demo merchant and print its API key")
     seed.add_argument("--merchant", default="merchant_demo")
     seed.set_defaults(run=_db_seed)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from payment_service.app.custody import card_opener, fingerprint_key, warn_weak_secrets
+from payment_service.app.signing_keys import command_verify_key, result_signer
 from payment_service.bank.breaker import BankCircuitBreaker
 from payment_service.bank.client import HttpBankClient
 from payment_service.cards.vault import SecurityCodeVault
@@ -32,18 +33,23 @@ from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.heartbeat import Heartbeat, instance_name
 from payment_service.ops.redis_client import redis_client
 from payment_service.ops.telemetry import Metrics
+from payment_service.storage.captures import PgCaptureRepository
 from payment_service.storage.db import create_pool
 from payment_service.storage.locks import PgAdvisoryLock
 from payment_service.storage.payment_methods import PgPaymentMethods
 from payment_service.storage.payments import PgPaymentRepository
+from payment_service.storage.producers import PgProducers
 from payment_service.storage.refunds import PgRefundRepository
 from payment_service.streams import reconciler
+from payment_service.streams.authorize import CommandGate
+from payment_service.streams.captures import CaptureFlow
 from payment_service.streams.cards import CardSources
 from payment_service.streams.fastlane import FastLane
 from payment_service.streams.handler import CommandHandler
 from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.pipeline import build_application, message_budget_seconds
 from payment_service.streams.publisher import ResultPublisher
+from payment_service.streams.recorder import PaymentRecorder
 from payment_service.streams.refunds import RefundFlow
 from payment_service.streams.sink import CommandSink, SideLoop
 
@@ -69,6 +75,7 @@ async def build_processor(settings: Settings) -> Processor:
     stack = AsyncExitStack()
     opener = card_opener(settings)
     fingerprints = fingerprint_key(settings)
+    signer, api_key = result_signer(settings), command_verify_key(settings)
     warn_weak_secrets(settings)
     pool = await create_pool(settings.database, application_name="payment-service-processor")
     stack.push_async_callback(pool.close)
@@ -94,7 +101,7 @@ async def build_processor(settings: Settings) -> Processor:
     vault = SecurityCodeVault.from_settings(redis, settings.redis, opener=opener)
     cards = CardSources(opener, PgPaymentMethods(pool), fingerprints)
     processing = settings.processor
-    publisher = ResultPublisher(settings.kafka, producer, metrics)
+    publisher = ResultPublisher(settings.kafka, producer, metrics, signer)
     give_up_after = dt.timedelta(seconds=processing.reconcile_give_up_after_seconds)
     lane = FastLane(
         payments,
@@ -108,12 +115,17 @@ async def build_processor(settings: Settings) -> Processor:
     lane.start(flow)
     refunds_repo = PgRefundRepository(pool)
     refunds = RefundFlow(refunds_repo, bank, metrics=metrics)
+    captures_repo = PgCaptureRepository(pool)
+    captures = CaptureFlow(captures_repo, payments, bank, PaymentRecorder(payments, metrics))
+    gate = CommandGate(PgProducers(pool), api_key, ttl_seconds=processing.producer_cache_seconds)
     handler = CommandHandler(
         publisher,
         flow,
         refunds,
         payments,
         metrics,
+        gate,
+        captures=captures,
         refusals=AcceptedMarkers(redis),
         tracing=settings.datadog.trace_enabled,
         transient_retry_seconds=processing.transient_retry_seconds,
@@ -127,6 +139,9 @@ async def build_processor(settings: Settings) -> Processor:
         refunds,
         stale_after=dt.timedelta(seconds=processing.reconcile_stale_after_seconds),
         give_up_after=give_up_after,
+        captures_repo=captures_repo,
+        captures=captures,
+        authorization_validity=dt.timedelta(seconds=processing.authorization_validity_seconds),
         metrics=metrics,
     )
     task = asyncio.create_task(settler.run_forever(processing.reconcile_interval_seconds))

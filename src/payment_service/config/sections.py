@@ -177,8 +177,13 @@ class ProcessorSettings(BaseSettings):
     reconcile_interval_seconds: float = Field(default=30.0, gt=0)
     reconcile_stale_after_seconds: float = Field(default=120.0, gt=0)
     reconcile_give_up_after_seconds: float = Field(default=900.0, gt=0)
+    # A manual-capture hold not captured within this (7 days, as card networks hold) is voided.
+    authorization_validity_seconds: float = Field(default=7 * 86400.0, gt=0)
     # Transient infrastructure errors (database, Redis, Kafka) are retried this long per message.
     transient_retry_seconds: float = Field(default=20.0, gt=0)
+    # How long a producer's registry entry is trusted before it is read again: a revocation
+    # takes effect within this, with no restart.
+    producer_cache_seconds: float = Field(default=2.0, gt=0, le=60)
 
 
 class BankSimSettings(BaseSettings):

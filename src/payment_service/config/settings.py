@@ -38,6 +38,7 @@ from payment_service.config.sections import (
     RedisSettings,
     _config,
 )
+from payment_service.config.webhooks import WebhookSettings
 
 __all__ = [
     "ENV_FILES",
@@ -53,6 +54,7 @@ __all__ = [
     "ProcessorSettings",
     "RedisSettings",
     "Settings",
+    "WebhookSettings",
 ]
 
 
@@ -79,6 +81,16 @@ class Settings(BaseSettings):
     # LEGACY, decrypt-only (processor): the old AES-GCM keys "kid:base64,...", kept until
     # `cards rewrap` has converted what they seal; never the API's.
     encryption_key: SecretStr | None = None
+    # Ed25519 keys of the message layer (docs/kafka.md, "Signing"), each a file holding one
+    # base64 line (`payment-service signing init` writes them). The API signs its commands
+    # with COMMAND_SIGNING_KEY_FILE (private, the API's alone) and checks results with
+    # RESULT_VERIFY_KEY_FILE (the processor's public key); the processor checks the API's
+    # commands with COMMAND_VERIFY_KEY_FILE and signs results with RESULT_SIGNING_KEY_FILE
+    # (private, the processor's alone). Registered producers' public keys are in PostgreSQL.
+    command_signing_key_file: Path | None = None
+    command_verify_key_file: Path | None = None
+    result_signing_key_file: Path | None = None
+    result_verify_key_file: Path | None = None
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -88,6 +100,7 @@ class Settings(BaseSettings):
     processor: ProcessorSettings = Field(default_factory=ProcessorSettings)
     banksim: BankSimSettings = Field(default_factory=BankSimSettings)
     datadog: DatadogSettings = Field(default_factory=DatadogSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @model_validator(mode="after")
     def _no_weak_secrets_in_production(self) -> Settings:
@@ -99,6 +112,8 @@ class Settings(BaseSettings):
                     f"KAFKA_SECURITY_PROTOCOL={self.kafka.security_protocol} is refused: use "
                     f"{' or '.join(PRODUCTION_KAFKA_PROTOCOLS)} (TLS)"
                 )
+            if self.webhooks.allow_private_urls:
+                problems.append("WEBHOOKS_ALLOW_PRIVATE_URLS=true is for development only")
             if problems:
                 raise ValueError("; ".join(problems) + " (production refuses weak settings)")
         return self

@@ -7,6 +7,8 @@ the adapters raise them (storage translates asyncpg's errors, the bank client it
     ├── InvalidRequest             400  malformed JSON, bad header
     │   ├── PaymentNotRefundable   400  payment_not_refundable
     │   ├── RefundExceedsRemaining 400  refund_exceeds_remaining
+    │   ├── PaymentNotCapturable   400  payment_not_capturable (not requires_capture)
+    │   ├── CaptureExceedsAuthorized 400 capture_exceeds_authorized
     │   └── PaymentMethodDetached  400  payment_method_detached
     ├── ValidationFailed           422  field-by-field detail
     ├── IdempotencyKeyReused       422  same key, other body
@@ -15,6 +17,7 @@ the adapters raise them (storage translates asyncpg's errors, the bank client it
     ├── CardExpired                402  card_expired (a card on file past its expiry)
     ├── NotFound                   404  unknown, or another merchant's (never 403)
     │   └── PaymentMethodNotFound  404  payment_method_not_found
+    ├── MethodNotAllowed           405  method_not_allowed (with Allow)
     ├── BodyReadTimeout            408  the body did not arrive within its deadline
     ├── IdempotencyKeyInUse        409  concurrent request with the same key
     ├── BodyTooLarge               413
@@ -122,6 +125,14 @@ class RefundExceedsRemaining(InvalidRequest):
     code = "refund_exceeds_remaining"
 
 
+class PaymentNotCapturable(InvalidRequest):
+    code = "payment_not_capturable"  # capture and cancel need status requires_capture
+
+
+class CaptureExceedsAuthorized(InvalidRequest):
+    code = "capture_exceeds_authorized"
+
+
 class ValidationFailed(PaymentServiceError):
     status = 422
     type = "invalid_request_error"
@@ -169,6 +180,16 @@ class CardExpired(PaymentServiceError):
     status = 402
     type = "card_error"
     code = "card_expired"
+
+
+class MethodNotAllowed(PaymentServiceError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allowed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
 
 
 class BodyReadTimeout(PaymentServiceError):

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from payment_service.core.banking import BankInquiry, BankResult
 from payment_service.core.masking import CardNumber, SecurityCode
+from payment_service.core.producers import ProducerRecord
 from payment_service.core.records import (
     Claim,
     NewPayment,
@@ -47,7 +48,22 @@ class PaymentRepository(Protocol):
         expected: PaymentStatus,
         authorization_id: str,
         correlation_id: str | None,
-    ) -> PaymentRecord: ...
+        event: PaymentEvent = ...,
+    ) -> PaymentRecord:
+        """An approved authorization: `authorization_approved` (-> authorized) or
+        `authorization_held` (manual capture, -> requires_capture)."""
+        ...
+
+    async def mark_sold(
+        self,
+        transaction_id: str,
+        *,
+        expected: PaymentStatus,
+        authorization_id: str,
+        correlation_id: str | None,
+    ) -> PaymentRecord:
+        """An approved sale: authorized and captured in full, one transition."""
+        ...
 
     async def mark_captured(
         self,
@@ -271,22 +287,14 @@ class MerchantKeys(Protocol):
     async def merchant_for_key(self, presented_key: str) -> str | None: ...
 
 
+class ProducerDirectory(Protocol):
+    """The producer registry as the processor reads it: one producer by name (None: unknown)."""
+
+    async def producer(self, name: str) -> ProducerRecord | None: ...
+
+
 class ExclusiveLock(Protocol):
     """A lock held by one process at a time across all of them; `held()` yields whether we got it
     (never waits for it)."""
 
     def held(self) -> AbstractAsyncContextManager[bool]: ...
-
-
-class PaymentRefusals(Protocol):
-    """Where a payment refused before it had a row keeps its final error, for GET and replays."""
-
-    async def refuse(
-        self,
-        transaction_id: str,
-        merchant_id: str,
-        request_hash: str | None,
-        code: str,
-        message: str,
-    ) -> None:
-        """Record the refusal (it replaces the "accepted" marker); may raise on a store outage."""

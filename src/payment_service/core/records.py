@@ -54,6 +54,10 @@ class NewPayment:
     request_hash: str | None = None
     # True when the API left the security code in the vault for the bank call.
     security_code_in_vault: bool = False
+    # Who asked (`api:<key id>`, `producer:<name>`): kept on the row, named by its audit rows.
+    requested_by: str | None = None
+    # "automatic": one bank call (a sale); "manual": authorize, then wait for capture or cancel.
+    capture_method: str = "automatic"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,7 @@ class NewRefund:
     metadata: Mapping[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
     request_hash: str | None = None
+    requested_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,7 @@ class RefundRecord:
     correlation_id: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    requested_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +171,31 @@ class PaymentRecord:
     created_at: dt.datetime
     updated_at: dt.datetime
     payment_method_id: str | None = None
+    requested_by: str | None = None
+    capture_method: str = "automatic"
+    authorized_at: dt.datetime | None = None
+    # The amount of the capture in flight (status capturing), repeated exactly on retry.
+    capture_requested_minor: int | None = None
+    cancellation_reason: str | None = None
+    hold_checked_at: dt.datetime | None = None
     refunds: tuple[RefundRecord, ...] = ()
+
+    @property
+    def manual_capture(self) -> bool:
+        return self.capture_method == "manual"
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureRequest:
+    """A merchant's capture (`amount_minor` None: all that was authorized) or cancel of a
+    manual-capture payment, as the repository is asked to record it before the bank call."""
+
+    transaction_id: str
+    merchant_id: str
+    amount_minor: int | None = None
+    cancellation_reason: str | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
 
 
 @dataclass(frozen=True)

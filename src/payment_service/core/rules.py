@@ -45,3 +45,19 @@ def refundable_amount(
 def card_expired(expiry_month: int, expiry_year: int, today: dt.date) -> bool:
     """A card is valid through the last day of its expiry month (networks' rule), in UTC."""
     return (expiry_year, expiry_month) < (today.year, today.month)
+
+
+def repeats_capture(payment: PaymentRecord, kind: str, amount_minor: int | None) -> bool:
+    """Whether a capture (`amount_minor`, None: all) or cancel of a manual-capture payment is
+    one already in flight (capturing that amount, canceling) or done (captured that amount,
+    canceled): a redelivery or the same request again, which continues or answers that one
+    bank call and never makes another. Used by the API's pre-check and by storage."""
+    if not payment.manual_capture:
+        return False
+    if kind == "cancel":
+        return payment.status in (PaymentStatus.CANCELING, PaymentStatus.CANCELED)
+    wanted = payment.amount_minor if amount_minor is None else amount_minor
+    if payment.status == PaymentStatus.CAPTURING:
+        return payment.capture_requested_minor == wanted
+    done = payment.status in (PaymentStatus.CAPTURED, *REFUNDABLE, PaymentStatus.REFUNDED)
+    return done and payment.captured_minor == wanted

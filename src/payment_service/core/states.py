@@ -17,9 +17,15 @@ from typing import Final
 
 class PaymentStatus(StrEnum):
     PROCESSING = "processing"
+    # Automatic capture before the one-call sale, kept for payments recorded that way.
     AUTHORIZED = "authorized"
     UNKNOWN = "unknown"
     UNKNOWN_CAPTURE = "unknown_capture"
+    # Manual capture: the hold waits for the merchant's capture or cancel.
+    REQUIRES_CAPTURE = "requires_capture"
+    CAPTURING = "capturing"
+    CANCELING = "canceling"
+    CANCELED = "canceled"
     CAPTURED = "captured"
     FAILED = "failed"
     PARTIALLY_REFUNDED = "partially_refunded"
@@ -30,6 +36,15 @@ class PaymentEvent(StrEnum):
     AUTHORIZATION_APPROVED = "authorization_approved"
     AUTHORIZATION_DECLINED = "authorization_declined"
     AUTHORIZATION_UNKNOWN = "authorization_unknown"
+    # Automatic capture in one bank call: authorized and captured at once.
+    SALE_APPROVED = "sale_approved"
+    # Manual capture: the authorization holds the funds until a capture or a void.
+    AUTHORIZATION_HELD = "authorization_held"
+    CAPTURE_REQUESTED = "capture_requested"
+    CAPTURE_REFUSED = "capture_refused"
+    CANCEL_REQUESTED = "cancel_requested"
+    VOID_APPROVED = "void_approved"
+    VOID_REFUSED = "void_refused"
     CAPTURE_APPROVED = "capture_approved"
     CAPTURE_DECLINED = "capture_declined"
     CAPTURE_UNKNOWN = "capture_unknown"
@@ -56,6 +71,18 @@ PAYMENT_TRANSITIONS: Final[dict[tuple[PaymentStatus, PaymentEvent], PaymentStatu
     (P.PROCESSING, E.AUTHORIZATION_UNKNOWN): P.UNKNOWN,
     (P.UNKNOWN, E.AUTHORIZATION_APPROVED): P.AUTHORIZED,
     (P.UNKNOWN, E.AUTHORIZATION_DECLINED): P.FAILED,
+    (P.PROCESSING, E.SALE_APPROVED): P.CAPTURED,
+    (P.UNKNOWN, E.SALE_APPROVED): P.CAPTURED,
+    (P.PROCESSING, E.AUTHORIZATION_HELD): P.REQUIRES_CAPTURE,
+    (P.UNKNOWN, E.AUTHORIZATION_HELD): P.REQUIRES_CAPTURE,
+    # The amount to capture is recorded before the bank call, so a redelivery or the
+    # reconciler repeats the same capture; a refused one leaves the hold to capture or void.
+    (P.REQUIRES_CAPTURE, E.CAPTURE_REQUESTED): P.CAPTURING,
+    (P.CAPTURING, E.CAPTURE_APPROVED): P.CAPTURED,
+    (P.CAPTURING, E.CAPTURE_REFUSED): P.REQUIRES_CAPTURE,
+    (P.REQUIRES_CAPTURE, E.CANCEL_REQUESTED): P.CANCELING,
+    (P.CANCELING, E.VOID_APPROVED): P.CANCELED,
+    (P.CANCELING, E.VOID_REFUSED): P.REQUIRES_CAPTURE,
     (P.AUTHORIZED, E.CAPTURE_APPROVED): P.CAPTURED,
     (P.AUTHORIZED, E.CAPTURE_DECLINED): P.FAILED,
     (P.AUTHORIZED, E.CAPTURE_UNKNOWN): P.UNKNOWN_CAPTURE,
@@ -72,8 +99,11 @@ REFUND_TRANSITIONS: Final[dict[tuple[RefundStatus, RefundEvent], RefundStatus]] 
     (RefundStatus.PROCESSING, RefundEvent.REFUND_DECLINED): RefundStatus.FAILED,
 }
 
-# Statuses the HTTP layer reports as the final answer of a payment request.
-PAYMENT_SETTLED: Final = frozenset({P.CAPTURED, P.FAILED, P.PARTIALLY_REFUNDED, P.REFUNDED})
+# Statuses the HTTP layer reports as the final answer of a payment request (a manual capture's
+# hold is one: the merchant's next move, not ours).
+PAYMENT_SETTLED: Final = frozenset(
+    {P.CAPTURED, P.FAILED, P.PARTIALLY_REFUNDED, P.REFUNDED, P.REQUIRES_CAPTURE, P.CANCELED}
+)
 # Still on the way to a final answer: the reconciler settles these when they stay stuck.
 PAYMENT_UNSETTLED: Final = frozenset(s for s in PaymentStatus if s not in PAYMENT_SETTLED)
 # Statuses that money can be refunded from.
@@ -83,6 +113,8 @@ PAYMENT_TERMINAL: Final = frozenset(
     s for s in PaymentStatus if not any(src == s for src, _ in PAYMENT_TRANSITIONS)
 )
 REFUND_TERMINAL: Final = frozenset({RefundStatus.COMPLETED, RefundStatus.FAILED})
+# A capture or cancel command may start from here only.
+CAPTURABLE: Final = frozenset({P.REQUIRES_CAPTURE})
 
 
 class InvalidTransition(Exception):

@@ -8,21 +8,41 @@ ready, one access line says what was asked and answered, in the same JSON as eve
 `http.url` (the path: never the query string), `http.route` (the template), `http.status_code`,
 `duration` (nanoseconds), `network.bytes_written`, `network.client.ip`, `http.useragent`.
 The card-data filter applies to it like to every line.
+
+Every answer carries `Request-Id` (`req_` and 24 hex digits, new for each request, also the
+access line's `request_id`) and `X-Correlation-ID`, stamped as the response is prepared, so
+answers made outside our handlers (the router's 404 and 405, static assets) have them too. Only
+the 400s aiohttp writes itself for a malformed request line or headers, before any application
+code runs, lack them.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from typing import Any
 
 from aiohttp import web
 
-from payment_service.http.errors import correlation_id_of
-from payment_service.http.state import CORRELATION_ID
+from payment_service.http.errors import HEADER_CORRELATION, correlation_id_of
+from payment_service.http.state import CORRELATION_ID, REQUEST_ID
 from payment_service.ops.logcontext import current, log_context
 
 access_log = logging.getLogger("payment_service.access")
+HEADER_REQUEST_ID = "Request-Id"
+
+
+def new_request_id() -> str:
+    return f"req_{secrets.token_hex(12)}"
+
+
+async def stamp_ids(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: the request's ids on every answer, whoever made it."""
+    if REQUEST_ID not in request:
+        request[REQUEST_ID] = new_request_id()
+    response.headers[HEADER_REQUEST_ID] = request[REQUEST_ID]
+    response.headers.setdefault(HEADER_CORRELATION, correlation_id_of(request))
 
 
 @web.middleware
@@ -30,8 +50,10 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
     started = time.perf_counter()
     correlation_id = correlation_id_of(request)
     request[CORRELATION_ID] = correlation_id
+    request[REQUEST_ID] = new_request_id()
     with log_context(
         correlation_id=correlation_id,
+        request_id=request[REQUEST_ID],
         transaction_id=request.match_info.get("transaction_id"),
         refund_id=request.match_info.get("refund_id"),
     ):

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from payment_service.core.errors import (
+    CaptureExceedsAuthorized,
     IdempotencyKeyReused,
     InvalidRequest,
     NotFound,
     PaymentMethodNotFound,
+    PaymentNotCapturable,
     PaymentNotRefundable,
     PaymentServiceError,
     RefundExceedsRemaining,
@@ -34,6 +36,8 @@ _RESULT_ERRORS: dict[str, type[PaymentServiceError]] = {
     "payment_method_not_found": PaymentMethodNotFound,
     "payment_not_refundable": PaymentNotRefundable,
     "refund_exceeds_remaining": RefundExceedsRemaining,
+    "payment_not_capturable": PaymentNotCapturable,
+    "capture_exceeds_authorized": CaptureExceedsAuthorized,
 }
 
 

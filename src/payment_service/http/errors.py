@@ -20,7 +20,9 @@ from redis.exceptions import RedisError
 from payment_service.core.errors import (
     BodyReadTimeout,
     BodyTooLarge,
+    MethodNotAllowed,
     NotAccepted,
+    NotFound,
     Overloaded,
     PaymentServiceError,
     RateLimited,
@@ -65,6 +67,8 @@ def error_response(exc: PaymentServiceError, correlation_id: str) -> web.Respons
     headers = {HEADER_CORRELATION: correlation_id}
     if isinstance(exc, RateLimited | Overloaded):
         headers["Retry-After"] = str(exc.retry_after_seconds)
+    if isinstance(exc, MethodNotAllowed):
+        headers["Allow"] = ", ".join(exc.allowed)
     response = web.json_response(
         {"error": body, "correlation_id": correlation_id}, status=exc.status, headers=headers
     )
@@ -109,6 +113,16 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         return error_response(NotAccepted(OUTCOME_UNKNOWN), correlation_id)
     except web.HTTPRequestEntityTooLarge:
         return error_response(BodyTooLarge("request body exceeds 64 KiB"), correlation_id)
+    except web.HTTPNotFound:
+        # The router's own 404: no route matches. The path is not repeated (it may hold anything).
+        unknown = NotFound("no such resource: see /openapi.json for the routes")
+        return error_response(unknown, correlation_id)
+    except web.HTTPMethodNotAllowed as exc:
+        allowed = tuple(sorted(exc.allowed_methods))
+        refused = MethodNotAllowed(
+            f"{exc.method} is not allowed here; allowed: {', '.join(allowed)}", allowed=allowed
+        )
+        return error_response(refused, correlation_id)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

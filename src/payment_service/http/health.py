@@ -8,11 +8,15 @@ The processor is reported from its heartbeat (`ops/heartbeat.py`): "down" when n
 none consumes, "lagging" past `max_lag` commands. It degrades the report (`"degraded"`, still 200)
 rather than failing it: this API still accepts payments (202) while the processor is away, and a
 load balancer that dropped every API for it would refuse them all.
+
+Beside `components`, `services` maps each one to a boolean (up or not), the shape the seed's
+clients read (docs/compatibility.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -20,6 +24,7 @@ from typing import Any
 import aiohttp
 from redis.asyncio import Redis
 
+from payment_service import __version__
 from payment_service.http.replies import ReplyRouter
 from payment_service.kafka.producer import AsyncProducer
 from payment_service.ops.heartbeat import processors_seen
@@ -52,7 +57,13 @@ class HealthCheck:
         status = "healthy" if not failing else "unhealthy"
         if failing and failing <= self._degrading:
             status = "degraded"
-        report = {"status": status, "components": components}
+        report = {
+            "status": status,
+            "components": components,
+            "services": {name: c["status"] == "up" for name, c in components.items()},
+            "version": __version__,
+            "timestamp": dt.datetime.now(dt.UTC).isoformat(),
+        }
         self._cached = (now, report)
         return report
 
@@ -61,21 +72,35 @@ class HealthCheck:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
-                await check()
+                found = await check()
         except Lagging as exc:
             return {"status": "lagging", "error": str(exc)}
+        except ComponentDown as exc:
+            return {"status": "down", **exc.details}
         except Exception as exc:  # a health check reports every failure, whatever it is
             return {"status": "down", "error": type(exc).__name__}
-        return {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+        details = found if isinstance(found, dict) else {}
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        return {"status": "up", "latency_ms": elapsed, **details}
+
+
+class ComponentDown(Exception):
+    """A check's failure with details for the report (no secrets in them)."""
+
+    def __init__(self, **details: object) -> None:
+        super().__init__(details)
+        self.details = details
 
 
 def kafka_check(producer: AsyncProducer, replies: ReplyRouter) -> Check:
     """Up when the reply consumer runs and the broker answers a metadata request."""
 
-    async def check() -> None:
+    async def check() -> dict[str, object]:
+        state = {"reply_consumer": replies.state, "reply_consumer_restarts": replies.restarts}
         if not replies.healthy:
-            raise RuntimeError("reply consumer is not running")
+            raise ComponentDown(error="reply consumer is not running", **state)
         await asyncio.to_thread(producer.list_topics, CHECK_TIMEOUT_SECONDS)
+        return state
 
     return check
 

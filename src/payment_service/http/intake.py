@@ -40,6 +40,8 @@ def payment_request_hash(
         if data[absent] is None:
             del data[absent]
     del data["cvv"]
+    if data["capture_method"] == "automatic":
+        del data["capture_method"]  # the default: a key used before manual capture still fits
     return _keyed_hash(secret_key, "/api/v1/payments/process", data)
 
 
@@ -60,6 +62,13 @@ def refund_request_hash(secret_key: bytes, transaction_id: str, request: RefundR
     return _keyed_hash(secret_key, f"/api/v1/payments/{transaction_id}/refund", data)
 
 
+def capture_request_hash(
+    secret_key: bytes, transaction_id: str, action: str, data: dict[str, Any]
+) -> str:
+    """What identifies a capture or cancel request for Idempotency-Key."""
+    return _keyed_hash(secret_key, f"/api/v1/payments/{transaction_id}/{action}", data)
+
+
 def _keyed_hash(secret_key: bytes, path: str, data: dict[str, Any]) -> str:
     canonical = json.dumps({"path": path, "request": data}, sort_keys=True, separators=(",", ":"))
     return hmac.new(secret_key, canonical.encode(), hashlib.sha256).hexdigest()
@@ -73,6 +82,7 @@ def payment_command(
     idempotency_key: str | None,
     body_hash: str,
     security_code_in_vault: bool,
+    requested_by: str | None = None,
 ) -> ProcessPayment:
     """The `payment.process/v1` body; the processor computes the fingerprint after opening."""
     card = request.card_data
@@ -101,6 +111,8 @@ def payment_command(
         idempotency_key=idempotency_key,
         request_hash=body_hash,
         security_code_in_vault=security_code_in_vault,
+        requested_by=_requested_by(requested_by),
+        capture_method=request.capture_method,
     )
 
 
@@ -113,6 +125,7 @@ def refund_command(
     amount_minor: int | None,
     idempotency_key: str | None,
     body_hash: str,
+    requested_by: str | None = None,
 ) -> RefundPayment:
     return RefundPayment(
         refund_id=refund_id,
@@ -123,4 +136,10 @@ def refund_command(
         metadata=request.metadata,
         idempotency_key=idempotency_key,
         request_hash=body_hash,
+        requested_by=_requested_by(requested_by),
     )
+
+
+def _requested_by(actor: str | None) -> str | None:
+    """`api:<key id>` as the command carries it; the bare `api` (no key id) is left out."""
+    return actor if actor is not None and actor.startswith("api:") else None

@@ -1,226 +1,218 @@
-"""The OpenAPI document, generated from the pydantic models, and an offline docs page (no CDN)."""
+"""The OpenAPI 3.1 document, generated from the route table (`http/operations.py`).
+
+Nothing here names a path: every operation, parameter and body comes from an `Operation` and its
+pydantic models (`model_json_schema`); this module only knows what is common to all of them (the
+error body, the headers every answer carries, the bearer scheme).
+"""
 
 from __future__ import annotations
 
-import html
-from functools import cache
-from typing import Any
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
 
 from pydantic import BaseModel
 
 from payment_service import __version__
-from payment_service.schemas.answers import ErrorResponse, PaymentView, RefundView
-from payment_service.schemas.payment_methods import (
-    CardKeyView,
-    PaymentMethodRequest,
-    PaymentMethodView,
-)
-from payment_service.schemas.payments import PaymentRequest, RefundRequest
+from payment_service.http.operations import PATH_PARAMETERS, Operation, Reply
+from payment_service.schemas.answers import ErrorResponse
 
-_MODELS: tuple[type[BaseModel], ...] = (
-    PaymentRequest,
-    PaymentView,
-    RefundRequest,
-    RefundView,
-    PaymentMethodRequest,
-    PaymentMethodView,
-    CardKeyView,
-    ErrorResponse,
-)
-
-_ERRORS = {
-    "400": "malformed JSON (malformed_json, json_too_deep, duplicate_key) or a refused "
-    "operation (payment_not_refundable, payment_method_detached, ...)",
-    "401": "missing or invalid API key",
-    "402": "card_expired: the card on file is past its expiry",
-    "404": "unknown payment or payment method, or another merchant's",
-    "408": "the body did not arrive in time (body_read_timeout)",
-    "409": "a request with the same Idempotency-Key is in progress",
-    "413": "body larger than 64 KiB",
-    "422": "validation failed (field by field; the code names the first rule: "
-    "control_characters, amount_too_large...), or Idempotency-Key reused with another body",
-    "429": "rate limited (see Retry-After)",
-    "503": "not durably accepted (not_accepted), or too much in flight (overloaded, see "
-    "Retry-After); retry with the same Idempotency-Key",
+ERRORS: Final[dict[int, str]] = {
+    400: "malformed JSON (`malformed_json`, `json_too_deep`, `duplicate_key`), a bad header "
+    "(`invalid_idempotency_key`) or a refused operation (`payment_not_refundable`, "
+    "`refund_exceeds_remaining`, `payment_method_detached`)",
+    401: "missing or invalid API key (`invalid_api_key`)",
+    402: "`card_expired`: the card on file is past its expiry",
+    404: "`resource_missing`: unknown, or another merchant's (never 403: that would say it "
+    "exists); also any path that is no route",
+    408: "`body_read_timeout`: the body did not arrive in time",
+    409: "`idempotency_key_in_use`: a request with the same Idempotency-Key is in progress",
+    413: "`body_too_large`: body larger than 64 KiB",
+    422: "validation failed, field by field (`validation_error` or the first rule's code: "
+    "`control_characters`, `amount_too_large`...), or `idempotency_key_reused` with another body",
+    429: "`rate_limited`: see Retry-After",
+    503: "`not_accepted`: not durably accepted, nothing charged; or `overloaded` (see "
+    "Retry-After). Retry with the same Idempotency-Key",
 }
-# The answers that are not a model: "still processing" (202), "accepted, not recorded yet"
-# (GET 200), a payment's refunds, and the health report.
-_PROCESSING = {
-    "type": "object",
-    "required": ["transaction_id", "status"],
-    "properties": {
-        "transaction_id": {"type": "string"},
-        "refund_id": {"type": "string"},
-        "status": {"type": "string"},
-        # "failed" before any row existed (refused by the processor): its code and message.
-        "error": {"type": "object"},
-    },
+HEADERS: Final[dict[str, tuple[str, dict[str, Any]]]] = {
+    "Request-Id": ("this answer's id (`req_...`): quote it to support", {"type": "string"}),
+    "X-Correlation-ID": (
+        "the request's `X-Correlation-ID` (1-128 printable characters), or a new one",
+        {"type": "string"},
+    ),
+    "Idempotent-Replayed": (
+        "`true` when this answers an earlier request with the same Idempotency-Key",
+        {"type": "string", "enum": ["true"]},
+    ),
+    "Location": ("where to GET the outcome", {"type": "string"}),
+    "Retry-After": ("seconds to wait before retrying", {"type": "string"}),
 }
-_REFUND_LIST = {
-    "type": "object",
-    "required": ["transaction_id", "refunds"],
-    "properties": {
-        "transaction_id": {"type": "string"},
-        "refunds": {"type": "array", "items": {"$ref": "#/components/schemas/RefundView"}},
-    },
+ALWAYS: Final = ("Request-Id", "X-Correlation-ID")
+IDEMPOTENCY_KEY: Final = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Stripe's semantics, scoped to the merchant: the same key and body replays "
+    "the first answer (with `Idempotent-Replayed: true`); the same key with another body is "
+    "422; while the first is in progress, 409. Without it, every request is new.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "example": "order-12345-attempt-1",
 }
-_HEALTH = {
-    "type": "object",
-    "required": ["status", "components"],
-    "properties": {
-        "status": {"enum": ["healthy", "degraded", "unhealthy"]},
-        "components": {"type": "object", "additionalProperties": {"type": "object"}},
-    },
+CORRELATION: Final = {
+    "name": "X-Correlation-ID",
+    "in": "header",
+    "required": False,
+    "description": "echoed on the answer and on every log line of this request",
+    "schema": {"type": "string", "maxLength": 128},
 }
+_PARAM: Final = re.compile(r"{([^}]+)}")
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def _json(model: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:
-    schema = model if isinstance(model, dict) else _ref(model)
-    return {"content": {"application/json": {"schema": schema}}}
+def _schema_of(models: tuple[type[BaseModel], ...]) -> dict[str, Any]:
+    return _ref(models[0]) if len(models) == 1 else {"anyOf": [_ref(m) for m in models]}
 
 
-def _operation(
-    summary: str,
-    ok: type[BaseModel] | dict[str, Any],
-    body: type[BaseModel] | None = None,
-    *,
-    sync: bool = True,
-) -> Any:
-    responses: dict[str, Any] = {"200": {"description": "final answer", **_json(ok)}}
-    if body is not None and sync:
-        responses["202"] = {
-            "description": "accepted, still processing; see Location",
-            **_json(_PROCESSING),
+def _headers(names: Iterable[str]) -> dict[str, Any]:
+    return {
+        name: {
+            "description": HEADERS[name][0],
+            "required": name in ALWAYS,
+            "schema": HEADERS[name][1],
         }
-    for status, text in _ERRORS.items():
-        responses[status] = {"description": text, **_json(ErrorResponse)}
-    operation: dict[str, Any] = {
-        "summary": summary,
-        "security": [{"bearer": []}],
-        "responses": responses,
+        for name in (*ALWAYS, *names)
     }
-    if body is not None:
-        operation["requestBody"] = {"required": True, **_json(body)}
-        operation["parameters"] = [
-            {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}
-        ]
-    return operation
 
 
-@cache
-def openapi_spec() -> dict[str, Any]:
-    schemas: dict[str, Any] = {}
-    for model in _MODELS:
+def _example(model: type[BaseModel]) -> Any:
+    """The model's first example, shown (and sent by "Try it out") as the request body."""
+    examples: Any = model.model_json_schema().get("examples")
+    return examples[0] if isinstance(examples, list) and examples else None
+
+
+def _reply(reply: Reply) -> dict[str, Any]:
+    schema = _schema_of(reply.models) if reply.models else dict(reply.body)  # type: ignore[arg-type]
+    return {
+        "description": reply.description,
+        "headers": _headers(reply.headers),
+        "content": {media: {"schema": schema} for media in reply.media},
+    }
+
+
+def _error(status: int) -> dict[str, Any]:
+    retry = ("Retry-After",) if status in (429, 503) else ()
+    return {
+        "description": ERRORS[status],
+        "headers": _headers(retry),
+        "content": {"application/json": {"schema": _ref(ErrorResponse)}},
+    }
+
+
+def _parameters(op: Operation) -> list[dict[str, Any]]:
+    parameters = []
+    for name in _PARAM.findall(op.path):
+        description, schema = op.path_parameters.get(name) or PATH_PARAMETERS[name]
+        parameters.append(
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "description": description,
+                "schema": schema,
+            }
+        )
+    parameters.extend(op.query_parameters)
+    if op.idempotent:
+        parameters.append(IDEMPOTENCY_KEY)
+    if op.tag != "service":
+        parameters.append(CORRELATION)
+    return parameters
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, reply in op.replies.items():
+        responses[str(status)] = _reply(reply)
+        if op.links.get(status):
+            responses[str(status)]["links"] = {
+                link.name: {"operationId": link.operation_id, "parameters": dict(link.parameters)}
+                for link in op.links[status]
+            }
+    for status in op.errors:
+        responses[str(status)] = _error(status)
+    document: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "parameters": _parameters(op),
+        "responses": responses,
+        "security": [{"bearer": []}] if op.authenticated else [],
+    }
+    if op.description:
+        document["description"] = op.description
+    if op.request is not None:
+        media: dict[str, Any] = {"schema": _ref(op.request)}
+        example = _example(op.request)
+        if example is not None:
+            media["example"] = example
+        document["requestBody"] = {"required": True, "content": {"application/json": media}}
+    return document
+
+
+def _models(operations: Iterable[Operation]) -> list[type[BaseModel]]:
+    seen: dict[str, type[BaseModel]] = {ErrorResponse.__name__: ErrorResponse}
+    for op in operations:
+        for model in (op.request, *(m for r in op.replies.values() for m in r.models)):
+            if model is not None:
+                seen.setdefault(model.__name__, model)
+    return list(seen.values())
+
+
+def build_document(
+    operations: Iterable[Operation], extra_schemas: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The document for these operations: paths, components, the bearer scheme.
+
+    `extra_schemas` are components written as JSON Schema (bodies that are not pydantic models).
+    """
+    documented = list(operations)
+    schemas: dict[str, Any] = dict(extra_schemas or {})
+    for model in _models(documented):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
-    payment_id = [
-        {"name": "transaction_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    ]
-    method_id = [
-        {"name": "payment_method_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    ]
-    refund_id = [
-        *payment_id,
-        {"name": "refund_id", "in": "path", "required": True, "schema": {"type": "string"}},
-    ]
-    # GET shows a payment Kafka accepted but PostgreSQL does not show yet as "pending".
-    payment_or_pending = {"anyOf": [_ref(PaymentView), _PROCESSING]}
+    paths: dict[str, dict[str, Any]] = {}
+    for op in documented:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Payment Service", "version": __version__},
+        "info": {
+            "title": "Payment Service",
+            "version": __version__,
+            "description": "Card payments and refunds. Authenticate with `Authorization: Bearer "
+            "<api key>` (`make db-seed` prints one). Every answer carries `Request-Id` and "
+            "`X-Correlation-ID`; errors have one shape, `ErrorResponse`.",
+        },
+        "servers": [{"url": "/"}],
+        "tags": [
+            {"name": "payments", "description": "take, read and refund card payments"},
+            {"name": "cards", "description": "cards on file and the card-sealing key"},
+            {"name": "webhooks", "description": "webhook endpoints, events and deliveries"},
+            {"name": "service", "description": "health and service information"},
+        ],
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-        "paths": {
-            "/api/v1/payments/process": {
-                "post": _operation("Take a card payment", PaymentView, PaymentRequest)
-            },
-            "/api/v1/payments/{transaction_id}": {
-                "get": {**_operation("Get a payment", payment_or_pending), "parameters": payment_id}
-            },
-            "/api/v1/payments/{transaction_id}/refund": {
-                "post": {
-                    **_operation("Refund a payment, partly or fully", RefundView, RefundRequest),
-                    "parameters": payment_id,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the merchant's API key (`psk_...`)",
                 }
-            },
-            "/api/v1/payments/{transaction_id}/refunds": {
-                "get": {
-                    **_operation("List a payment's refunds", _REFUND_LIST),
-                    "parameters": payment_id,
-                }
-            },
-            "/api/v1/payments/{transaction_id}/refunds/{refund_id}": {
-                "get": {**_operation("Get a refund", RefundView), "parameters": refund_id}
-            },
-            "/health": {
-                "get": {
-                    "summary": "Health of the service and its dependencies",
-                    "responses": {
-                        "200": {
-                            "description": "healthy, or degraded: the processor is stopped or "
-                            "lagging, payments are still accepted (202 until it is back)",
-                            **_json(_HEALTH),
-                        },
-                        "429": {"description": "rate limited", **_json(ErrorResponse)},
-                        "503": {"description": "unhealthy", **_json(_HEALTH)},
-                    },
-                }
-            },
-            "/api/v1/payment_methods": {
-                "post": _operation(
-                    "Store a card on file (the security code is never stored)",
-                    PaymentMethodView,
-                    PaymentMethodRequest,
-                    sync=False,
-                )
-            },
-            "/api/v1/payment_methods/{payment_method_id}": {
-                "get": {
-                    **_operation("Get a card on file", PaymentMethodView),
-                    "parameters": method_id,
-                },
-                "delete": {
-                    **_operation(
-                        "Detach a card on file (destroys its envelope)", PaymentMethodView
-                    ),
-                    "parameters": method_id,
-                },
-            },
-            "/api/v1/keys/card": {
-                "get": _operation(
-                    "The public key to seal card data to (HPKE; see docs/security.md)", CardKeyView
-                )
             },
         },
+        "security": [{"bearer": []}],
+        "paths": paths,
     }
-
-
-@cache
-def docs_page() -> str:
-    """A self-contained HTML page describing the API (no external scripts or styles)."""
-    spec = openapi_spec()
-    rows = []
-    for path, operations in spec["paths"].items():
-        for method, op in operations.items():
-            codes = ", ".join(sorted(op.get("responses", {})))
-            rows.append(
-                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code>"
-                f"</td><td>{html.escape(op['summary'])}</td><td>{codes}</td></tr>"
-            )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Payment Service API</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td{padding:4px 12px}</style></head><body>"
-        f"<h1>Payment Service API {html.escape(spec['info']['version'])}</h1>"
-        "<p>Authenticate with <code>Authorization: Bearer &lt;api key&gt;</code>. "
-        "The machine-readable spec is at <a href='/openapi.json'>/openapi.json</a>.</p>"
-        "<table><tr><th>Method</th><th>Path</th><th>What</th><th>Statuses</th></tr>"
-        + "".join(rows)
-        + "</table></body></html>"
-    )

@@ -86,6 +86,7 @@ class PaymentService:
         merchant_id: str,
         idempotency_key: str | None,
         correlation_id: str,
+        actor: str = "api",
     ) -> Answer:
         if request.merchant_id != merchant_id:
             raise ValidationFailed(
@@ -97,7 +98,9 @@ class PaymentService:
         transaction_id = new_id(merchant_id, idempotency_key, "payment")
         bind(transaction_id=transaction_id)
         if idempotency_key is None:
-            return await self._submit(request, transaction_id, None, body_hash, correlation_id)
+            return await self._submit(
+                request, transaction_id, None, body_hash, correlation_id, actor
+            )
         marker_key = self._markers.key(transaction_id)
         async with self._locks.hold(merchant_id, idempotency_key, marker_key) as raw:
             existing = await self._payments.get_payment(transaction_id, merchant_id=merchant_id)
@@ -112,7 +115,7 @@ class PaymentService:
                     raise result_error(marker.error["code"], marker.error["message"])
                 return processing(transaction_id, replayed=True)
             return await self._submit(
-                request, transaction_id, idempotency_key, body_hash, correlation_id
+                request, transaction_id, idempotency_key, body_hash, correlation_id, actor
             )
 
     async def _submit(
@@ -122,6 +125,7 @@ class PaymentService:
         idempotency_key: str | None,
         body_hash: str,
         correlation_id: str,
+        actor: str,
     ) -> Answer:
         """Vault the code, produce the command, then mark it accepted and wait for its result.
 
@@ -138,6 +142,7 @@ class PaymentService:
             idempotency_key=idempotency_key,
             body_hash=body_hash,
             security_code_in_vault=code is not None,
+            requested_by=actor,
         )
         if code is not None:
             await self._vault.put(transaction_id, code)

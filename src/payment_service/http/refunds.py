@@ -24,7 +24,7 @@ from payment_service.schemas.views import refund_view
 
 
 class RefundService:
-    """`POST .../{id}/refund`, `GET .../{id}/refunds` and `GET .../{id}/refunds/{refund_id}`."""
+    """`POST .../{id}/refund` and `GET .../{id}/refunds/{refund_id}` (the list: `http.lists`)."""
 
     def __init__(
         self,
@@ -49,6 +49,7 @@ class RefundService:
         merchant_id: str,
         idempotency_key: str | None,
         correlation_id: str,
+        actor: str = "api",
     ) -> Answer:
         payment = await self._payments.get_payment(transaction_id, merchant_id=merchant_id)
         if payment is None:
@@ -57,7 +58,9 @@ class RefundService:
         refund_id = new_id(merchant_id, idempotency_key, "refund")
         bind(refund_id=refund_id)
         if idempotency_key is None:
-            return await self._submit(payment, request, refund_id, None, body_hash, correlation_id)
+            return await self._submit(
+                payment, request, refund_id, None, body_hash, correlation_id, actor
+            )
         async with self._locks.hold(merchant_id, idempotency_key, None):
             existing = await self._refunds.get_refund(refund_id)
             if existing is not None:
@@ -66,7 +69,7 @@ class RefundService:
                 check_hash(existing.request_hash, body_hash)
                 return replay(payment, existing)
             return await self._submit(
-                payment, request, refund_id, idempotency_key, body_hash, correlation_id
+                payment, request, refund_id, idempotency_key, body_hash, correlation_id, actor
             )
 
     async def _submit(
@@ -77,6 +80,7 @@ class RefundService:
         idempotency_key: str | None,
         body_hash: str,
         correlation_id: str,
+        actor: str,
     ) -> Answer:
         amount_minor = _amount_minor(request, payment)
         # A quick answer for the obvious cases; the processor decides under the row lock.
@@ -89,6 +93,7 @@ class RefundService:
             amount_minor=amount_minor,
             idempotency_key=idempotency_key,
             body_hash=body_hash,
+            requested_by=actor,
         )
         message = RefundPaymentV1(data=command).model_dump_json().encode()
         result = await self._sender.send(
@@ -97,6 +102,7 @@ class RefundService:
             correlation_id,
             kind="refund",
             merchant_id=payment.merchant_id,
+            refund_id=refund_id,
         )
         if result is not None and result.error is not None:
             raise result_error(result.error.code, result.error.message)
@@ -105,13 +111,6 @@ class RefundService:
             body = {"refund_id": refund_id, "transaction_id": payment.transaction_id}
             return Answer(202, {**body, "status": "processing"}, {"Location": location})
         return Answer(200, {**result.refund, "payment": result.payment})
-
-    async def list_refunds(self, transaction_id: str, *, merchant_id: str) -> Answer:
-        payment = await self._payments.get_payment(transaction_id, merchant_id=merchant_id)
-        if payment is None:
-            raise NotFound(f"no payment {transaction_id!r}", param="transaction_id")
-        refunds = [refund_view(r).model_dump(mode="json") for r in payment.refunds]
-        return Answer(200, {"transaction_id": transaction_id, "refunds": refunds})
 
     async def get_refund(self, transaction_id: str, refund_id: str, *, merchant_id: str) -> Answer:
         refund = await self._refunds.get_refund(refund_id)

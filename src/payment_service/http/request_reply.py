@@ -1,10 +1,12 @@
 """Request/reply over Kafka: produce a command, then await its result on our own partition.
 
 The command carries `reply-partition` (this instance's partition of `payments.results`),
-`reply-id` (fresh per HTTP request) and `correlation-id`; the waiter is registered before the
-command is produced, so no result can arrive unseen. Kafka not acknowledging the command is
-`NotAccepted` (503); no result within the sync timeout is None (the caller answers 202). Each
-wait is measured: `api.replies` and `api.reply_wait_ms`, by outcome (result, timeout, not_accepted).
+`reply-id` (fresh per HTTP request), `correlation-id` and the API's signature as producer `api`
+(`producer-id`, `signed-at`, `signature`: `kafka/signing.py`); the waiter is registered, with
+the ids a result must name, before the command is produced, so no result can arrive unseen.
+Kafka not acknowledging the command is `NotAccepted` (503); no result within the sync timeout
+is None (the caller answers 202). Each wait is measured: `api.replies` and `api.reply_wait_ms`,
+by outcome (result, timeout, not_accepted).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from payment_service.core.errors import NotAccepted
-from payment_service.http.replies import ReplyRouter
+from payment_service.http.replies import Expected, ReplyRouter
 from payment_service.kafka.producer import AsyncProducer, ProduceFailed
+from payment_service.kafka.signing import Signer
 from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.telemetry import Metrics, inject_trace
 from payment_service.schemas.messages import (
@@ -40,6 +43,7 @@ class RequestReply:
         self,
         producer: AsyncProducer,
         replies: ReplyRouter,
+        signer: Signer,
         *,
         topic: str,
         timeout_seconds: float,
@@ -49,6 +53,7 @@ class RequestReply:
         self._metrics = metrics
         self._producer = producer
         self._replies = replies
+        self._signer = signer
         self._topic = topic
         self._timeout = timeout_seconds
         self._tracing = tracing
@@ -59,24 +64,25 @@ class RequestReply:
         transaction_id: str,
         correlation_id: str,
         *,
+        merchant_id: str,
         kind: str = "payment",
-        merchant_id: str | None = None,
+        refund_id: str | None = None,
         on_accepted: Callable[[], Awaitable[None]] | None = None,
     ) -> PaymentResult | None:
-        """Produce a command and wait for its result; NotAccepted when Kafka did not ack.
+        """Produce a signed command and wait for its result; NotAccepted when Kafka did not ack.
 
         `on_accepted` runs once Kafka has acknowledged the command, before the wait.
         """
         started = time.perf_counter()
         reply_id = str(uuid.uuid4())
-        self._replies.expect(reply_id)
+        self._replies.expect(reply_id, Expected(transaction_id, merchant_id, refund_id))
         headers = {
             HEADER_CORRELATION_ID: correlation_id,
             HEADER_REPLY_ID: reply_id,
             HEADER_REPLY_PARTITION: str(self._replies.partition),
+            **self._signer.command_headers(transaction_id.encode(), message),
+            HEADER_MERCHANT_ID: merchant_id,
         }
-        if merchant_id is not None:
-            headers[HEADER_MERCHANT_ID] = merchant_id
         if self._tracing:
             inject_trace(headers)
         try:

@@ -9,8 +9,10 @@ from aiohttp import web
 if TYPE_CHECKING:
     from payment_service.cards.crypto import CardSealer
     from payment_service.config.settings import Settings
+    from payment_service.http.captures import CaptureService
     from payment_service.http.guards import ApiKeyAuth, RateLimiter
     from payment_service.http.health import HealthCheck
+    from payment_service.http.lists import ListService
     from payment_service.http.payment_methods import PaymentMethodService
     from payment_service.http.payments import PaymentService
     from payment_service.http.protection import Protection
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 PAYMENTS: web.AppKey[PaymentService] = web.AppKey("payments")
 REFUNDS: web.AppKey[RefundService] = web.AppKey("refunds")
+CAPTURES: web.AppKey[CaptureService] = web.AppKey("captures")
+LISTS: web.AppKey[ListService] = web.AppKey("lists")
 PAYMENT_METHODS: web.AppKey[PaymentMethodService] = web.AppKey("payment_methods")
 SEALER: web.AppKey[CardSealer] = web.AppKey("sealer")
 HEALTH: web.AppKey[HealthCheck] = web.AppKey("health")
@@ -29,3 +33,4 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 PROTECTION: web.AppKey[Protection] = web.AppKey("protection")
 
 CORRELATION_ID = "correlation_id"
+REQUEST_ID = "request_id"

@@ -12,7 +12,14 @@ import os
 import signal
 
 CRASH_POINTS = frozenset(
-    {"after_authorize", "after_capture_recorded", "after_refund_bank", "rewrap_after_swap"}
+    {
+        "after_authorize",
+        "after_capture_recorded",
+        "after_refund_bank",
+        "rewrap_after_swap",
+        "after_capture_bank",
+        "after_void_bank",
+    }
 )
 
 

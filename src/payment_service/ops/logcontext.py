@@ -17,9 +17,12 @@ from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Final, Literal
 
-Field = Literal["correlation_id", "transaction_id", "refund_id", "merchant_id", "command"]
+Field = Literal[
+    "correlation_id", "request_id", "transaction_id", "refund_id", "merchant_id", "command"
+]
 FIELDS: Final[tuple[Field, ...]] = (
     "correlation_id",
+    "request_id",
     "transaction_id",
     "refund_id",
     "merchant_id",

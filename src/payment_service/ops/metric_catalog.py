@@ -60,6 +60,23 @@ API_REPLIES = _m(
     "commands sent and how their wait ended: result (answered 200 or with an error), "
     "timeout (answered 202, still processing), not_accepted (Kafka did not ack: 503)",
 )
+API_RESULTS_DROPPED = _m(
+    "api.results_dropped",
+    "count",
+    "reason",
+    "message",
+    "api",
+    "results the reply consumer dropped and never showed a client: no or bad processor"
+    " signature, ids that do not match the command, unreadable (reason)",
+)
+API_REPLY_CONSUMER_RESTARTS = _m(
+    "api.reply_consumer_restarts",
+    "count",
+    "error",
+    "restart",
+    "api",
+    "times the reply consumer's thread died and was started again",
+)
 API_REPLY_WAIT = _m(
     "api.reply_wait_ms",
     "distribution",
@@ -95,6 +112,15 @@ TRANSIENT_RETRIES = _m(
     "a command retried after an outage of PostgreSQL, Redis or Kafka",
 )
 DLQ = _m("dlq", "count", "reason", "message", "processor", "messages parked on the DLQ")
+COMMANDS_REFUSED = _m(
+    "commands.refused",
+    "count",
+    "code producer",
+    "message",
+    "processor",
+    "commands refused before any effect: unsigned, badly signed, unknown or revoked producer,"
+    " merchant or command type not allowed (code); producer as claimed, or none",
+)
 PAYMENTS_SETTLED = _m(
     "payments.settled",
     "count",

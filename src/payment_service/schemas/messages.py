@@ -6,8 +6,9 @@ Every message is a JSON envelope `{type, message_id, occurred_at, data}`. Money 
 payment names a card on file (`payment_method_id`); the security code never travels (it waits
 in Redis, see `cards.vault`). A producer needs the published public key and no secret.
 
-Headers: `correlation-id`, `reply-partition` (the results partition the waiting API reads) and the
-trace context. JSON Schemas generated from these models are committed under `schemas/json/`.
+Headers: `producer-id`, `signed-at`, `signature` (Ed25519, `kafka/signing.py`), `correlation-id`,
+`reply-partition` (the results partition the waiting API reads) and the trace context. JSON
+Schemas generated from these models are committed under `schemas/json/`.
 
 Text in a command (`Text`) has no control character, like the HTTP fields it comes from: the
 processor refuses, with a final error result, a command PostgreSQL could not store (NUL).
@@ -81,6 +82,13 @@ class EncryptedCard(_Message):
     holder_name: Annotated[Text, Field(min_length=1, max_length=100)]
 
 
+RequestedBy = Annotated[str, Field(pattern=r"^api:[A-Za-z0-9]{0,64}$")] | None
+_REQUESTED_BY: Any = Field(
+    default=None,
+    description="set by the API only (api:<api key id>); from any other producer: refused",
+)
+
+
 class ProcessPayment(_Message):
     transaction_id: Id
     merchant_id: Id
@@ -95,8 +103,14 @@ class ProcessPayment(_Message):
     metadata: Metadata = Field(default_factory=dict)
     idempotency_key: Text | None = Field(default=None, max_length=255)
     request_hash: Text | None = Field(default=None, description="hash of the HTTP request body")
+    requested_by: RequestedBy = _REQUESTED_BY
     security_code_in_vault: bool = Field(
         default=False, description="true when the API left the security code in Redis"
+    )
+    capture_method: Literal["automatic", "manual"] = Field(
+        default="automatic",
+        description="automatic: authorized and captured at once; manual: authorized only "
+        "(status requires_capture) until a payment.capture/v1 or payment.cancel/v1",
     )
 
     @model_validator(mode="after")
@@ -115,6 +129,33 @@ class RefundPayment(_Message):
     metadata: Metadata = Field(default_factory=dict)
     idempotency_key: Text | None = Field(default=None, max_length=255)
     request_hash: Text | None = None
+    requested_by: RequestedBy = _REQUESTED_BY
+
+
+class CapturePayment(_Message):
+    """Capture a manual-capture payment's hold: all of it, or `amount_minor` (the rest is
+    released at the bank). Keyed by the transaction id, like the payment and its refunds."""
+
+    transaction_id: Id
+    merchant_id: Id
+    amount_minor: AmountMinor | None = Field(default=None, description="null: all authorized")
+    idempotency_key: Text | None = Field(default=None, max_length=255)
+    request_hash: Text | None = None
+    requested_by: RequestedBy = _REQUESTED_BY
+
+
+CancellationReason = Literal["duplicate", "fraudulent", "requested_by_customer", "abandoned"]
+
+
+class CancelPayment(_Message):
+    """Void a manual-capture payment's hold at the bank (status canceled)."""
+
+    transaction_id: Id
+    merchant_id: Id
+    cancellation_reason: CancellationReason | None = None
+    idempotency_key: Text | None = Field(default=None, max_length=255)
+    request_hash: Text | None = None
+    requested_by: RequestedBy = _REQUESTED_BY
 
 
 class ProcessPaymentV1(_Message):
@@ -131,13 +172,28 @@ class RefundPaymentV1(_Message):
     data: RefundPayment
 
 
-Command = Annotated[ProcessPaymentV1 | RefundPaymentV1, Field(discriminator="type")]
+class CapturePaymentV1(_Message):
+    type: Literal["payment.capture/v1"] = "payment.capture/v1"
+    message_id: str = Field(default_factory=new_message_id)
+    occurred_at: dt.datetime = Field(default_factory=_now)
+    data: CapturePayment
 
 
-COMMAND_ADAPTER: TypeAdapter[ProcessPaymentV1 | RefundPaymentV1] = TypeAdapter(Command)
+class CancelPaymentV1(_Message):
+    type: Literal["payment.cancel/v1"] = "payment.cancel/v1"
+    message_id: str = Field(default_factory=new_message_id)
+    occurred_at: dt.datetime = Field(default_factory=_now)
+    data: CancelPayment
 
 
-def parse_command(raw: bytes) -> ProcessPaymentV1 | RefundPaymentV1:
+AnyCommand = ProcessPaymentV1 | RefundPaymentV1 | CapturePaymentV1 | CancelPaymentV1
+Command = Annotated[AnyCommand, Field(discriminator="type")]
+
+
+COMMAND_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(Command)
+
+
+def parse_command(raw: bytes) -> AnyCommand:
     """Parse a request-topic message; raises `pydantic.ValidationError` when it is not one."""
     return COMMAND_ADAPTER.validate_json(raw)
 
@@ -178,6 +234,10 @@ class AuditEvent(_Message):
     amount_minor: int | None = None
     currency: str | None = None
     correlation_id: str | None = None
+    actor: str | None = Field(
+        default=None,
+        description="who asked: api:<api key id>, producer:<name>, or processor:reconciler",
+    )
     details: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -191,6 +251,8 @@ class AuditEventV1(_Message):
 PUBLISHED_MESSAGES: dict[str, type[BaseModel]] = {
     "payment.process.v1": ProcessPaymentV1,
     "payment.refund.v1": RefundPaymentV1,
+    "payment.capture.v1": CapturePaymentV1,
+    "payment.cancel.v1": CancelPaymentV1,
     "payment.result.v1": PaymentResultV1,
     "audit.event.v1": AuditEventV1,
 }

@@ -32,6 +32,7 @@ from payment_service.core.money import (
     to_minor_units,
 )
 from payment_service.schemas.jsonbody import OutOfRange
+from payment_service.schemas.seed import SeedAddress, SeedCustomer
 from payment_service.schemas.text import free_text
 
 MAX_DESCRIPTION = 500
@@ -203,6 +204,28 @@ class CardData(_Strict):
 class PaymentRequest(_Strict):
     """Body of `POST /api/v1/payments/process`."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "merchant_id": "merchant_123",
+                    "amount": "99.99",
+                    "currency": "USD",
+                    "payment_method": "credit_card",
+                    "card_data": {
+                        "card_number": "4242424242424242",
+                        "expiry_month": 12,
+                        "expiry_year": 2030,
+                        "cvv": "123",
+                        "cardholder_name": "Jane Doe",
+                    },
+                    "description": "Order 12345",
+                    "metadata": {"order_id": "12345"},
+                }
+            ]
+        }
+    )
+
     merchant_id: MerchantId
     amount: AmountField
     currency: str = Field(min_length=3, max_length=3)
@@ -212,6 +235,10 @@ class PaymentRequest(_Strict):
     cvv: SecurityCodeField | None = None
     description: Annotated[str, FreeText] | None = Field(default=None, max_length=MAX_DESCRIPTION)
     metadata: Metadata = Field(default_factory=dict)
+    customer: SeedCustomer | None = Field(default=None, description="accepted, not kept")
+    billing_address: SeedAddress | None = Field(default=None, description="accepted, not kept")
+    # manual: authorize only (status requires_capture), then capture or cancel.
+    capture_method: Literal["automatic", "manual"] = "automatic"
 
     @field_validator("currency", mode="before")
     @classmethod
@@ -250,6 +277,10 @@ class PaymentRequest(_Strict):
 
 class RefundRequest(_Strict):
     """Body of `POST .../{transaction_id}/refund`; the amount defaults to all that remains."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"amount": "50.00", "reason": "Customer request"}]}
+    )
 
     amount: AmountField | None = None
     reason: Annotated[str, FreeText] | None = Field(default=None, min_length=1, max_length=100)

@@ -25,6 +25,7 @@ AUDIT_COLUMNS: Final = (
     ("currency", "char(3)"),
     ("correlation_id", "text"),
     ("details", "jsonb"),
+    ("actor", "text"),
 )
 
 
@@ -59,10 +60,11 @@ async def write_audit(
     refund_id: str | None = None,
     correlation_id: str | None = None,
     details: dict[str, Any] | None = None,
+    actor: str | None = None,
 ) -> None:
-    """Append one audit row on `conn`, inside the caller's transaction."""
+    """Append one audit row on `conn`, inside the caller's transaction; `actor` is who asked."""
     await conn.execute(
         _WRITE_AUDIT,
         uuid.uuid4(), transaction_id, refund_id, merchant_id, action, from_status, to_status,
-        amount_minor, currency, correlation_id, details or {},
+        amount_minor, currency, correlation_id, details or {}, actor,
     )  # fmt: skip

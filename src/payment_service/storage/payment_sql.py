@@ -14,7 +14,7 @@ from payment_service.core.records import NewPayment
 from payment_service.core.states import PaymentStatus
 from payment_service.storage.audit import audit_insert
 
-# The columns a claim writes, with their types, in parameter order ($1 ... $18). No card
+# The columns a claim writes, with their types, in parameter order ($1 ... $19). No card
 # envelope: a payment keeps none (retention, DESIGN.md §5).
 CLAIM_COLUMNS: Final = (
     ("transaction_id", "text"),
@@ -35,6 +35,8 @@ CLAIM_COLUMNS: Final = (
     ("idempotency_key", "text"),
     ("request_hash", "text"),
     ("correlation_id", "text"),
+    ("requested_by", "text"),
+    ("capture_method", "text"),
 )
 
 
@@ -48,6 +50,8 @@ def claim_args(new: NewPayment, correlation_id: str | None) -> tuple[object, ...
         new.currency, new.payment_method, new.payment_method_id, card.fingerprint, card.brand,
         card.last4, card.expiry_month, card.expiry_year, card.holder_name, new.description,
         dict(new.metadata), new.idempotency_key, new.request_hash, correlation_id,
+        new.requested_by,
+        new.capture_method,
     )  # fmt: skip
 
 
@@ -73,6 +77,7 @@ _RECEIVED = {
     "currency": "currency",
     "correlation_id": "correlation_id",
     "details": "'{}'",
+    "actor": "requested_by",
 }
 
 # The claim's careful path, inside a transaction after the key is bound (no audit row: the
@@ -118,7 +123,12 @@ SELECT_UNSETTLED: Final = (
 
 # Named transitions: $1 transaction id, $2 expected status, $3 new status, then the fields.
 SET_AUTHORIZED: Final = """UPDATE transactions SET status = $3, authorization_id = $4,
-    updated_at = now() WHERE transaction_id = $1 AND status = $2 RETURNING *"""
+    authorized_at = now(), updated_at = now()
+    WHERE transaction_id = $1 AND status = $2 RETURNING *"""
+# A sale: authorized and captured in one bank call, so in one transition.
+SET_SOLD: Final = """UPDATE transactions SET status = $3, authorization_id = $4,
+    captured_minor = amount_minor, authorized_at = now(), updated_at = now()
+    WHERE transaction_id = $1 AND status = $2 RETURNING *"""
 SET_CAPTURED: Final = """UPDATE transactions SET status = $3, captured_minor = $4,
     updated_at = now() WHERE transaction_id = $1 AND status = $2 RETURNING *"""
 SET_FAILED: Final = """UPDATE transactions SET status = $3, failure_code = $4, decline_code = $5,
@@ -149,6 +159,8 @@ def audited(update_sql: str, n_args: int) -> str:
             "currency": "currency",
             "correlation_id": correlation_id,
             "details": details,
+            # Who asked for the payment: its transitions finish what that actor asked for.
+            "actor": "requested_by",
         },
         "updated",
     )

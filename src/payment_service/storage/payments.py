@@ -26,6 +26,7 @@ from payment_service.storage.rows import payment_from_row, refund_from_row
 S, E = PaymentStatus, PaymentEvent
 _DECLINES: Final = frozenset({E.AUTHORIZATION_DECLINED, E.CAPTURE_DECLINED})
 _UNKNOWNS: Final = frozenset({E.AUTHORIZATION_UNKNOWN, E.CAPTURE_UNKNOWN})
+_APPROVALS: Final = frozenset({E.AUTHORIZATION_APPROVED, E.AUTHORIZATION_HELD})
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -83,7 +84,7 @@ class PgPaymentRepository:
                     conn, transaction_id=new.transaction_id, merchant_id=new.merchant_id,
                     action="payment.received", from_status=None, to_status=S.PROCESSING.value,
                     amount_minor=new.amount_minor, currency=new.currency,
-                    correlation_id=correlation_id,
+                    correlation_id=correlation_id, actor=new.requested_by,
                 )  # fmt: skip
         return Claim(created=True, payment=payment_from_row(row))
 
@@ -94,12 +95,30 @@ class PgPaymentRepository:
         expected: PaymentStatus,
         authorization_id: str,
         correlation_id: str | None,
+        event: PaymentEvent = E.AUTHORIZATION_APPROVED,
     ) -> PaymentRecord:
-        """processing/unknown -> authorized, recording the bank's authorization id."""
+        """processing/unknown -> authorized (automatic capture, before the sale) or, with
+        `authorization_held`, requires_capture (manual), recording the authorization id."""
+        if event not in _APPROVALS:
+            raise ValueError(f"mark_authorized records an approval, not {event.value}")
         return await self._cas(
-            sql.SET_AUTHORIZED, transaction_id, expected, E.AUTHORIZATION_APPROVED,
+            sql.SET_AUTHORIZED, transaction_id, expected, event,
             authorization_id, correlation_id=correlation_id,
             details={"authorization_id": authorization_id},
+        )  # fmt: skip
+
+    async def mark_sold(
+        self,
+        transaction_id: str,
+        *,
+        expected: PaymentStatus,
+        authorization_id: str,
+        correlation_id: str | None,
+    ) -> PaymentRecord:
+        """processing/unknown -> captured by one sale: authorized and captured in full."""
+        return await self._cas(
+            sql.SET_SOLD, transaction_id, expected, E.SALE_APPROVED, authorization_id,
+            correlation_id=correlation_id, details={"authorization_id": authorization_id},
         )  # fmt: skip
 
     async def mark_captured(
@@ -110,7 +129,8 @@ class PgPaymentRepository:
         captured_minor: int,
         correlation_id: str | None,
     ) -> PaymentRecord:
-        """authorized/unknown_capture -> captured; the CHECK keeps captured <= amount."""
+        """authorized/unknown_capture/capturing -> captured (`captured_minor` below the amount:
+        a partial capture, the rest released); the CHECK keeps captured <= amount."""
         if captured_minor <= 0:
             raise ValueError("captured amount must be positive")
         return await self._cas(

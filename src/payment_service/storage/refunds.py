@@ -37,8 +37,8 @@ from payment_service.storage.rows import payment_from_row, refund_from_row
 
 _INSERT_REFUND = """
 INSERT INTO refunds (refund_id, transaction_id, merchant_id, status, amount_minor, currency,
-    reason, metadata, idempotency_key, request_hash, correlation_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    reason, metadata, idempotency_key, request_hash, correlation_id, requested_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 RETURNING *
 """
 _IN_FLIGHT = """SELECT COALESCE(SUM(amount_minor), 0) FROM refunds
@@ -95,6 +95,7 @@ class PgRefundRepository:
                     new.refund_id, payment.transaction_id, payment.merchant_id,
                     RefundStatus.PROCESSING.value, amount, payment.currency, new.reason,
                     dict(new.metadata), new.idempotency_key, new.request_hash, correlation_id,
+                    new.requested_by,
                 )  # fmt: skip
                 refund = refund_from_row(row)
                 await write_audit(
@@ -102,6 +103,7 @@ class PgRefundRepository:
                     merchant_id=payment.merchant_id, action="refund.requested", from_status=None,
                     to_status=refund.status.value, amount_minor=amount, currency=refund.currency,
                     correlation_id=correlation_id, details={"reason": new.reason},
+                    actor=new.requested_by,
                 )  # fmt: skip
         payment = replace(payment, refunds=(*payment.refunds, refund))
         return RefundReservation(created=True, refund=refund, payment=payment)
@@ -141,7 +143,7 @@ class PgRefundRepository:
                     merchant_id=payment.merchant_id, action=f"payment.{new_status.value}",
                     from_status=payment.status.value, to_status=new_status.value,
                     amount_minor=refund.amount_minor, currency=payment.currency,
-                    correlation_id=correlation_id,
+                    correlation_id=correlation_id, actor=refund.requested_by,
                     details={"event": event.value, "refunded_minor": refunded_after},
                 )  # fmt: skip
         refunds = tuple(refund if r.refund_id == refund_id else r for r in payment.refunds)
@@ -212,7 +214,7 @@ class PgRefundRepository:
             merchant_id=refund.merchant_id, action=f"refund.{to_status.value}",
             from_status=expected.value, to_status=to_status.value,
             amount_minor=refund.amount_minor, currency=refund.currency,
-            correlation_id=correlation_id, details=dict(details),
+            correlation_id=correlation_id, details=dict(details), actor=refund.requested_by,
         )  # fmt: skip
         return refund
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from payment_service.core.records import CardDetails, NewPayment, NewRefund
-from payment_service.schemas.messages import ProcessPayment, RefundPayment
+from payment_service.core.records import CaptureRequest, CardDetails, NewPayment, NewRefund
+from payment_service.schemas.messages import (
+    CancelPayment,
+    CapturePayment,
+    ProcessPayment,
+    RefundPayment,
+)
 
 
-def new_payment(cmd: ProcessPayment) -> NewPayment:
-    """The payment a `payment.process/v1` command asks for."""
+def new_payment(cmd: ProcessPayment, requested_by: str | None = None) -> NewPayment:
+    """The payment a `payment.process/v1` command asks for (`requested_by`: the actor)."""
     card = cmd.card
     # What the producer says of its card; the flow replaces it with what the opened number (or
     # the card on file) shows. A fingerprint the producer sent is never trusted.
@@ -36,11 +41,13 @@ def new_payment(cmd: ProcessPayment) -> NewPayment:
         idempotency_key=cmd.idempotency_key,
         request_hash=cmd.request_hash,
         security_code_in_vault=cmd.security_code_in_vault,
+        requested_by=requested_by,
+        capture_method=cmd.capture_method,
     )
 
 
-def new_refund(cmd: RefundPayment) -> NewRefund:
-    """The refund a `payment.refund/v1` command asks for."""
+def new_refund(cmd: RefundPayment, requested_by: str | None = None) -> NewRefund:
+    """The refund a `payment.refund/v1` command asks for (`requested_by`: the actor)."""
     return NewRefund(
         refund_id=cmd.refund_id,
         transaction_id=cmd.transaction_id,
@@ -48,6 +55,19 @@ def new_refund(cmd: RefundPayment) -> NewRefund:
         amount_minor=cmd.amount_minor,
         reason=cmd.reason,
         metadata=dict(cmd.metadata),
+        idempotency_key=cmd.idempotency_key,
+        request_hash=cmd.request_hash,
+        requested_by=requested_by,
+    )
+
+
+def capture_request(cmd: CapturePayment | CancelPayment) -> CaptureRequest:
+    """The capture (`payment.capture/v1`) or cancel (`payment.cancel/v1`) a command asks for."""
+    return CaptureRequest(
+        transaction_id=cmd.transaction_id,
+        merchant_id=cmd.merchant_id,
+        amount_minor=cmd.amount_minor if isinstance(cmd, CapturePayment) else None,
+        cancellation_reason=cmd.cancellation_reason if isinstance(cmd, CancelPayment) else None,
         idempotency_key=cmd.idempotency_key,
         request_hash=cmd.request_hash,
     )

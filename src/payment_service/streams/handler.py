@@ -1,4 +1,10 @@
-"""Handle one message from `payments.requests`: parse it, run its flow, publish its result.
+"""Handle one message from `payments.requests`: verify it, parse it, run its flow, publish.
+
+Step 1 is who sent it (`authorize.CommandGate`): an unsigned or badly signed command, one from an
+unknown or revoked producer, or one for a merchant or command type its producer is not allowed,
+is refused before anything else happens: no bank call, no row. It is dead-lettered (without card
+data), counted (`commands.refused`), logged, and answered with a final error result on its
+producer's destination when it names its payment.
 
 A message that is not a valid command is dead-lettered; it never reaches the bank and never stops
 the processor. When it still names its payment (type, transaction and merchant ids), it is also
@@ -6,10 +12,8 @@ answered with a final `invalid_command` error result, so a caller waiting for it
 answer instead of "processing" (a NUL in a description used to end that way: PostgreSQL refuses
 it, and nothing else ever answered). An outage of our own stores (PostgreSQL, Redis, Kafka) is
 retried for a while, then raised so that the offset is not committed; any other failure parks the
-message on the DLQ, and a payment it left without a row is answered `command_not_stored` (nothing
-reached the bank: the claim comes first). Every payment refused before it had a row has its final
-error recorded (`PaymentRefusals`, beside the API's "accepted" marker), so that GET and a replay
-answer it too, not only the request still waiting: accepted means it ends.
+message on the DLQ. Payments refused before they had a row keep their final error for GET and
+replays (`refusal_notes.py`).
 
 Each message runs in its own asyncio task (`sink.py`), so the ids bound here for its log lines
 (correlation, transaction, merchant, refund, command type) are its own, however many run at once.
@@ -18,33 +22,44 @@ Each message runs in its own asyncio task (`sink.py`), so the ids bound here for
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from payment_service.core.errors import StorageUnavailable, VaultUnavailable
-from payment_service.core.ports import PaymentRefusals, PaymentRepository
+from payment_service.core.ports import PaymentRepository
+from payment_service.core.producers import (
+    API_PRODUCER,
+    PRODUCER_NOT_AUTHORIZED,
+    Refusal,
+    actor_of,
+)
+from payment_service.core.refusal_ports import PaymentRefusals
 from payment_service.kafka.producer import ProduceFailed
 from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.logcontext import bind
 from payment_service.ops.telemetry import Metrics, span
 from payment_service.schemas.messages import (
     HEADER_CORRELATION_ID,
-    Id,
-    ProcessPayment,
+    AnyCommand,
+    CancelPaymentV1,
+    CapturePaymentV1,
     ProcessPaymentV1,
     RefundPaymentV1,
-    ResultError,
     parse_command,
 )
-from payment_service.streams.commands import new_payment, new_refund
+from payment_service.streams.authorize import CommandGate, Verified
+from payment_service.streams.captures import CaptureFlow
+from payment_service.streams.commands import capture_request, new_payment, new_refund
+from payment_service.streams.dlq import redacted_key
 from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.publisher import ResultPublisher
 from payment_service.streams.refunds import RefundFlow
+from payment_service.streams.refusal_notes import RefusalNotes
+from payment_service.streams.refusals import KINDS, refused, summary
 from payment_service.streams.results import CommandResult, payment_result, refund_result
 
 log = logging.getLogger(__name__)
@@ -52,14 +67,7 @@ log = logging.getLogger(__name__)
 # Outages of PostgreSQL, Redis or Kafka: the work is repeatable, so it waits and repeats.
 TRANSIENT: tuple[type[Exception], ...] = (StorageUnavailable, VaultUnavailable, ProduceFailed)
 INVALID_COMMAND = "invalid_command"
-NOT_STORED = "command_not_stored"
-# A refusal that names another request's payment: nothing of this command's to record.
-_NOT_OURS = frozenset({"idempotency_key_reused"})
-_KINDS: dict[object, Literal["payment", "refund"]] = {
-    "payment.process/v1": "payment",
-    "payment.refund/v1": "refund",
-}
-_ID_ADAPTER: TypeAdapter[str] = TypeAdapter(Id)
+T = TypeVar("T")
 
 
 class CommandHandler:
@@ -70,12 +78,16 @@ class CommandHandler:
         refunds: RefundFlow,
         payment_repo: PaymentRepository,
         metrics: Metrics,
+        gate: CommandGate,
         *,
+        captures: CaptureFlow,
         refusals: PaymentRefusals,
         tracing: bool,
         transient_retry_seconds: float = 60.0,
     ) -> None:
-        self._refusals = refusals
+        self._gate = gate
+        self._notes = RefusalNotes(refusals, payment_repo)
+        self._captures = captures
         self._publisher = publisher
         self._payments = payments
         self._refunds = refunds
@@ -87,16 +99,32 @@ class CommandHandler:
     async def handle(self, raw: bytes | None, key: str | None, headers: Mapping[str, str]) -> None:
         """Process one message to completion: its effects are durable when this returns."""
         correlation_id = headers.get(HEADER_CORRELATION_ID)
-        bind(correlation_id=correlation_id, transaction_id=key)
+        # The key is unverified bytes yet (a producer may key junk by a card number, any layout).
+        bind(correlation_id=redacted_key(correlation_id), transaction_id=redacted_key(key))
+        # Step 1: who signed it, before anything else reads it.
+        checked = await self._with_store_retries(
+            lambda: self._gate.check((key or "").encode(), raw or b"", headers)
+        )
+        if isinstance(checked, Refusal):
+            await self._refuse(raw, key, headers, checked)
+            return
+        producer = checked.producer.name
         try:
             command = parse_command(raw or b"")
         except ValidationError as exc:
-            summary = _summary(exc)
-            await self._publisher.dead_letter(raw, key, headers, INVALID_COMMAND, summary)
-            refusal = refused(raw, summary)
+            what = summary(exc)
+            await self._publisher.dead_letter(raw, key, headers, INVALID_COMMAND, what)
+            refusal = refused(raw, INVALID_COMMAND, f"the command was refused: {what}")
             if refusal is not None:
-                await self._answer_refusal(refusal, _request_hash(raw), headers, correlation_id)
+                await self._notes.note(refusal, raw)
+                await self._publish_refusal(refusal, headers, producer)
             return
+        # Step 2: may this producer send this command for this merchant?
+        not_allowed = self._not_allowed(checked, command)
+        if not_allowed is not None:
+            await self._refuse(raw, key, headers, not_allowed)
+            return
+        actor = actor_of(producer, command.data.requested_by)
         bind(
             command=command.type,
             transaction_id=command.data.transaction_id,
@@ -113,7 +141,9 @@ class CommandHandler:
             merchant_id=command.data.merchant_id,
         ):
             try:
-                result = await self._with_retries(command, headers, correlation_id)
+                result = await self._with_retries(
+                    command, headers, correlation_id, producer=producer, actor=actor
+                )
             except TRANSIENT:
                 raise  # past its retry deadline: stop, and let redelivery try again
             except Exception as exc:
@@ -123,7 +153,10 @@ class CommandHandler:
                 await self._publisher.dead_letter(
                     raw, key, headers, "processing_failed", type(exc).__name__
                 )
-                await self._not_stored(command, headers, correlation_id)
+                unstored = await self._notes.not_stored(command)
+                if unstored is not None:
+                    await self._notes.note(unstored, raw)
+                    await self._publish_refusal(unstored, headers, producer)
                 return
             outcome = result.error.code if result.error else result.status or "unknown"
             elapsed = (time.perf_counter() - started) * 1000
@@ -138,25 +171,63 @@ class CommandHandler:
         self._metrics.increment(catalog.PROCESSED, tags)
         self._metrics.timing(catalog.PROCESS_DURATION, elapsed, tags)
 
-    async def _with_retries(
-        self,
-        command: ProcessPaymentV1 | RefundPaymentV1,
-        headers: Mapping[str, str],
-        correlation_id: str | None,
-    ) -> CommandResult:
-        """Run and publish; on a transient outage of our own stores, wait and run it again.
+    def _not_allowed(self, verified: Verified, command: AnyCommand) -> Refusal | None:
+        if verified.producer.name != API_PRODUCER and command.data.requested_by is not None:
+            message = "only the API may name requested_by"
+            return Refusal(PRODUCER_NOT_AUTHORIZED, message, verified.producer.name)
+        kind = KINDS[command.type]
+        return self._gate.allowed(verified, kind, command.data.merchant_id)
 
-        Safe because every step is idempotent (claims, compare-and-set, bank keys). Past the
-        deadline the error propagates: the checkpoint fails and the message is redelivered.
-        """
+    async def _refuse(
+        self,
+        raw: bytes | None,
+        key: str | None,
+        headers: Mapping[str, str],
+        refusal: Refusal,
+    ) -> None:
+        """A refused command: DLQ, metric, log line, and a final error result to the registered
+        producer it names, if any (unsigned, or from an unknown producer: no one to tell)."""
+        name = refusal.answer_to
+        producer_tag = name or "unregistered"
+        log.warning(
+            "command refused: %s (%s)",
+            refusal.code,
+            refusal.message,
+            extra={"producer": producer_tag, "refusal": refusal.code},
+        )
+        self._metrics.increment(
+            catalog.COMMANDS_REFUSED, {"code": refusal.code, "producer": producer_tag}
+        )
+        await self._publisher.dead_letter(raw, key, headers, refusal.code, refusal.message)
+        answer = refused(raw, refusal.code, f"the command was refused: {refusal.message}")
+        if answer is not None and name:
+            await self._notes.note(answer, raw)
+            await self._publish_refusal(answer, headers, name)
+
+    async def _publish_refusal(
+        self, answer: CommandResult, headers: Mapping[str, str], producer: str
+    ) -> None:
+        """Answer a refused command to its producer (best effort: it is parked already)."""
+        try:
+            await self._publisher.publish(
+                answer,
+                headers,
+                headers.get(HEADER_CORRELATION_ID),
+                producer=producer,
+                actor=actor_of(producer, None),
+            )
+        except ProduceFailed:
+            # The dead letter is written; a lost answer to a refused command must not stop
+            # the processor (the producer's topic may be gone, e.g. deleted after revoking).
+            log.warning("the refusal could not be answered to producer %s", producer)
+
+    async def _with_store_retries(self, step: Callable[[], Awaitable[T]]) -> T:
+        """`step()`, repeated on an outage of our own stores until the retry deadline."""
         deadline = time.monotonic() + self._transient_retry_seconds
         delay = 0.2
         while True:
             try:
-                result = await self._execute(command, correlation_id)
-                await self._record_refusal(result, command)
-                await self._publisher.publish(result, headers, correlation_id)
-                return result
+                return await step()
             except TRANSIENT as exc:
                 if time.monotonic() + delay > deadline:
                     raise
@@ -165,78 +236,47 @@ class CommandHandler:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _record_refusal(
-        self, result: CommandResult, command: ProcessPaymentV1 | RefundPaymentV1
-    ) -> None:
-        """A payment refused before it had a row: its final error, for GET and replays."""
-        error = result.error
-        if result.kind != "payment" or result.payment is not None or error is None:
-            return
-        if error.code in _NOT_OURS:
-            return
-        data = command.data
-        request_hash = data.request_hash if isinstance(data, ProcessPayment) else None
-        await self._refusals.refuse(
-            result.transaction_id, result.merchant_id, request_hash, error.code, error.message
-        )
-
-    async def _answer_refusal(
+    async def _with_retries(
         self,
-        refusal: CommandResult,
-        request_hash: str | None,
+        command: AnyCommand,
         headers: Mapping[str, str],
         correlation_id: str | None,
-    ) -> None:
-        """Record and publish the final error of a command refused outright (best effort: the
-        message is already parked, and a store outage must not stop the partition)."""
-        try:
-            if refusal.kind == "payment" and refusal.error is not None:
-                await self._refusals.refuse(
-                    refusal.transaction_id,
-                    refusal.merchant_id,
-                    request_hash,
-                    refusal.error.code,
-                    refusal.error.message,
-                )
-            await self._publisher.publish(refusal, headers, correlation_id)
-        except TRANSIENT as exc:
-            log.warning("could not answer a refused command (%s)", type(exc).__name__)
+        *,
+        producer: str,
+        actor: str,
+    ) -> CommandResult:
+        """Run and publish; on a transient outage of our own stores, wait and run it again.
 
-    async def _not_stored(
-        self,
-        command: ProcessPaymentV1 | RefundPaymentV1,
-        headers: Mapping[str, str],
-        correlation_id: str | None,
-    ) -> None:
-        """A parked payment with no row: answer it `command_not_stored` (it never reached the
-        bank). With a row, the row answers, and the reconciler settles it from the bank."""
-        if not isinstance(command, ProcessPaymentV1):
-            return
-        data = command.data
-        try:
-            if await self._payment_repo.get_payment(data.transaction_id) is not None:
-                return
-        except TRANSIENT:
-            return  # cannot tell: the row (if any) answers once the database is back
-        message = "the payment could not be stored and was not processed; nothing was charged"
-        result = CommandResult(
-            kind="payment",
-            transaction_id=data.transaction_id,
-            merchant_id=data.merchant_id,
-            final=True,
-            error=ResultError(code=NOT_STORED, message=message),
-        )
-        await self._answer_refusal(result, data.request_hash, headers, correlation_id)
+        Safe because every step is idempotent (claims, compare-and-set, bank keys). Past the
+        deadline the error propagates: the checkpoint fails and the message is redelivered.
+        """
+
+        async def run_and_publish() -> CommandResult:
+            result = await self._execute(command, correlation_id, actor)
+            await self._notes.record(result, command)
+            await self._publisher.publish(
+                result, headers, correlation_id, producer=producer, actor=actor
+            )
+            return result
+
+        return await self._with_store_retries(run_and_publish)
 
     async def _execute(
-        self, command: ProcessPaymentV1 | RefundPaymentV1, correlation_id: str | None
+        self, command: AnyCommand, correlation_id: str | None, actor: str
     ) -> CommandResult:
+        if isinstance(command, CapturePaymentV1 | CancelPaymentV1):
+            request = capture_request(command.data)
+            if isinstance(command, CapturePaymentV1):
+                captured = await self._captures.capture(request, correlation_id)
+            else:
+                captured = await self._captures.cancel(request, correlation_id)
+            return payment_result(request.transaction_id, request.merchant_id, captured)
         if isinstance(command, ProcessPaymentV1):
             payment_cmd = command.data
-            outcome = await self._payments.run(new_payment(payment_cmd), correlation_id)
+            outcome = await self._payments.run(new_payment(payment_cmd, actor), correlation_id)
             return payment_result(payment_cmd.transaction_id, payment_cmd.merchant_id, outcome)
         refund = command.data
-        refunded = await self._refunds.run(new_refund(refund), correlation_id)
+        refunded = await self._refunds.run(new_refund(refund, actor), correlation_id)
         # The payment as it stands after the refund, with the refund listed.
         payment = (
             None
@@ -246,49 +286,3 @@ class CommandHandler:
         return refund_result(
             refund.transaction_id, refund.merchant_id, refund.refund_id, refunded, payment
         )
-
-
-def refused(raw: bytes | None, summary: str) -> CommandResult | None:
-    """The final error result for an invalid command that names its payment, else None."""
-    try:
-        envelope: Any = json.loads(raw or b"")
-    except (ValueError, RecursionError):
-        return None
-    data = envelope.get("data") if isinstance(envelope, dict) else None
-    kind = _KINDS.get(envelope.get("type")) if isinstance(data, dict) else None
-    if kind is None or not isinstance(data, dict):
-        return None
-    names = ("transaction_id", "merchant_id", *(("refund_id",) if kind == "refund" else ()))
-    try:
-        ids = {name: _ID_ADAPTER.validate_python(data.get(name), strict=True) for name in names}
-    except ValidationError:
-        return None  # not a payment anyone can be waiting for
-    return CommandResult(
-        kind=kind,
-        transaction_id=ids["transaction_id"],
-        merchant_id=ids["merchant_id"],
-        refund_id=ids.get("refund_id"),
-        final=True,
-        error=ResultError(code=INVALID_COMMAND, message=f"the command was refused: {summary}"),
-    )
-
-
-def _request_hash(raw: bytes | None) -> str | None:
-    """The request hash an invalid payment command carries, if it carries a well-formed one."""
-    try:
-        data = json.loads(raw or b"").get("data")
-        value = data.get("request_hash") if isinstance(data, dict) else None
-    except (ValueError, RecursionError, AttributeError):
-        return None
-    if isinstance(value, str) and len(value) == 64 and value.isalnum():
-        return value
-    return None
-
-
-def _summary(exc: ValidationError) -> str:
-    """Validation errors without input values: a message may carry card data."""
-    parts = [
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-        for e in exc.errors(include_input=False, include_url=False, include_context=False)
-    ]
-    return "; ".join(parts[:10])

@@ -28,8 +28,10 @@ def payment_settled(metrics: Metrics | None, payment: PaymentRecord) -> None:
             "decline_code": payment.decline_code,
         },
     )
-    # A reported figure, not money we compute with: the float ends here.
-    amount = float(to_major_units(payment.amount_minor, payment.currency))
+    # A reported figure, not money we compute with: the float ends here. What was captured (a
+    # manual capture may take part of the hold); for a failure, what was asked.
+    taken = payment.captured_minor or payment.amount_minor
+    amount = float(to_major_units(taken, payment.currency))
     metrics.increment(
         catalog.PAYMENTS_AMOUNT, {"currency": payment.currency, "status": status}, amount
     )

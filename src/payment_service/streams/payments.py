@@ -2,9 +2,11 @@
 
 0. Resolve the card (`streams.cards`): open the sealed number, or look up the card on file.
 1. Claim the transaction row (insert, or find the one a previous delivery made).
-2. Authorize at the bank with the key `<transaction>:authorize`; record the outcome.
-3. Capture with the key `<transaction>:capture`; record the outcome.
-4. Discard the security code once the bank has answered for good.
+2. Automatic capture: one sale at the bank (authorize and capture in one message) with the key
+   `<transaction>:sale`, recorded as one transition. Manual capture: authorize with the key
+   `<transaction>:authorize` and stop at `requires_capture` (`streams.captures` goes on).
+   Payments authorized before the sale existed are still captured with `<transaction>:capture`.
+3. Discard the security code once the bank has answered for good.
 
 A security code that should be there and is not (expired in a backlog) is never replaced by no
 code: the bank is asked for an earlier delivery's authorization, and without one the payment
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from payment_service.core.banking import BankResult
 from payment_service.core.errors import (
@@ -39,22 +41,13 @@ from payment_service.core.records import NewPayment, PaymentRecord
 from payment_service.core.states import PAYMENT_SETTLED, PaymentEvent, PaymentStatus
 from payment_service.ops.faults import crash_point
 from payment_service.ops.telemetry import Metrics
+from payment_service.streams import bank_records
 from payment_service.streams.cards import CardSource, CardSources, Refusal
+from payment_service.streams.payment_outcome import PaymentOutcome
 from payment_service.streams.recorder import PaymentRecorder
 
 S, E = PaymentStatus, PaymentEvent
 KEY_REUSED = "idempotency_key_reuse"
-
-
-@dataclass(frozen=True)
-class PaymentOutcome:
-    payment: PaymentRecord | None
-    error_code: str | None = None
-    error_message: str | None = None
-
-    @property
-    def final(self) -> bool:
-        return self.payment is None or self.payment.status in PAYMENT_SETTLED
 
 
 class PaymentFlow:
@@ -125,22 +118,21 @@ class PaymentFlow:
         return payment
 
     async def _resolve(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
-        """Record the bank's answer to our authorization, if the bank has one."""
-        txn = payment.transaction_id
+        """Record the bank's answer to our sale or authorization, if the bank has one (an
+        unknown sale is inquired, never sent again)."""
         try:
-            earlier = await self._earlier_authorization(txn, idempotency_key(txn, "authorize"))
+            earlier = await bank_records.earlier(self._bank, payment.transaction_id)
         except BankError:
             return payment
         if earlier is None:
             return payment
-        return await self._record_authorization(payment, earlier, correlation_id)
+        return await self._record_authorization(payment, earlier[1], earlier[0], correlation_id)
 
     async def _bank_has_no_record(self, payment: PaymentRecord) -> bool:
         try:
-            inquiry = await self._bank.inquire(payment.transaction_id)
+            return await bank_records.has_no_record(self._bank, payment.transaction_id)
         except BankError:
             return False
-        return inquiry.find(idempotency_key(payment.transaction_id, "authorize")) is None
 
     async def _authorize(
         self,
@@ -151,10 +143,13 @@ class PaymentFlow:
         *,
         first: bool,
     ) -> PaymentRecord:
-        """Authorize at the bank. `first`: this delivery created the payment, so no earlier
-        attempt can have reached the bank, and "not sent" means "not charged"."""
+        """Sell (automatic capture) or authorize (manual) at the bank. `first`: this delivery
+        created the payment, so no earlier attempt can have reached the bank, and "not sent"
+        means "not charged"."""
         txn = payment.transaction_id
-        key = idempotency_key(txn, "authorize")
+        operation = "authorize" if payment.manual_capture else "sale"
+        key = idempotency_key(txn, operation)
+        call = self._bank.authorize if payment.manual_capture else self._bank.sale
         if card.number is None or new.card is None:
             # Unopenable, detached or expired: nothing can be sent to the bank, ever.
             failure = card.failure or Refusal("card_data_unreadable", "the card was not opened")
@@ -172,7 +167,7 @@ class PaymentFlow:
             # without it: an earlier delivery's authorization decides, else the payment fails.
             return await self._without_security_code(payment, correlation_id, first=first)
         try:
-            result = await self._bank.authorize(
+            result = await call(
                 reference=txn,
                 idempotency_key=key,
                 amount_minor=payment.amount_minor,
@@ -190,7 +185,7 @@ class PaymentFlow:
             # that has since expired) reached the bank. Its outcome, not this refusal, decides;
             # if the bank cannot tell us now, the outcome is unknown, never failed.
             try:
-                earlier = await self._earlier_authorization(txn, key)
+                earlier = await bank_records.earlier(self._bank, txn)
             except BankError:
                 earlier = None
             if earlier is None:
@@ -200,7 +195,7 @@ class PaymentFlow:
                     "earlier authorization not found",
                     correlation_id,
                 )
-            result = earlier
+            operation, result = earlier
         except BankNotSent as exc:
             if first:
                 # Nothing reached the bank, so nothing was charged: a definite, retryable failure.
@@ -216,7 +211,7 @@ class PaymentFlow:
                 payment, E.AUTHORIZATION_UNKNOWN, "authorization outcome unknown", correlation_id
             )
         crash_point("after_authorize")
-        return await self._record_authorization(payment, result, correlation_id)
+        return await self._record_authorization(payment, result, operation, correlation_id)
 
     async def _without_security_code(
         self, payment: PaymentRecord, correlation_id: str | None, *, first: bool
@@ -227,32 +222,32 @@ class PaymentFlow:
             return await self._decline(
                 payment, "security_code_expired", None, message, correlation_id
             )
-        txn = payment.transaction_id
         try:
-            earlier = await self._earlier_authorization(txn, idempotency_key(txn, "authorize"))
+            earlier = await bank_records.earlier(self._bank, payment.transaction_id)
         except BankError:
             return await self._record.unknown(
                 payment, E.AUTHORIZATION_UNKNOWN, "bank unreachable, code expired", correlation_id
             )
         if earlier is not None:
-            return await self._record_authorization(payment, earlier, correlation_id)
+            return await self._record_authorization(payment, earlier[1], earlier[0], correlation_id)
         return await self._decline(payment, "security_code_expired", None, message, correlation_id)
 
     async def _record_authorization(
-        self, payment: PaymentRecord, result: BankResult, correlation_id: str | None
+        self,
+        payment: PaymentRecord,
+        result: BankResult,
+        operation: str,
+        correlation_id: str | None,
     ) -> PaymentRecord:
         if not result.approved:
             return await self._decline(
                 payment, "card_declined", result.decline_code, result.message, correlation_id
             )
-        return await self._record.authorized(payment, result.authorization_id or "", correlation_id)
-
-    async def _earlier_authorization(self, txn: str, key: str) -> BankResult | None:
-        """The bank's answer to our authorization (None: it has none); BankError if unreachable."""
-        operation = (await self._bank.inquire(txn)).find(key)
-        if operation is None or operation.outcome == "rejected":
-            return None
-        return operation.as_result()
+        authorization_id = result.authorization_id or ""
+        if operation == "sale":
+            return await self._record.sold(payment, authorization_id, correlation_id)
+        event = E.AUTHORIZATION_HELD if payment.manual_capture else E.AUTHORIZATION_APPROVED
+        return await self._record.authorized(payment, authorization_id, correlation_id, event)
 
     async def _capture(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
         txn = payment.transaction_id

@@ -1,8 +1,11 @@
 """What the processor writes to Kafka: results, audit events and dead letters.
 
-Results go to the `reply-partition` the waiting API instance reads (or by key when no API is
-waiting); the audit event of each result goes to `payments.audit`. A message that is not a valid
-command goes to `payments.dlq` with its original bytes and the reason in headers.
+Results of the API's commands go to the `reply-partition` the waiting API instance reads (or by
+key when no API is waiting); a registered producer's go to its own topic, `payments.results.
+<name>`, which only it may read. Every result is signed by the processor (`kafka/signing.py`),
+so the API can tell it from a forgery. The audit event of each result goes to `payments.audit`,
+naming its actor. A message the processor will not run goes to `payments.dlq` with the reason in
+headers and its bytes without card data (`dlq.redacted`).
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ import uuid
 from collections.abc import Mapping
 
 from payment_service.config.settings import KafkaSettings
+from payment_service.core.producers import API_PRODUCER
 from payment_service.core.records import PaymentRecord
+from payment_service.kafka.acls import results_topic_of
 from payment_service.kafka.producer import AsyncProducer
+from payment_service.kafka.signing import Signer
 from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.telemetry import Metrics
 from payment_service.schemas.messages import (
@@ -28,30 +34,57 @@ from payment_service.schemas.messages import (
     AuditEventV1,
     PaymentResultV1,
 )
-from payment_service.streams.payments import PaymentOutcome
+from payment_service.streams.dlq import redacted, redacted_key
+from payment_service.streams.payment_outcome import PaymentOutcome
 from payment_service.streams.results import CommandResult, payment_result
 
 log = logging.getLogger(__name__)
+
+# The actor of what the reconciler publishes: no command asked for it.
+RECONCILER_ACTOR = "processor:reconciler"
 
 
 class ResultPublisher:
     """Produces results, their audit events and dead letters; each call returns once acked."""
 
-    def __init__(self, kafka: KafkaSettings, producer: AsyncProducer, metrics: Metrics) -> None:
+    def __init__(
+        self, kafka: KafkaSettings, producer: AsyncProducer, metrics: Metrics, signer: Signer
+    ) -> None:
         self._kafka = kafka
         self._producer = producer
         self._metrics = metrics
+        self._signer = signer
 
     async def publish(
-        self, result: CommandResult, headers: Mapping[str, str], correlation_id: str | None
+        self,
+        result: CommandResult,
+        headers: Mapping[str, str],
+        correlation_id: str | None,
+        *,
+        producer: str | None = API_PRODUCER,
+        actor: str | None = None,
     ) -> None:
-        """The result to its reply partition and its audit event, both awaited."""
+        """The result, signed, to its producer's destination and its audit event, both awaited.
+
+        `producer` None or `api`: the API's results topic (reply partition, else by key).
+        """
         reply_headers = {
             name: headers[name]
             for name in (HEADER_CORRELATION_ID, HEADER_REPLY_ID)
             if name in headers
         }
-        partition = _reply_partition(headers, self._kafka.results_partitions)
+        if producer in (None, API_PRODUCER):
+            topic = self._kafka.topic_results
+            partition = _reply_partition(headers, self._kafka.results_partitions)
+        else:
+            topic, partition = results_topic_of(producer, self._kafka), None
+        value = PaymentResultV1(data=result.message()).model_dump_json().encode()
+        signed = {
+            **reply_headers,
+            **self._signer.result_headers(
+                reply_headers.get(HEADER_REPLY_ID), result.transaction_id.encode(), value
+            ),
+        }
         action = result.error.code if result.error else "processed"
         audit = AuditEvent(
             event_id=str(uuid.uuid4()),
@@ -61,16 +94,13 @@ class ResultPublisher:
             action=f"{result.kind}.{action}",
             to_status=result.status,
             correlation_id=correlation_id,
+            actor=actor,
             details={"final": result.final},
         )
         # Both are awaited before the offset can commit; in flight together, they cost one wait.
         await asyncio.gather(
             self._producer.produce(
-                self._kafka.topic_results,
-                PaymentResultV1(data=result.message()).model_dump_json().encode(),
-                key=result.transaction_id,
-                headers=reply_headers,
-                partition=partition,
+                topic, value, key=result.transaction_id, headers=signed, partition=partition
             ),
             self._producer.produce(
                 self._kafka.topic_audit,
@@ -83,8 +113,15 @@ class ResultPublisher:
     async def publish_payment(self, payment: PaymentRecord) -> None:
         """Publish a payment's current state when no command asked for it (reconciliation)."""
         outcome = PaymentOutcome(payment)
+        asked = payment.requested_by or ""
+        # A registered producer's payment is answered on its own topic, as its command was.
+        producer = asked.removeprefix("producer:") if asked.startswith("producer:") else None
         await self.publish(
-            payment_result(payment.transaction_id, payment.merchant_id, outcome), {}, None
+            payment_result(payment.transaction_id, payment.merchant_id, outcome),
+            {},
+            None,
+            producer=producer,
+            actor=RECONCILER_ACTOR,
         )
 
     async def dead_letter(
@@ -95,17 +132,19 @@ class ResultPublisher:
         reason: str,
         error: str,
     ) -> None:
-        """Park a message on the DLQ with its original bytes and the reason in headers."""
+        """Park a message on the DLQ, its bytes and headers without card data, with the reason
+        in headers."""
         log.warning("message sent to DLQ: %s (%s)", reason, error)
         self._metrics.increment(catalog.DLQ, {"reason": reason})
+        value, kept = redacted(raw, headers)
         dlq_headers = {
-            **headers,
+            **kept,
             HEADER_DLQ_REASON: reason,
             HEADER_DLQ_ERROR: error[:1000],
             HEADER_DLQ_SOURCE: self._kafka.topic_requests,
         }
         await self._producer.produce(
-            self._kafka.topic_dlq, raw or b"", key=key, headers=dlq_headers
+            self._kafka.topic_dlq, value, key=redacted_key(key), headers=dlq_headers
         )
 
 

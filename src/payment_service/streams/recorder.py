@@ -25,7 +25,7 @@ _Record = Callable[[PaymentStatus], Awaitable[PaymentRecord]]
 
 
 class PaymentRecorder:
-    """The flow's writes: authorized, captured, failed, unknown."""
+    """The flow's writes: authorized, sold, captured, failed, unknown."""
 
     def __init__(
         self,
@@ -38,8 +38,14 @@ class PaymentRecorder:
         self._on_unknown = on_unknown
 
     async def authorized(
-        self, payment: PaymentRecord, authorization_id: str, correlation_id: str | None
+        self,
+        payment: PaymentRecord,
+        authorization_id: str,
+        correlation_id: str | None,
+        event: PaymentEvent = PaymentEvent.AUTHORIZATION_APPROVED,
     ) -> PaymentRecord:
+        """Approved: authorized (to capture at once) or, `authorization_held`, waiting for
+        the merchant's capture (counted as settled only once captured)."""
         return await self._transition(
             payment,
             lambda expected: self._repo.mark_authorized(
@@ -47,17 +53,35 @@ class PaymentRecorder:
                 expected=expected,
                 authorization_id=authorization_id,
                 correlation_id=correlation_id,
+                event=event,
             ),
         )
 
-    async def captured(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
-        """The whole amount captured (we never capture part of an authorization)."""
+    async def sold(
+        self, payment: PaymentRecord, authorization_id: str, correlation_id: str | None
+    ) -> PaymentRecord:
+        """One sale: authorized and captured in full."""
+        return await self._transition(
+            payment,
+            lambda expected: self._repo.mark_sold(
+                payment.transaction_id,
+                expected=expected,
+                authorization_id=authorization_id,
+                correlation_id=correlation_id,
+            ),
+            settles=True,
+        )
+
+    async def captured(
+        self, payment: PaymentRecord, correlation_id: str | None, amount_minor: int | None = None
+    ) -> PaymentRecord:
+        """Captured: the whole amount, or `amount_minor` of it (a manual partial capture)."""
         return await self._transition(
             payment,
             lambda expected: self._repo.mark_captured(
                 payment.transaction_id,
                 expected=expected,
-                captured_minor=payment.amount_minor,
+                captured_minor=amount_minor or payment.amount_minor,
                 correlation_id=correlation_id,
             ),
             settles=True,

@@ -13,7 +13,8 @@ from payment_service.core.records import PaymentRecord
 from payment_service.schemas.answers import PaymentView, RefundView
 from payment_service.schemas.messages import PaymentResult, ResultError
 from payment_service.schemas.views import payment_view, refund_view
-from payment_service.streams.payments import PaymentOutcome
+from payment_service.streams.captures import CaptureOutcome
+from payment_service.streams.payment_outcome import PaymentOutcome
 from payment_service.streams.refunds import RefundOutcome
 
 
@@ -54,7 +55,10 @@ def _error(code: str | None, message: str | None) -> ResultError | None:
     return ResultError(code=code, message=message or "") if code else None
 
 
-def payment_result(transaction_id: str, merchant_id: str, outcome: PaymentOutcome) -> CommandResult:
+def payment_result(
+    transaction_id: str, merchant_id: str, outcome: PaymentOutcome | CaptureOutcome
+) -> CommandResult:
+    """A payment's result: of its payment command, or of a capture or cancel of it."""
     return CommandResult(
         kind="payment",
         transaction_id=transaction_id,
