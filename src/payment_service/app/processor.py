@@ -51,6 +51,7 @@ from payment_service.streams.pipeline import build_application, message_budget_s
 from payment_service.streams.publisher import ResultPublisher
 from payment_service.streams.recorder import PaymentRecorder
 from payment_service.streams.refunds import RefundFlow
+from payment_service.streams.resends import Resends
 from payment_service.streams.sink import CommandSink, SideLoop
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,11 @@ async def build_processor(settings: Settings) -> Processor:
         metrics=metrics,
     )
     stack.push_async_callback(lane.close)
-    flow = PaymentFlow(payments, bank, vault, cards, metrics=metrics, on_unknown=lane.offer)
+    # A lost request cannot still arrive once its own deadline has passed (streams/resends.py).
+    resends = Resends(after_seconds=settings.bank.total_timeout_seconds)
+    flow = PaymentFlow(
+        payments, bank, vault, cards, metrics=metrics, on_unknown=lane.offer, resends=resends
+    )
     lane.start(flow)
     refunds_repo = PgRefundRepository(pool)
     refunds = RefundFlow(refunds_repo, bank, metrics=metrics)

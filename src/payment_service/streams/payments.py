@@ -45,6 +45,8 @@ from payment_service.streams import bank_records
 from payment_service.streams.cards import CardSource, CardSources, Refusal
 from payment_service.streams.payment_outcome import PaymentOutcome
 from payment_service.streams.recorder import PaymentRecorder
+from payment_service.streams.resends import Resends
+from payment_service.streams.sale_capture import capture
 
 S, E = PaymentStatus, PaymentEvent
 KEY_REUSED = "idempotency_key_reuse"
@@ -62,12 +64,14 @@ class PaymentFlow:
         *,
         metrics: Metrics | None = None,
         on_unknown: Callable[[PaymentRecord], None] | None = None,
+        resends: Resends | None = None,
     ) -> None:
         self._repo = repo
         self._bank = bank
         self._vault = vault
         self._cards = cards
         self._record = PaymentRecorder(repo, metrics, on_unknown)
+        self._resends = resends
 
     async def run(self, new: NewPayment, correlation_id: str | None) -> PaymentOutcome:
         card = await self._cards.resolve(new)
@@ -98,6 +102,15 @@ class PaymentFlow:
         """
         if payment.status in (S.PROCESSING, S.UNKNOWN):
             resolved = await self._resolve(payment, None)
+            if resolved.status == S.UNKNOWN and self._resends is not None:
+                resend = self._resends.due(payment.transaction_id)
+                if resend is not None and await self._bank_has_no_record(payment):
+                    # Lost before the bank had it (streams/resends.py): the same key again.
+                    self._resends.forget(payment.transaction_id)
+                    sent = await self._authorize(
+                        resend.new, resend.card, resolved, None, first=False
+                    )
+                    return await self._finish(sent, None)
             if resolved.status == payment.status:
                 age = dt.datetime.now(dt.UTC) - payment.created_at
                 if age > give_up_after and await self._bank_has_no_record(payment):
@@ -111,8 +124,10 @@ class PaymentFlow:
 
     async def _finish(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
         if payment.status in (S.AUTHORIZED, S.UNKNOWN_CAPTURE):
-            payment = await self._capture(payment, correlation_id)
+            payment = await capture(self._bank, self._record, payment, correlation_id)
         if payment.status in PAYMENT_SETTLED:
+            if self._resends is not None:
+                self._resends.forget(payment.transaction_id)
             crash_point("after_capture_recorded")
             await self._vault.discard(payment.transaction_id)
         return payment
@@ -207,6 +222,8 @@ class PaymentFlow:
                 payment, E.AUTHORIZATION_UNKNOWN, "bank unreachable on redelivery", correlation_id
             )
         except BankOutcomeUnknown:
+            if self._resends is not None:
+                self._resends.keep(new, card)
             return await self._record.unknown(
                 payment, E.AUTHORIZATION_UNKNOWN, "authorization outcome unknown", correlation_id
             )
@@ -248,36 +265,6 @@ class PaymentFlow:
             return await self._record.sold(payment, authorization_id, correlation_id)
         event = E.AUTHORIZATION_HELD if payment.manual_capture else E.AUTHORIZATION_APPROVED
         return await self._record.authorized(payment, authorization_id, correlation_id, event)
-
-    async def _capture(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
-        txn = payment.transaction_id
-        try:
-            result = await self._bank.capture(
-                reference=txn,
-                idempotency_key=idempotency_key(txn, "capture"),
-                authorization_id=payment.authorization_id or "",
-                amount_minor=payment.amount_minor,
-                currency=payment.currency,
-            )
-        except (BankOutcomeUnknown, BankNotSent):
-            # The authorization holds the funds; the reconciler captures with the same key.
-            return await self._record.unknown(
-                payment, E.CAPTURE_UNKNOWN, "capture outcome unknown", correlation_id
-            )
-        except BankRejected as exc:
-            return await self._record.failed(
-                payment, E.CAPTURE_DECLINED, "capture_rejected", None, str(exc), correlation_id
-            )
-        if not result.approved:
-            return await self._record.failed(
-                payment,
-                E.CAPTURE_DECLINED,
-                "capture_declined",
-                result.decline_code,
-                result.message,
-                correlation_id,
-            )
-        return await self._record.captured(payment, correlation_id)
 
     async def _decline(
         self,
