@@ -157,11 +157,6 @@ async def test_scenario_keeps_every_invariant(
     await _scenario(service, merchant, scenario, fault, repair, bank_healthy=bank_healthy)
 
 
-@pytest.mark.xfail(
-    reason="a payment whose authorization the proxy cut before the bank had it stays unknown "
-    "until the 15-minute give-up (docs/reliability.md: follow-up)",
-    strict=False,
-)
 async def test_a_proxy_between_processor_and_bank_that_delays_and_cuts(
     service: Service, merchant: Merchant
 ) -> None:
