@@ -422,7 +422,7 @@ async def test_an_unknown_capture_is_settled_within_seconds_of_the_bank_answerin
     txn = new_id(merchant.merchant_id, key, "payment")
     fault = {
         "mode": "error_after_commit",
-        "operations": ["capture", "inquiry"],
+        "operations": ["sale", "inquiry"],  # automatic capture is one sale (main's flows)
         "references": [txn],
     }
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as bank:
@@ -441,7 +441,7 @@ async def test_an_unknown_capture_is_settled_within_seconds_of_the_bank_answerin
 
             return probe
 
-        await eventually(await status_is("unknown_capture"), what="the capture to be unknown")
+        await eventually(await status_is("unknown"), what="the sale to be unknown")
         async with bank.delete(f"{service.bank_url}/sim/faults/{fault_id}") as resp:
             assert resp.status in (200, 204)
     # The bank answers again: the breaker's cool-down, then the next fast-lane attempt.
