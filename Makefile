@@ -35,7 +35,7 @@ DOCKER_CHECK = @docker info >/dev/null 2>&1 || { \
 	echo "Use the native stack instead: make up / make down / make logs."; exit 1; }
 
 .PHONY: help install lock system-deps dev dev-setup up run-local down status logs env-check psql redis-cli \
-	test full-test test-unit test-integration test-api lint format db-seed bench \
+	test full-test test-unit test-integration test-api chaos lint format db-seed bench \
 	card-keys card-keys-rotate card-rewrap \
 	docker-up docker-down docker-logs docker-shell docker-psql clean clean-all
 .PHONY: prod-check deps-check debug metrics coverage deploy-staging deploy-prod hooks \
@@ -128,6 +128,14 @@ test-unit: install ## Unit tests (no servers)
 
 test-integration: install system-deps ## Integration tests against real Kafka/PostgreSQL/Redis (own stack unless URLs are set)
 	$(call pytest_in,,tests/integration)
+
+CHAOS_RATE ?= 20
+CHAOS_SECONDS ?= 30
+CHAOS_REPORT ?= .chaos/results.jsonl
+chaos: install system-deps ## Fault suite: each scenario under CHAOS_RATE payments/s for CHAOS_SECONDS, then the invariants (own stack on free ports; rows to CHAOS_REPORT)
+	@mkdir -p $(dir $(CHAOS_REPORT))
+	$(call pytest_in,CHAOS_RATE=$(CHAOS_RATE) CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_REPORT=$(abspath $(CHAOS_REPORT)),tests/chaos)
+	@$(PY) -m tests.chaos.report $(CHAOS_REPORT)
 
 test-api: install ## End-to-end tests (tests/e2e) against the running service, `make up`'s or `make docker-up`'s (not the process-killing ones)
 	@if [ "$(STACK_KIND)" = docker ]; then $(MAKE) --no-print-directory docker-test-api; \

@@ -19,7 +19,9 @@ run the same command line.) Everything lives in one state folder (default `<proj
     card-public-key.json the current card public key, for the API (CARD_PUBLIC_KEY_FILE)
     ports.json           the ports last used, reused when no port option is given
     logs/<name>.log      one log per process (kafka, postgres, redis, banksim, processor, api)
-    pids/<name>.pid      the process ids this script started; `stop` stops exactly these
+    pids/<name>.pid      the process ids this script started; `stop` stops exactly these (for an
+                         app, its supervisor; the app itself is pids/<name>.child.pid)
+    restarts/<name>.json how often the supervisor restarted an app, and its last exit
     kafka/               credentials.env (Kafka users' passwords, 0600), server.properties (0600),
                          log4j2.properties, data/ (KRaft log dirs)
     postgres/            data/ (the cluster, owned by the `postgres` user when run as root), run/
@@ -37,6 +39,7 @@ Modules, each importing only those above it:
     kafka_jars  the Kafka jars from Maven Central, cached
     system      apt packages (PostgreSQL, Redis, Java, Maven, make), `install()`
     procs       launching, identifying and stopping exactly our processes
+    supervise   the apps' supervisor: restarts an app that exits, with backoff (imports nothing)
     ports       free ports, who holds a taken one
     probes      health checks (Kafka: a SCRAM login as admin, then Metadata), waiting
     postgres, redis, kafka   each server: its configuration, first-time setup, start

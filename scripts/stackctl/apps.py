@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,8 @@ from .probes import HEALTH, wait_healthy
 from .procs import launch, recorded_pid
 
 APP_BIN = PROJECT / ".venv" / "bin" / "payment-service"
+# Run as a file: it imports nothing, and `-m` would import this package before it.
+SUPERVISOR = Path(__file__).with_name("supervise.py")
 # Which Kafka user each process logs in as (banksim uses no Kafka: none).
 KAFKA_AS = {"processor": "processor", "api": "api"}
 
@@ -135,7 +138,9 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
         if name == "api":
             base = {**env, **api_env(cfg)}
         own_env = as_kafka_user(cfg, base, KAFKA_AS.get(name))
-        procs[name] = launch(cfg, name, [str(app_bin()), name], env=own_env, cwd=PROJECT)
+        # Under the supervisor (supervise.py), which restarts the app when it exits.
+        argv = [sys.executable, str(SUPERVISOR), str(cfg.dir), name, "--", str(app_bin()), name]
+        procs[name] = launch(cfg, name, argv, env=own_env, cwd=PROJECT)
         if name in HEALTH:
             wait_healthy(cfg, name, procs[name], procs[name].pid)
     for name, proc in procs.items():

@@ -40,6 +40,7 @@ from .postgres import start_postgres
 from .probes import HEALTH
 from .procs import recorded_pid, stop_processes
 from .redis import start_redis
+from .supervise import restart_record
 from .system import install
 
 DESCRIPTION = (
@@ -150,10 +151,19 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             all_ok = all_ok and healthy
         else:
             state = "running"
-        print(f"  {name:<10} {state:<22} pid {pid or '-':<8} {where_}")
+        print(f"  {name:<10} {state:<22} pid {pid or '-':<8} {where_}{restarts(cfg, name)}")
     if args.check and not all_ok:
         return 1
     return 0
+
+
+def restarts(cfg: Config, name: str) -> str:
+    """`  restarts N (last exit S at T)` for a supervised app that was restarted."""
+    record = restart_record(cfg.dir, name) if name in APPS else {}
+    if not record:
+        return ""
+    last = f"last exit {record['last_exit']} at {record['last_exit_at']}"
+    return f"  restarts {record['count']} ({last})"
 
 
 def cmd_logs(cfg: Config, args: argparse.Namespace) -> int:

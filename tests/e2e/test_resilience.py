@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -263,10 +264,12 @@ async def test_broker_unavailable_answers_503_and_retry_charges_once(
             answer = await resp.json()
             return answer if resp.status == 200 else None
 
+    # The 503 says the outcome is unknown and names the transaction: the frozen broker may write
+    # the command after all (its security code stays in the vault for it).
+    assert "unknown" in refused["error"]["message"]
+    assert refused["error"]["transaction_id"]
     # The merchant retries with the same key until the broker is back: one payment, at most one
-    # charge. If the frozen broker wrote the first command after all, that command finds its
-    # security code gone (the 503 discarded it) and fails before reaching the bank, and the retry
-    # replays that: "503, nothing was charged" stays true either way.
+    # charge, whichever of the two commands the processor gets first.
     answer = await eventually(accepted, timeout=90, what="the retried payment to be accepted")
     settled = await _settled_as_bank_says(service, answer["transaction_id"])
     assert settled == answer["status"]
@@ -311,3 +314,176 @@ async def test_command_from_another_producer_with_unreadable_card_fails_cleanly(
     assert await ledger(service, txn) == []
     status, body = await _pay(http, merchant)
     assert (status, body["status"]) == (200, "captured")
+
+
+def _redis(service: Service) -> Any:
+    from redis.asyncio import Redis
+
+    return Redis.from_url(service.redis_url, socket_timeout=5)
+
+
+async def _get(
+    http: aiohttp.ClientSession, merchant: Merchant, txn: str
+) -> tuple[int, dict[str, Any]]:
+    async with http.get(f"/api/v1/payments/{txn}", headers=merchant.headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_a_command_refused_before_it_had_a_row_is_final_for_get_and_replays(
+    service: Service, merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    """Another producer's command the processor cannot take (a NUL in its description): GET
+    answers its final error, never "pending" for a day."""
+    from payment_service.schemas.messages import ProcessPayment, ProcessPaymentV1
+
+    txn = f"refused-{uuid.uuid4().hex}"
+    command = ProcessPaymentV1(
+        data=ProcessPayment(
+            transaction_id=txn,
+            merchant_id=merchant.merchant_id,
+            amount_minor=1234,
+            currency="EUR",
+            payment_method_id=f"pm_{uuid.uuid4().hex}",
+        )
+    )
+    raw = command.model_dump_json().replace('"currency":"EUR"', '"currency":"EUR\\u0000"')
+    await asyncio.to_thread(_produce_raw, service, raw.encode(), txn)
+
+    async def final() -> dict[str, Any] | None:
+        status, body = await _get(http, merchant, txn)
+        return body if status == 200 and body.get("status") == "failed" else None
+
+    body = await eventually(final, what="the refused command's final error")
+    assert body["error"]["code"] == "invalid_command", body
+    assert await db_payment(service, txn) is None
+    assert await ledger(service, txn) == []
+
+
+@pytest.mark.fault
+@pytest.mark.timeout(300)  # a processor restart, or a 15 s fault, on a busy machine
+async def test_a_killed_api_holds_its_key_for_seconds_and_its_payment_ends(
+    service: Service, merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    """An API killed while it waits for the result: its lock lease runs out within seconds (not
+    a minute), and the payment it accepted is processed and answered to the retry."""
+    from payment_service.core.ids import new_id
+
+    key = f"killed-api-{uuid.uuid4().hex}"
+    txn = new_id(merchant.merchant_id, key, "payment")
+    headers = {**merchant.headers, "Idempotency-Key": key}
+    body = payment_body(merchant.merchant_id)
+    processor = service.processes["processor"]
+    processor.stop()  # the doomed API waits for a result that cannot come yet
+    redis = _redis(service)
+    try:
+        async with (
+            service.spawn("api-doomed", API_INSTANCE="1") as (doomed, url),
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as client,
+        ):
+            waiting = asyncio.create_task(
+                client.post(f"{url}/api/v1/payments/process", json=body, headers=headers)
+            )
+
+            async def accepted() -> bool:
+                return bool(await redis.exists(f"accepted:{txn}"))
+
+            await eventually(accepted, what="the doomed API's command to be acknowledged")
+            await asyncio.to_thread(doomed.kill)
+            with contextlib.suppress(aiohttp.ClientError):
+                await waiting
+        assert await redis.exists(f"idempotency-lock:{merchant.merchant_id}:{key}")
+
+        async def unlocked() -> tuple[int, dict[str, Any]] | None:
+            async with http.post("/api/v1/payments/process", json=body, headers=headers) as resp:
+                answer = resp.status, await resp.json()
+            return None if answer[0] == 409 else answer
+
+        # The old lock lived 60 s; the lease is 5 s (this deadline leaves room for a slow box).
+        status, answer = await eventually(unlocked, timeout=30, what="the dead API's lease to end")
+        assert (status, answer["status"]) == (202, "processing"), answer
+    finally:
+        await redis.aclose()
+        processor.start()
+    assert await _settled_as_bank_says(service, txn) == "captured"
+    assert (await _get(http, merchant, txn))[1]["status"] == "captured"
+
+
+@pytest.mark.fault
+@pytest.mark.timeout(300)  # a processor restart, or a 15 s fault, on a busy machine
+async def test_an_unknown_capture_is_settled_within_seconds_of_the_bank_answering(
+    service: Service, merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    """The bank captures but its answers are lost (5xx after commit, inquiries too): the payment
+    is `unknown_capture`. Once the bank answers again, the fast lane settles it within seconds,
+    not after the reconciler's sweep (which looks only at payments unsettled for 120 s)."""
+    from payment_service.core.ids import new_id
+
+    key = f"lost-capture-{uuid.uuid4().hex}"
+    txn = new_id(merchant.merchant_id, key, "payment")
+    fault = {
+        "mode": "error_after_commit",
+        "operations": ["sale", "inquiry"],  # automatic capture is one sale (main's flows)
+        "references": [txn],
+    }
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as bank:
+        async with bank.post(f"{service.bank_url}/sim/faults", json=fault) as resp:
+            assert resp.status == 201
+            fault_id = (await resp.json())["faults"][0]["id"]
+        headers = {**merchant.headers, "Idempotency-Key": key}
+        body = payment_body(merchant.merchant_id)
+        async with http.post("/api/v1/payments/process", json=body, headers=headers) as resp:
+            assert resp.status in (200, 202)
+
+        async def status_is(wanted: str) -> Callable[[], Awaitable[bool]]:
+            async def probe() -> bool:
+                row = await db_payment(service, txn)
+                return row is not None and row["status"] == wanted
+
+            return probe
+
+        await eventually(await status_is("unknown"), what="the sale to be unknown")
+        async with bank.delete(f"{service.bank_url}/sim/faults/{fault_id}") as resp:
+            assert resp.status in (200, 204)
+    # The bank answers again: the breaker's cool-down, then the next fast-lane attempt.
+    await eventually(await status_is("captured"), timeout=45, what="the lost capture settled")
+    assert await _settled_as_bank_says(service, txn) == "captured"
+
+
+@pytest.mark.fault
+@pytest.mark.timeout(300)  # a processor restart, or a 15 s fault, on a busy machine
+async def test_the_processor_survives_a_sigstop_past_its_session_and_health_degrades(
+    service: Service, merchant: Merchant, http: aiohttp.ClientSession
+) -> None:
+    """SIGSTOP past the group's session timeout (10 s): the broker drops the member, /health
+    degrades; after SIGCONT the processor rejoins (a new consumer) instead of exiting."""
+    processor = service.processes["processor"]
+    assert processor.proc is not None
+    pid = processor.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+
+        async def degraded() -> dict[str, Any] | None:
+            async with http.get("/health") as resp:
+                report = await resp.json()
+                assert resp.status == 200, report  # the API still accepts payments
+            return report if report["status"] == "degraded" else None
+
+        report = await eventually(degraded, timeout=60, what="/health to degrade")
+        assert report["components"]["processor"]["status"] == "down", report
+        stopped_payment = asyncio.create_task(_pay(http, merchant))
+        await asyncio.sleep(15)  # the fault itself: stopped past the session timeout
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    status, body = await stopped_payment
+    assert status in (200, 202), body
+    assert await _settled_as_bank_says(service, body["transaction_id"]) == "captured"
+    status, body = await _pay(http, merchant)
+    assert (status, body["status"]) == (200, "captured"), body
+    assert processor.running, "the processor exited after its membership was lost"
+
+    async def healthy() -> bool:
+        async with http.get("/health") as resp:
+            report: dict[str, Any] = await resp.json()
+        return bool(report["status"] == "healthy")
+
+    await eventually(healthy, timeout=60, what="/health to be healthy again")

@@ -322,6 +322,30 @@ async def test_an_expired_security_code_fails_before_the_bank_is_asked() -> None
     assert h.bank.calls == []
 
 
+async def test_a_redelivery_whose_code_expired_never_authorizes_without_it() -> None:
+    h = Harness()
+    new = _new(security_code_in_vault=True)
+    await h.repo.claim_payment(new, correlation_id=None)  # the first delivery never sent it
+    outcome = await h.flow.run(new, correlation_id=None)
+    assert outcome.payment is not None
+    assert (outcome.payment.status, outcome.payment.failure_code) == (
+        S.FAILED,
+        "security_code_expired",
+    )
+    assert h.operations() == ["inquire"]
+
+
+async def test_a_redelivery_whose_code_expired_takes_the_earlier_sale() -> None:
+    new = _new(security_code_in_vault=True)
+    earlier = executed_authorization(idempotency_key(new.transaction_id, "sale"), operation="sale")
+    h = Harness(ScriptedBank(executed=[earlier]))
+    await h.repo.claim_payment(new, correlation_id=None)
+    outcome = await h.flow.run(new, correlation_id=None)
+    assert outcome.payment is not None
+    assert outcome.payment.status == S.CAPTURED
+    assert h.operations() == ["inquire"]  # the sale captured already: no capture call
+
+
 async def test_a_refused_key_reuse_takes_the_earlier_sale_from_the_bank() -> None:
     new = _new()
     earlier = executed_authorization(idempotency_key(new.transaction_id, "sale"), operation="sale")

@@ -33,7 +33,13 @@ from payment_service.http.captures import CaptureService
 from payment_service.http.errors import error_middleware
 from payment_service.http.events import EVENTS, Events
 from payment_service.http.guards import ApiKeyAuth, RateLimiter
-from payment_service.http.health import CHECK_TIMEOUT_SECONDS, HealthCheck, bank_check, kafka_check
+from payment_service.http.health import (
+    CHECK_TIMEOUT_SECONDS,
+    HealthCheck,
+    bank_check,
+    kafka_check,
+    processor_check,
+)
 from payment_service.http.idempotency import AcceptedMarkers, IdempotencyLocks
 from payment_service.http.lists import ListService
 from payment_service.http.metrics import metrics_middleware
@@ -197,7 +203,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 "redis": lambda: redis.ping(),
                 "kafka": kafka_check(producer, replies),
                 "bank": bank_check(session, settings.bank.url),
-            }
+                "processor": processor_check(
+                    redis,
+                    stale_seconds=settings.api.processor_stale_seconds,
+                    max_lag=settings.api.processor_max_lag,
+                ),
+            },
+            degrading=frozenset({"processor"}),
         )
         yield
     finally:

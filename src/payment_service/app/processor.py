@@ -2,7 +2,8 @@
 
 `build_processor` opens the connections on the side loop (the asyncio loop that owns them, see
 `streams/sink.py`) and wires the flows to their adapters; `run_processor` gives the main thread
-to Quix until SIGTERM/SIGINT, then closes everything in reverse order.
+to Quix until SIGTERM/SIGINT, then closes everything in reverse order. A consumer that fails
+(lost group membership, broker gone too long) is replaced by a new one, not by an exit.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import signal
+import threading
+import time
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -22,9 +26,11 @@ from payment_service.bank.breaker import BankCircuitBreaker
 from payment_service.bank.client import HttpBankClient
 from payment_service.cards.vault import SecurityCodeVault
 from payment_service.config.settings import Settings
+from payment_service.http.idempotency import AcceptedMarkers
 from payment_service.kafka.producer import AsyncProducer
 from payment_service.ops import gauges
 from payment_service.ops import metric_catalog as catalog
+from payment_service.ops.heartbeat import Heartbeat, instance_name
 from payment_service.ops.redis_client import redis_client
 from payment_service.ops.telemetry import Metrics
 from payment_service.storage.captures import PgCaptureRepository
@@ -38,17 +44,22 @@ from payment_service.streams import reconciler
 from payment_service.streams.authorize import CommandGate
 from payment_service.streams.captures import CaptureFlow
 from payment_service.streams.cards import CardSources
+from payment_service.streams.fastlane import FastLane
 from payment_service.streams.handler import CommandHandler
 from payment_service.streams.payments import PaymentFlow
-from payment_service.streams.pipeline import build_application
+from payment_service.streams.pipeline import build_application, message_budget_seconds
 from payment_service.streams.publisher import ResultPublisher
 from payment_service.streams.recorder import PaymentRecorder
 from payment_service.streams.refunds import RefundFlow
-from payment_service.streams.sink import SideLoop
+from payment_service.streams.resends import Resends
+from payment_service.streams.sink import CommandSink, SideLoop
 
 log = logging.getLogger(__name__)
 
 BUILD_TIMEOUT_SECONDS = 60.0
+RESTART_BACKOFF_CAP_SECONDS = 10.0
+# A consumer that ran this long had recovered: the next failure starts the backoff afresh.
+RESTART_RESET_SECONDS = 60.0
 
 
 @dataclass
@@ -56,6 +67,7 @@ class Processor:
     handler: CommandHandler
     publisher: ResultPublisher
     metrics: Metrics
+    heartbeat: Heartbeat
     close: Callable[[], Coroutine[Any, Any, None]]
 
 
@@ -89,13 +101,27 @@ async def build_processor(settings: Settings) -> Processor:
     payments = PgPaymentRepository(pool)
     vault = SecurityCodeVault.from_settings(redis, settings.redis, opener=opener)
     cards = CardSources(opener, PgPaymentMethods(pool), fingerprints)
-    flow = PaymentFlow(payments, bank, vault, cards, metrics=metrics)
+    processing = settings.processor
+    publisher = ResultPublisher(settings.kafka, producer, metrics, signer)
+    give_up_after = dt.timedelta(seconds=processing.reconcile_give_up_after_seconds)
+    lane = FastLane(
+        payments,
+        publisher,
+        window=dt.timedelta(seconds=processing.reconcile_stale_after_seconds),
+        give_up_after=give_up_after,
+        metrics=metrics,
+    )
+    stack.push_async_callback(lane.close)
+    # A lost request cannot still arrive once its own deadline has passed (streams/resends.py).
+    resends = Resends(after_seconds=settings.bank.total_timeout_seconds)
+    flow = PaymentFlow(
+        payments, bank, vault, cards, metrics=metrics, on_unknown=lane.offer, resends=resends
+    )
+    lane.start(flow)
     refunds_repo = PgRefundRepository(pool)
     refunds = RefundFlow(refunds_repo, bank, metrics=metrics)
     captures_repo = PgCaptureRepository(pool)
     captures = CaptureFlow(captures_repo, payments, bank, PaymentRecorder(payments, metrics))
-    processing = settings.processor
-    publisher = ResultPublisher(settings.kafka, producer, metrics, signer)
     gate = CommandGate(PgProducers(pool), api_key, ttl_seconds=processing.producer_cache_seconds)
     handler = CommandHandler(
         publisher,
@@ -105,6 +131,7 @@ async def build_processor(settings: Settings) -> Processor:
         metrics,
         gate,
         captures=captures,
+        refusals=AcceptedMarkers(redis),
         tracing=settings.datadog.trace_enabled,
         transient_retry_seconds=processing.transient_retry_seconds,
     )
@@ -116,7 +143,7 @@ async def build_processor(settings: Settings) -> Processor:
         refunds_repo,
         refunds,
         stale_after=dt.timedelta(seconds=processing.reconcile_stale_after_seconds),
-        give_up_after=dt.timedelta(seconds=processing.reconcile_give_up_after_seconds),
+        give_up_after=give_up_after,
         captures_repo=captures_repo,
         captures=captures,
         authorization_validity=dt.timedelta(seconds=processing.authorization_validity_seconds),
@@ -132,7 +159,16 @@ async def build_processor(settings: Settings) -> Processor:
         )
     )
     stack.push_async_callback(_cancel, sampling)
-    return Processor(handler=handler, publisher=publisher, metrics=metrics, close=stack.aclose)
+    heartbeat = Heartbeat(redis, instance_name(), metrics=metrics)
+    beating = asyncio.create_task(heartbeat.run_forever())
+    stack.push_async_callback(_cancel, beating)
+    return Processor(
+        handler=handler,
+        publisher=publisher,
+        metrics=metrics,
+        heartbeat=heartbeat,
+        close=stack.aclose,
+    )
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -146,11 +182,57 @@ def run_processor(settings: Settings) -> None:
     side = SideLoop()
     processor: Processor = side.run(build_processor(settings), timeout=BUILD_TIMEOUT_SECONDS)
     try:
-        app = build_application(
-            settings, side, processor.handler, processor.publisher, processor.metrics
-        )
-        log.info("processor consuming %s", settings.kafka.topic_requests)
-        app.run()
+        consume(settings, side, processor)
     finally:
         side.run(processor.close(), timeout=30.0)
         side.stop()
+
+
+def consume(settings: Settings, side: SideLoop, processor: Processor) -> None:
+    """Run Quix until a signal stops it; when it fails instead, start it again, with backoff.
+
+    Quix stops on a failed commit ("Unknown member" after a SIGSTOP or a long pause: the group
+    moved on), on a broker unavailable past its timeout, or on a sink that could not finish
+    (our stores down past the handler's retries). None of these is a reason for the process to
+    exit: nothing uncommitted is lost (it is redelivered, and every step is idempotent), so a
+    fresh consumer rejoins the group and resumes from the committed offsets.
+    """
+    stopping = threading.Event()
+    failures = 0
+    while not stopping.is_set():
+        started = time.monotonic()
+        sink: CommandSink | None = None
+        try:
+            # Building asks the broker for the topic: it fails too while Kafka is down.
+            app, sink = build_application(
+                settings,
+                side,
+                processor.handler,
+                processor.publisher,
+                processor.metrics,
+                processor.heartbeat,
+            )
+            log.info("processor consuming %s", settings.kafka.topic_requests)
+            processor.heartbeat.consuming = True
+            app.run()
+            return  # stopped by SIGTERM/SIGINT
+        except Exception:
+            log.exception("the consumer stopped on an error; starting a new one")
+        processor.heartbeat.consuming = False
+        failures = 1 if time.monotonic() - started > RESTART_RESET_SECONDS else failures + 1
+        processor.metrics.increment(catalog.CONSUMER_RESTARTS)
+        _on_signals(stopping)
+        left = sink.drain(message_budget_seconds(settings)) if sink is not None else 0
+        if left:
+            log.warning("%d messages of the old consumer still in flight", left)
+        stopping.wait(min(RESTART_BACKOFF_CAP_SECONDS, 0.5 * 2 ** (failures - 1)))
+
+
+def _on_signals(stopping: threading.Event) -> None:
+    """Between two consumers, SIGTERM/SIGINT end the loop (Quix's handlers are gone then)."""
+
+    def stop(*_: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)

@@ -146,6 +146,9 @@ class ApiSettings(BaseSettings):
     auth_lookup_burst: int = Field(default=100, ge=1)
     # How long an unknown key is answered 401 from memory.
     auth_negative_cache_seconds: float = Field(default=10.0, gt=0)
+    # /health degrades when no processor heartbeat is this fresh or their lag passes the limit.
+    processor_stale_seconds: float = Field(default=10.0, gt=0)
+    processor_max_lag: int = Field(default=1000, ge=0)
     # Requests being handled at once (bodies still arriving do not count); past it, 503 at once.
     max_in_flight: int = Field(default=1000, ge=1)
     # The whole body must arrive within this; else 408 and the connection is closed.
@@ -164,6 +167,11 @@ class ProcessorSettings(BaseSettings):
     model_config = _config("PROCESSOR_")
 
     max_in_flight: int = Field(default=256, ge=1)
+    # One merchant's storm takes at most this many of the slots above, so others still run.
+    max_in_flight_per_merchant: int = Field(default=64, ge=1)
+    # Messages read ahead of the slots (waiting behind their key or their merchant's share);
+    # a storm of one merchant is read past this far so that the others' commands reach a slot.
+    max_queued: int = Field(default=4096, ge=1)
     # Each commit waits for every message in flight, pausing intake for up to one message's
     # time; committing every 5 s (Quix's default) rather than 0.5 s halved p99 with a 50 ms
     # bank (docs/benchmark.md). A crash redelivers at most this much work, idempotently.

@@ -221,6 +221,8 @@ class RateLimited(PaymentServiceError):
 
 
 class NotAccepted(PaymentServiceError):
+    """503: the request's outcome is not known to us; the same Idempotency-Key finds it out."""
+
     status = 503
     type = "api_error"
     code = "not_accepted"

@@ -1,7 +1,9 @@
-"""The processor's payment repository with durable refusals, beside `core.ports` (300 lines).
+"""Ports of refusals, beside `core.ports` (300 lines).
 
 A payment refused before it has a row (a card on file it may not charge) is recorded with its
-code in the transaction that decided it, so every redelivery or replay answers the same.
+code in the transaction that decided it, so every redelivery or replay answers the same
+(`RefusingPaymentRepository`); and its final error replaces the API's "accepted" marker, so GET
+answers it (`PaymentRefusals`).
 """
 
 from __future__ import annotations
@@ -26,3 +28,17 @@ class RefusingPaymentRepository(PaymentRepository, Protocol):
         """The refusal recorded for `new`, if any; `IdempotencyConflict` if its transaction id
         was refused for another request."""
         ...
+
+
+class PaymentRefusals(Protocol):
+    """Where a payment refused before it had a row keeps its final error, for GET and replays."""
+
+    async def refuse(
+        self,
+        transaction_id: str,
+        merchant_id: str,
+        request_hash: str | None,
+        code: str,
+        message: str,
+    ) -> None:
+        """Record the refusal (it replaces the "accepted" marker); may raise on a store outage."""

@@ -27,6 +27,8 @@ from payment_service.core.states import PAYMENT_SETTLED, RefundStatus
 from payment_service.schemas.views import payment_view, refund_view
 
 REPLAYED = {"Idempotent-Replayed": "true"}
+# Commands the processor could not take or store as they stood (never sent to the bank).
+_REFUSED = frozenset({"invalid_command", "command_not_stored"})
 
 _RESULT_ERRORS: dict[str, type[PaymentServiceError]] = {
     "idempotency_key_reused": IdempotencyKeyReused,
@@ -78,7 +80,7 @@ def check_hash(stored: str | None, presented: str) -> None:
 
 def result_error(code: str, message: str) -> PaymentServiceError:
     """The service error a result's error code stands for."""
-    if code == "invalid_command":  # the processor refused the command as it stood: 422
+    if code in _REFUSED:  # the processor refused the command as it stood: 422
         detail = {"param": None, "message": message, "type": code}
         return ValidationFailed(message, errors=[detail], code=code)
     error_type = _RESULT_ERRORS.get(code)

@@ -1,5 +1,8 @@
 """One error shape for every answer: `{"error": {type, code, message, param?}, "correlation_id"}`.
 
+A 503 also names the transaction (`error.transaction_id`) when the request had got that far, so
+the client can GET it or retry it with the same Idempotency-Key.
+
 The middleware maps the service's error tree (core/errors.py) to statuses by class, once, and turns
 anything unexpected into a 500 that reveals nothing. It also stamps the correlation id.
 """
@@ -23,17 +26,30 @@ from payment_service.core.errors import (
     Overloaded,
     PaymentServiceError,
     RateLimited,
-    StorageUnavailable,
+    StorageError,
     ValidationFailed,
     VaultUnavailable,
 )
 from payment_service.http.state import CORRELATION_ID
+from payment_service.ops.logcontext import current
 from payment_service.schemas.text import VALIDATION_CODES
 
 log = logging.getLogger(__name__)
 
-# Redis or PostgreSQL down: the request was not accepted, and saying so lets the client retry.
-DEPENDENCY_OUTAGES: tuple[type[Exception], ...] = (VaultUnavailable, StorageUnavailable, RedisError)
+# Redis or PostgreSQL down or failing (any storage error, a socket error, a timed-out wait):
+# a 503 that lets the client retry, never a 500. The outcome may be unknown (a command produced
+# before the failure), so the answer says so and names the transaction when there is one.
+DEPENDENCY_OUTAGES: tuple[type[Exception], ...] = (
+    VaultUnavailable,
+    StorageError,
+    RedisError,
+    OSError,
+    TimeoutError,
+)
+OUTCOME_UNKNOWN = (
+    "the outcome of this request is unknown (a service it needs did not answer in time); "
+    "retry with the same Idempotency-Key to learn it: the retry never charges twice"
+)
 
 HEADER_CORRELATION = "X-Correlation-ID"
 
@@ -44,6 +60,10 @@ def error_response(exc: PaymentServiceError, correlation_id: str) -> web.Respons
         body["param"] = exc.param
     if isinstance(exc, ValidationFailed):
         body["errors"] = exc.errors
+    if isinstance(exc, NotAccepted):
+        transaction_id = current().get("transaction_id")
+        if transaction_id is not None:
+            body["transaction_id"] = transaction_id
     headers = {HEADER_CORRELATION: correlation_id}
     if isinstance(exc, RateLimited | Overloaded):
         headers["Retry-After"] = str(exc.retry_after_seconds)
@@ -90,11 +110,7 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         return error_response(exc, correlation_id)
     except DEPENDENCY_OUTAGES as exc:
         log.warning("dependency unavailable: %s", type(exc).__name__)
-        outage = NotAccepted(
-            "a service this request needs is unavailable; nothing was charged: "
-            "retry with the same Idempotency-Key"
-        )
-        return error_response(outage, correlation_id)
+        return error_response(NotAccepted(OUTCOME_UNKNOWN), correlation_id)
     except web.HTTPRequestEntityTooLarge:
         return error_response(BodyTooLarge("request body exceeds 64 KiB"), correlation_id)
     except web.HTTPNotFound:

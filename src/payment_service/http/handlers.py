@@ -204,4 +204,4 @@ async def card_key(request: web.Request) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     report = await request.app[HEALTH].report()
-    return web.json_response(report, status=200 if report["status"] == "healthy" else 503)
+    return web.json_response(report, status=503 if report["status"] == "unhealthy" else 200)

@@ -2,8 +2,15 @@
 
 The checks are handed in by the composition root, one probe per dependency, in the order the
 report lists them. Results are cached for a second so that a busy load balancer cannot turn health
-checks into load. Beside `components`, `services` maps each one to a boolean (up or not), the
-shape the seed's clients read (docs/compatibility.md).
+checks into load.
+
+The processor is reported from its heartbeat (`ops/heartbeat.py`): "down" when none is fresh or
+none consumes, "lagging" past `max_lag` commands. It degrades the report (`"degraded"`, still 200)
+rather than failing it: this API still accepts payments (202) while the processor is away, and a
+load balancer that dropped every API for it would refuse them all.
+
+Beside `components`, `services` maps each one to a boolean (up or not), the shape the seed's
+clients read (docs/compatibility.md).
 """
 
 from __future__ import annotations
@@ -15,10 +22,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
+from redis.asyncio import Redis
 
 from payment_service import __version__
 from payment_service.http.replies import ReplyRouter
 from payment_service.kafka.producer import AsyncProducer
+from payment_service.ops.heartbeat import processors_seen
 
 CHECK_TIMEOUT_SECONDS = 2.0
 CACHE_SECONDS = 1.0
@@ -26,9 +35,15 @@ CACHE_SECONDS = 1.0
 Check = Callable[[], Awaitable[object]]
 
 
+class Lagging(Exception):
+    """The processors run but are behind by more than the limit."""
+
+
 class HealthCheck:
-    def __init__(self, checks: Mapping[str, Check]) -> None:
+    def __init__(self, checks: Mapping[str, Check], *, degrading: frozenset[str] = frozenset()):
+        """`degrading`: the components whose failure degrades the report instead of failing it."""
         self._checks = dict(checks)
+        self._degrading = degrading
         self._cached: tuple[float, dict[str, Any]] | None = None
 
     async def report(self) -> dict[str, Any]:
@@ -38,9 +53,12 @@ class HealthCheck:
         names = list(self._checks)
         results = await asyncio.gather(*(self._run(self._checks[n]) for n in names))
         components = dict(zip(names, results, strict=True))
-        healthy = all(c["status"] == "up" for c in components.values())
+        failing = {n for n, c in components.items() if c["status"] != "up"}
+        status = "healthy" if not failing else "unhealthy"
+        if failing and failing <= self._degrading:
+            status = "degraded"
         report = {
-            "status": "healthy" if healthy else "unhealthy",
+            "status": status,
             "components": components,
             "services": {name: c["status"] == "up" for name, c in components.items()},
             "version": __version__,
@@ -55,6 +73,8 @@ class HealthCheck:
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
                 found = await check()
+        except Lagging as exc:
+            return {"status": "lagging", "error": str(exc)}
         except ComponentDown as exc:
             return {"status": "down", **exc.details}
         except Exception as exc:  # a health check reports every failure, whatever it is
@@ -93,3 +113,20 @@ def bank_check(session: aiohttp.ClientSession, url: str) -> Check:
             response.raise_for_status()
 
     return check
+
+
+def processor_check(redis: Redis, *, stale_seconds: float, max_lag: int) -> Check:
+    """Up when a processor's heartbeat is fresh, its consumer runs, and the lag is in bounds."""
+
+    async def check() -> None:
+        seen = await processors_seen(redis, stale_seconds)
+        if not seen.consuming:
+            raise ProcessorDown(f"{seen.fresh} processors seen, none consuming")
+        if seen.lag > max_lag:
+            raise Lagging(f"{seen.lag} commands behind (limit {max_lag})")
+
+    return check
+
+
+class ProcessorDown(Exception):
+    """No processor heartbeat is fresh, or none of them consumes."""

@@ -18,11 +18,13 @@ open its envelope. Its security code is optional.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+
+from redis.exceptions import RedisError
 
 from payment_service.cards.crypto import CardSealer
 from payment_service.core.errors import (
     CardExpired,
-    NotAccepted,
     NotFound,
     PaymentMethodDetached,
     PaymentMethodNotFound,
@@ -46,7 +48,9 @@ from payment_service.schemas.messages import PaymentResult, ProcessPaymentV1
 from payment_service.schemas.payments import PaymentRequest
 from payment_service.schemas.views import payment_view
 
-REFUSED = "invalid_command"  # the processor's answer to a command it could not take at all
+log = logging.getLogger(__name__)
+
+KEY_REUSED = "idempotency_key_reused"  # the transaction exists, with another request body
 
 
 class PaymentService:
@@ -98,14 +102,17 @@ class PaymentService:
                 request, transaction_id, None, body_hash, correlation_id, actor
             )
         marker_key = self._markers.key(transaction_id)
-        async with self._locks.hold(merchant_id, idempotency_key, marker_key) as marker:
+        async with self._locks.hold(merchant_id, idempotency_key, marker_key) as raw:
             existing = await self._payments.get_payment(transaction_id, merchant_id=merchant_id)
             if existing is not None:
                 check_hash(existing.request_hash, body_hash)
                 return replay(existing, None)
-            accepted = self._markers.request_hash(marker, merchant_id)
-            if accepted is not None:
-                check_hash(accepted, body_hash)
+            marker = self._markers.parse(raw, merchant_id)
+            if marker is not None:
+                if marker.request_hash is not None:
+                    check_hash(marker.request_hash, body_hash)
+                if marker.error is not None:
+                    raise result_error(marker.error["code"], marker.error["message"])
                 return processing(transaction_id, replayed=True)
             return await self._submit(
                 request, transaction_id, idempotency_key, body_hash, correlation_id, actor
@@ -120,6 +127,13 @@ class PaymentService:
         correlation_id: str,
         actor: str,
     ) -> Answer:
+        """Vault the code, produce the command, then mark it accepted and wait for its result.
+
+        The marker follows the acknowledgement, never precedes it: on every path that does not
+        produce the command, nothing of it is left but a security code that expires by itself.
+        A crash between the acknowledgement and the marker leaves a command without a marker;
+        the retry produces the same transaction again, which the processor's claim makes a no-op.
+        """
         code = await self._security_code(request)
         command = payment_command(
             request,
@@ -131,25 +145,35 @@ class PaymentService:
             requested_by=actor,
         )
         if code is not None:
-            # The security code and the "accepted" marker in one round trip.
-            marker = self._markers.entry(transaction_id, request.merchant_id, body_hash)
-            await self._vault.put(transaction_id, code, also=marker)
-        else:
-            await self._markers.put(transaction_id, request.merchant_id, body_hash)
+            await self._vault.put(transaction_id, code)
         message = ProcessPaymentV1(data=command).model_dump_json().encode()
-        try:
-            result = await self._sender.send(
-                message, transaction_id, correlation_id, merchant_id=request.merchant_id
-            )
-        except NotAccepted:
-            await self._vault.discard(transaction_id)
-            await self._markers.forget(transaction_id)
-            raise
-        if result is not None and result.error is not None and result.error.code == REFUSED:
-            # Refused before any payment existed: nothing is pending, nothing will need it.
-            await self._vault.discard(transaction_id)
-            await self._markers.forget(transaction_id)
+
+        async def accepted() -> None:
+            try:
+                await self._markers.put(transaction_id, request.merchant_id, body_hash)
+            except RedisError:
+                # Accepted all the same: a retry without the marker produces it again (a no-op).
+                log.warning("could not write the accepted marker")
+
+        # On NotAccepted the code stays, under its TTL: a late acknowledgement means the command
+        # may be in Kafka after all, and a retry with the same key finds or re-produces it.
+        result = await self._sender.send(
+            message,
+            transaction_id,
+            correlation_id,
+            merchant_id=request.merchant_id,
+            on_accepted=accepted,
+        )
+        if result is not None and result.error is not None and result.payment is None:
+            await self._refused(result.error.code, transaction_id)
         return _answer(result, transaction_id)
+
+    async def _refused(self, code: str, transaction_id: str) -> None:
+        """Clean up after a payment refused before it had a row of its own."""
+        if code == KEY_REUSED:
+            # The row is another request's: its code and marker are not ours to drop.
+            return
+        await self._vault.discard(transaction_id)
 
     async def _security_code(self, request: PaymentRequest) -> SecurityCode | None:
         """The code to vault; for a card on file, after checking the card can be charged."""
@@ -180,7 +204,11 @@ class PaymentService:
         payment = await self._payments.get_payment(transaction_id, merchant_id=merchant_id)
         if payment is not None:
             return Answer(200, payment_view(payment).model_dump(mode="json"))
-        if await self._markers.accepted_hash(transaction_id, merchant_id) is not None:
+        marker = await self._markers.marker(transaction_id, merchant_id)
+        if marker is not None and marker.error is not None:
+            body = {"transaction_id": transaction_id, "status": "failed", "error": marker.error}
+            return Answer(200, body)
+        if marker is not None:
             return Answer(200, {"transaction_id": transaction_id, "status": "pending"})
         raise NotFound(f"no payment {transaction_id!r}", param="transaction_id")
 

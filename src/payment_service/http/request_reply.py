@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from payment_service.core.errors import NotAccepted
 from payment_service.http.replies import Expected, ReplyRouter
@@ -22,9 +23,16 @@ from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.telemetry import Metrics, inject_trace
 from payment_service.schemas.messages import (
     HEADER_CORRELATION_ID,
+    HEADER_MERCHANT_ID,
     HEADER_REPLY_ID,
     HEADER_REPLY_PARTITION,
     PaymentResult,
+)
+
+# A late acknowledgement is not a refusal: the broker may hold the command after all.
+NOT_ACKNOWLEDGED = (
+    "the outcome of this request is unknown: Kafka did not acknowledge it in time, so it may or "
+    "may not be processed; retry with the same Idempotency-Key to learn it (never charged twice)"
 )
 
 
@@ -59,8 +67,12 @@ class RequestReply:
         merchant_id: str,
         kind: str = "payment",
         refund_id: str | None = None,
+        on_accepted: Callable[[], Awaitable[None]] | None = None,
     ) -> PaymentResult | None:
-        """Produce a signed command and wait for its result; NotAccepted when Kafka did not ack."""
+        """Produce a signed command and wait for its result; NotAccepted when Kafka did not ack.
+
+        `on_accepted` runs once Kafka has acknowledged the command, before the wait.
+        """
         started = time.perf_counter()
         reply_id = str(uuid.uuid4())
         self._replies.expect(reply_id, Expected(transaction_id, merchant_id, refund_id))
@@ -69,6 +81,7 @@ class RequestReply:
             HEADER_REPLY_ID: reply_id,
             HEADER_REPLY_PARTITION: str(self._replies.partition),
             **self._signer.command_headers(transaction_id.encode(), message),
+            HEADER_MERCHANT_ID: merchant_id,
         }
         if self._tracing:
             inject_trace(headers)
@@ -77,10 +90,9 @@ class RequestReply:
         except ProduceFailed:
             self._replies.forget(reply_id)
             self._measure(kind, "not_accepted", started)
-            raise NotAccepted(
-                "the request could not be durably accepted (Kafka did not acknowledge it); "
-                "nothing was charged: retry with the same Idempotency-Key"
-            ) from None
+            raise NotAccepted(NOT_ACKNOWLEDGED) from None
+        if on_accepted is not None:
+            await on_accepted()
         result = await self._replies.wait(reply_id, self._timeout)
         self._measure(kind, "timeout" if result is None else "result", started)
         return result

@@ -41,6 +41,7 @@ from payment_service.schemas.answers import (
     RefundAnswer,
     RefundList,
     RefundView,
+    Refused,
     ServiceInfo,
 )
 from payment_service.schemas.captures import CancelBody, CaptureBody
@@ -147,7 +148,13 @@ OPERATIONS: Final = (
     ),
     Operation(
         "GET", f"{PAYMENTS_V1}/{{transaction_id}}", get_payment, "getPayment", "Get a payment",
-        replies={200: Reply((PaymentView, Pending), "the payment, or `pending` while in Kafka")},
+        replies={
+            200: Reply(
+                (PaymentView, Pending, Refused),
+                "the payment, `pending` while in Kafka, or `failed` with the `error` it was "
+                "refused with before it was recorded",
+            )
+        },
         errors=READ_ERRORS,
     ),
     Operation(
@@ -197,7 +204,10 @@ OPERATIONS: Final = (
     Operation(
         "GET", "/health", health, "getHealth", "Health of the service and its dependencies",
         tag="service", authenticated=False, errors=PUBLIC_ERRORS,
-        replies={200: Reply(HealthReport, "healthy"), 503: Reply(HealthReport, "unhealthy")},
+        replies={
+            200: Reply(HealthReport, "healthy, or degraded: the processor is stopped or lagging"),
+            503: Reply(HealthReport, "unhealthy"),
+        },
     ),
     Operation(
         "GET", "/", service_info, "getServiceInfo", "Service name, version and links",

@@ -186,6 +186,31 @@ BANK_CONCURRENCY_LIMIT = _m(
     "processor",
     "the adaptive limit of bank calls in flight (AIMD: up on answers, halved on timeouts)",
 )
+PROCESSOR_HEARTBEAT = _m(
+    "processor.heartbeat",
+    "gauge",
+    "",
+    "flag",
+    "processor",
+    "1 while the processor's consumer runs, 0 between a failed consumer and its replacement; "
+    "absent when the process is stopped (the API's /health reads the same heartbeat in Redis)",
+)
+FAST_LANE = _m(
+    "reconciler.fast_lane",
+    "count",
+    "outcome",
+    "payment",
+    "processor",
+    "unknown payments the fast lane settled (captured, failed), or left to the sweep, by outcome",
+)
+CONSUMER_RESTARTS = _m(
+    "consumer.restarts",
+    "count",
+    "",
+    "restart",
+    "processor",
+    "Quix consumers replaced after failing (lost group membership, broker gone too long)",
+)
 CONSUMER_LAG = _m(
     "consumer.lag",
     "gauge",

@@ -118,6 +118,14 @@ class Pending(BaseModel):
     status: Literal["pending"] = "pending"
 
 
+class Refused(BaseModel):
+    """GET of a payment the processor refused before it had a row: its final error."""
+
+    transaction_id: str
+    status: Literal["failed"] = "failed"
+    error: dict[str, str] = Field(description="the refusal's `code` and `message`")
+
+
 class RefundList(BaseModel):
     """A page of a payment's refunds, newest first (Stripe's list shape)."""
 
@@ -137,13 +145,18 @@ class PaymentList(BaseModel):
 
 
 class ComponentHealth(BaseModel):
-    status: Literal["up", "down"]
+    status: Literal["up", "down", "lagging"]
     latency_ms: float | None = None
-    error: str | None = Field(default=None, description="the failure's type, never its text")
+    error: str | None = Field(
+        default=None, description="the failure's type (lagging: how far behind), never its text"
+    )
 
 
 class HealthReport(BaseModel):
-    status: Literal["healthy", "unhealthy"]
+    status: Literal["healthy", "degraded", "unhealthy"] = Field(
+        description="`degraded` (still 200): only the processor is down or lagging; payments "
+        "are still accepted (202 until it is back)"
+    )
     components: dict[str, ComponentHealth]
     services: dict[str, bool] = Field(
         description=COMPAT + "each component's `status == 'up'`, as a boolean"

@@ -27,6 +27,7 @@ from payment_service.schemas.text import NO_CONTROL_PATTERN
 HEADER_CORRELATION_ID = "correlation-id"
 HEADER_REPLY_PARTITION = "reply-partition"
 HEADER_REPLY_ID = "reply-id"
+HEADER_MERCHANT_ID = "merchant-id"  # for the processor's per-merchant share; the body decides
 HEADER_DLQ_REASON = "dlq-reason"
 HEADER_DLQ_ERROR = "dlq-error"
 HEADER_DLQ_SOURCE = "dlq-source"

@@ -34,6 +34,9 @@ def translate(exc: BaseException) -> StorageError:
         return kind(f"{type(exc).__name__} (SQLSTATE {state})")
     if isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError):
         return StorageUnavailable(f"database unreachable: {type(exc).__name__}")
+    if isinstance(exc, asyncpg.InternalClientError):
+        # The client's own state after a lost connection (e.g. an outdated schema cache).
+        return StorageUnavailable(f"database client error: {type(exc).__name__}")
     return StorageError(type(exc).__name__)
 
 
@@ -42,5 +45,11 @@ def translated() -> Iterator[None]:
     """Run a block, re-raising asyncpg and connection errors as `StorageError`s."""
     try:
         yield
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        OSError,
+        TimeoutError,
+    ) as exc:
         raise translate(exc) from exc

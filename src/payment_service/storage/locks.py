@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
+from payment_service.storage.errors import translated
+
 
 class PgAdvisoryLock:
     """A session-level advisory lock on its own pooled connection, tried, never waited for."""
@@ -18,12 +20,20 @@ class PgAdvisoryLock:
     @asynccontextmanager
     async def held(self) -> AsyncIterator[bool]:
         """Yields True while this process holds the lock, False when another one does."""
-        async with self._pool.acquire() as conn:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_id):
+        with translated():
+            conn = await self._pool.acquire()
+        try:
+            with translated():
+                got = await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_id)
+            if not got:
                 yield False
                 return
             try:
                 yield True
             finally:
                 # The pool does not reset sessions (storage/db.py): the lock is released here.
-                await conn.execute("SELECT pg_advisory_unlock($1)", self._lock_id)
+                with translated():
+                    await conn.execute("SELECT pg_advisory_unlock($1)", self._lock_id)
+        finally:
+            with translated():
+                await self._pool.release(conn)

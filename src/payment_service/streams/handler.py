@@ -12,7 +12,8 @@ answered with a final `invalid_command` error result, so a caller waiting for it
 answer instead of "processing" (a NUL in a description used to end that way: PostgreSQL refuses
 it, and nothing else ever answered). An outage of our own stores (PostgreSQL, Redis, Kafka) is
 retried for a while, then raised so that the offset is not committed; any other failure parks the
-message on the DLQ.
+message on the DLQ. Payments refused before they had a row keep their final error for GET and
+replays (`refusal_notes.py`).
 
 Each message runs in its own asyncio task (`sink.py`), so the ids bound here for its log lines
 (correlation, transaction, merchant, refund, command type) are its own, however many run at once.
@@ -36,6 +37,7 @@ from payment_service.core.producers import (
     Refusal,
     actor_of,
 )
+from payment_service.core.refusal_ports import PaymentRefusals
 from payment_service.kafka.producer import ProduceFailed
 from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.logcontext import bind
@@ -56,6 +58,7 @@ from payment_service.streams.dlq import redacted_key
 from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.publisher import ResultPublisher
 from payment_service.streams.refunds import RefundFlow
+from payment_service.streams.refusal_notes import RefusalNotes
 from payment_service.streams.refusals import KINDS, refused, summary
 from payment_service.streams.results import CommandResult, payment_result, refund_result
 
@@ -78,10 +81,12 @@ class CommandHandler:
         gate: CommandGate,
         *,
         captures: CaptureFlow,
+        refusals: PaymentRefusals,
         tracing: bool,
         transient_retry_seconds: float = 60.0,
     ) -> None:
         self._gate = gate
+        self._notes = RefusalNotes(refusals, payment_repo)
         self._captures = captures
         self._publisher = publisher
         self._payments = payments
@@ -111,13 +116,8 @@ class CommandHandler:
             await self._publisher.dead_letter(raw, key, headers, INVALID_COMMAND, what)
             refusal = refused(raw, INVALID_COMMAND, f"the command was refused: {what}")
             if refusal is not None:
-                await self._publisher.publish(
-                    refusal,
-                    headers,
-                    correlation_id,
-                    producer=producer,
-                    actor=actor_of(producer, None),
-                )
+                await self._notes.note(refusal, raw)
+                await self._publish_refusal(refusal, headers, producer)
             return
         # Step 2: may this producer send this command for this merchant?
         not_allowed = self._not_allowed(checked, command)
@@ -153,6 +153,10 @@ class CommandHandler:
                 await self._publisher.dead_letter(
                     raw, key, headers, "processing_failed", type(exc).__name__
                 )
+                unstored = await self._notes.not_stored(command)
+                if unstored is not None:
+                    await self._notes.note(unstored, raw)
+                    await self._publish_refusal(unstored, headers, producer)
                 return
             outcome = result.error.code if result.error else result.status or "unknown"
             elapsed = (time.perf_counter() - started) * 1000
@@ -197,18 +201,25 @@ class CommandHandler:
         await self._publisher.dead_letter(raw, key, headers, refusal.code, refusal.message)
         answer = refused(raw, refusal.code, f"the command was refused: {refusal.message}")
         if answer is not None and name:
-            try:
-                await self._publisher.publish(
-                    answer,
-                    headers,
-                    headers.get(HEADER_CORRELATION_ID),
-                    producer=name,
-                    actor=actor_of(name, None),
-                )
-            except ProduceFailed:
-                # The dead letter is written; a lost answer to a refused command must not stop
-                # the processor (the producer's topic may be gone, e.g. deleted after revoking).
-                log.warning("the refusal could not be answered to producer %s", name)
+            await self._notes.note(answer, raw)
+            await self._publish_refusal(answer, headers, name)
+
+    async def _publish_refusal(
+        self, answer: CommandResult, headers: Mapping[str, str], producer: str
+    ) -> None:
+        """Answer a refused command to its producer (best effort: it is parked already)."""
+        try:
+            await self._publisher.publish(
+                answer,
+                headers,
+                headers.get(HEADER_CORRELATION_ID),
+                producer=producer,
+                actor=actor_of(producer, None),
+            )
+        except ProduceFailed:
+            # The dead letter is written; a lost answer to a refused command must not stop
+            # the processor (the producer's topic may be gone, e.g. deleted after revoking).
+            log.warning("the refusal could not be answered to producer %s", producer)
 
     async def _with_store_retries(self, step: Callable[[], Awaitable[T]]) -> T:
         """`step()`, repeated on an outage of our own stores until the retry deadline."""
@@ -242,6 +253,7 @@ class CommandHandler:
 
         async def run_and_publish() -> CommandResult:
             result = await self._execute(command, correlation_id, actor)
+            await self._notes.record(result, command)
             await self._publisher.publish(
                 result, headers, correlation_id, producer=producer, actor=actor
             )

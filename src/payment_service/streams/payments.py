@@ -6,7 +6,7 @@
    `<transaction>:sale`, recorded as one transition. Manual capture: authorize with the key
    `<transaction>:authorize` and stop at `requires_capture` (`streams.captures` goes on).
    Payments authorized before the sale existed are still captured with `<transaction>:capture`.
-3. Discard the security code once the bank has answered for good.
+3. Discard the security code once the bank has answered for good (never charge without it).
 
 Every step starts from the status in PostgreSQL, so a redelivered command (after a crash, a
 rebalance or an operator's replay) resumes where the last one stopped; the bank's idempotency
@@ -19,9 +19,10 @@ fails the payment before the bank, with its own code; nothing is charged.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 
-from payment_service.core.banking import BankOperation, BankResult
+from payment_service.core.banking import BankResult
 from payment_service.core.decisions import PaymentStep as Step
 from payment_service.core.decisions import authorize_operation, payment_step
 from payment_service.core.errors import (
@@ -39,30 +40,15 @@ from payment_service.core.refusal_ports import RefusingPaymentRepository
 from payment_service.core.states import PAYMENT_SETTLED, PaymentEvent, PaymentStatus
 from payment_service.ops.faults import crash_point
 from payment_service.ops.telemetry import Metrics
+from payment_service.streams import bank_records
 from payment_service.streams.cards import CardSource, CardSources, Refusal
 from payment_service.streams.legacy_capture import capture_authorized
+from payment_service.streams.payment_outcome import PaymentOutcome
 from payment_service.streams.recorder import PaymentRecorder
+from payment_service.streams.resends import Resends
 
 S, E = PaymentStatus, PaymentEvent
 KEY_REUSED = "idempotency_key_reuse"
-
-
-@dataclass(frozen=True)
-class PaymentOutcome:
-    payment: PaymentRecord | None
-    error_code: str | None = None
-    error_message: str | None = None
-
-    @property
-    def final(self) -> bool:
-        return self.payment is None or self.payment.status in PAYMENT_SETTLED
-
-
-def _executed(operation: BankOperation | None) -> BankResult | None:
-    """An operation's verdict, if the bank executed it (a rejection executed nothing)."""
-    if operation is None or operation.outcome == "rejected":
-        return None
-    return operation.as_result()
 
 
 class PaymentFlow:
@@ -76,12 +62,15 @@ class PaymentFlow:
         cards: CardSources,
         *,
         metrics: Metrics | None = None,
+        on_unknown: Callable[[PaymentRecord], None] | None = None,
+        resends: Resends | None = None,
     ) -> None:
         self._repo = repo
         self._bank = bank
         self._vault = vault
         self._cards = cards
-        self._record = PaymentRecorder(repo, metrics)
+        self._record = PaymentRecorder(repo, metrics, on_unknown)
+        self._resends = resends
 
     async def run(self, new: NewPayment, correlation_id: str | None) -> PaymentOutcome:
         try:
@@ -133,6 +122,15 @@ class PaymentFlow:
         """
         if payment.status in (S.PROCESSING, S.UNKNOWN):
             resolved = await self._resolve(payment, None)
+            if resolved.status == S.UNKNOWN and self._resends is not None:
+                resend = self._resends.due(payment.transaction_id)
+                if resend is not None and await self._bank_has_no_record(payment):
+                    # Lost before the bank had it (streams/resends.py): the same key again.
+                    self._resends.forget(payment.transaction_id)
+                    sent = await self._authorize(
+                        resend.new, resend.card, resolved, None, first=False
+                    )
+                    return await self._finish(sent, None)
             if resolved.status == payment.status:
                 age = dt.datetime.now(dt.UTC) - payment.created_at
                 if age > give_up_after and await self._bank_has_no_record(payment):
@@ -148,6 +146,8 @@ class PaymentFlow:
         if payment_step(payment.status) == Step.CAPTURE:
             payment = await capture_authorized(self._bank, self._record, payment, correlation_id)
         if payment.status in PAYMENT_SETTLED:
+            if self._resends is not None:
+                self._resends.forget(payment.transaction_id)
             crash_point("after_capture_recorded")
             await self._vault.discard(payment.transaction_id)
         return payment
@@ -155,24 +155,19 @@ class PaymentFlow:
     async def _resolve(self, payment: PaymentRecord, correlation_id: str | None) -> PaymentRecord:
         """Record the bank's answer to our sale or authorization, if the bank has one (an
         unknown sale is inquired, never sent again)."""
-        txn = payment.transaction_id
         try:
-            inquiry = await self._bank.inquire(txn)
+            earlier = await bank_records.earlier(self._bank, payment.transaction_id)
         except BankError:
             return payment
-        for operation in ("sale", "authorize"):
-            earlier = _executed(inquiry.find(idempotency_key(txn, operation)))
-            if earlier is not None:
-                return await self._record_authorization(payment, earlier, operation, correlation_id)
-        return payment
+        if earlier is None:
+            return payment
+        return await self._record_authorization(payment, earlier[1], earlier[0], correlation_id)
 
     async def _bank_has_no_record(self, payment: PaymentRecord) -> bool:
         try:
-            inquiry = await self._bank.inquire(payment.transaction_id)
+            return await bank_records.has_no_record(self._bank, payment.transaction_id)
         except BankError:
             return False
-        txn = payment.transaction_id
-        return all(inquiry.find(idempotency_key(txn, op)) is None for op in ("sale", "authorize"))
 
     async def _authorize(
         self,
@@ -187,7 +182,7 @@ class PaymentFlow:
         created the payment, so no earlier attempt can have reached the bank, and "not sent"
         means "not charged"."""
         txn = payment.transaction_id
-        operation = authorize_operation(payment)
+        operation: str = authorize_operation(payment)
         key = idempotency_key(txn, operation)
         call = self._bank.sale if operation == "sale" else self._bank.authorize
         if card.number is None or new.card is None:
@@ -202,12 +197,10 @@ class PaymentFlow:
             # go on, never a crash loop on the message.
             message = f"security code: {exc}"
             return await self._decline(payment, exc.failure_code, None, message, correlation_id)
-        if security_code is None and new.security_code_in_vault and first:
-            # Expired before we got to it (a long backlog): the issuer would see no code.
-            message = "the card security code expired before the payment was processed"
-            return await self._decline(
-                payment, "security_code_expired", None, message, correlation_id
-            )
+        if security_code is None and new.security_code_in_vault:
+            # The code that should be there is gone (expired in a backlog). Never authorize
+            # without it: an earlier delivery's authorization decides, else the payment fails.
+            return await self._without_security_code(payment, correlation_id, first=first)
         try:
             result = await call(
                 reference=txn,
@@ -227,7 +220,7 @@ class PaymentFlow:
             # that has since expired) reached the bank. Its outcome, not this refusal, decides;
             # if the bank cannot tell us now, the outcome is unknown, never failed.
             try:
-                earlier = await self._earlier_authorization(txn, key)
+                earlier = await bank_records.earlier(self._bank, txn)
             except BankError:
                 earlier = None
             if earlier is None:
@@ -237,7 +230,7 @@ class PaymentFlow:
                     "earlier authorization not found",
                     correlation_id,
                 )
-            result = earlier
+            operation, result = earlier
         except BankNotSent as exc:
             if first:
                 # Nothing reached the bank, so nothing was charged: a definite, retryable failure.
@@ -249,11 +242,32 @@ class PaymentFlow:
                 payment, E.AUTHORIZATION_UNKNOWN, "bank unreachable on redelivery", correlation_id
             )
         except BankOutcomeUnknown:
+            if self._resends is not None:
+                self._resends.keep(new, card)
             return await self._record.unknown(
                 payment, E.AUTHORIZATION_UNKNOWN, "authorization outcome unknown", correlation_id
             )
         crash_point("after_authorize")
         return await self._record_authorization(payment, result, operation, correlation_id)
+
+    async def _without_security_code(
+        self, payment: PaymentRecord, correlation_id: str | None, *, first: bool
+    ) -> PaymentRecord:
+        """Ask the bank for an earlier authorization (a redelivery's), else fail the payment."""
+        message = "the card security code expired before the payment was processed"
+        if first:  # this delivery created the row: nothing earlier can have reached the bank
+            return await self._decline(
+                payment, "security_code_expired", None, message, correlation_id
+            )
+        try:
+            earlier = await bank_records.earlier(self._bank, payment.transaction_id)
+        except BankError:
+            return await self._record.unknown(
+                payment, E.AUTHORIZATION_UNKNOWN, "bank unreachable, code expired", correlation_id
+            )
+        if earlier is not None:
+            return await self._record_authorization(payment, earlier[1], earlier[0], correlation_id)
+        return await self._decline(payment, "security_code_expired", None, message, correlation_id)
 
     async def _record_authorization(
         self,
@@ -271,11 +285,6 @@ class PaymentFlow:
             return await self._record.sold(payment, authorization_id, correlation_id)
         event = E.AUTHORIZATION_HELD if payment.manual_capture else E.AUTHORIZATION_APPROVED
         return await self._record.authorized(payment, authorization_id, correlation_id, event)
-
-    async def _earlier_authorization(self, txn: str, key: str) -> BankResult | None:
-        """The bank's answer to our sale or authorization (None: it has none); BankError if
-        the bank is unreachable."""
-        return _executed((await self._bank.inquire(txn)).find(key))
 
     async def _decline(
         self,

@@ -20,6 +20,7 @@ from payment_service.config.settings import KafkaSettings, Settings
 from payment_service.kafka.security import client_config
 from payment_service.kafka.stats import partition_lags
 from payment_service.ops import metric_catalog as catalog
+from payment_service.ops.heartbeat import Heartbeat
 from payment_service.ops.telemetry import Metrics
 from payment_service.streams.handler import CommandHandler
 from payment_service.streams.publisher import ResultPublisher
@@ -41,13 +42,17 @@ def connection_config(kafka: KafkaSettings) -> ConnectionConfig:
     return ConnectionConfig.from_librdkafka_dict(client_config(kafka))
 
 
-def lag_reporter(metrics: Metrics) -> Any:
-    """A librdkafka `stats_cb` gauging the lag of each assigned partition (on Quix's thread)."""
+def lag_reporter(metrics: Metrics, heartbeat: Heartbeat | None = None) -> Any:
+    """A librdkafka `stats_cb` gauging the lag of each assigned partition (on Quix's thread),
+    and handing it to the heartbeat."""
 
     def on_stats(stats_json: str) -> None:
-        for lag in partition_lags(stats_json):
+        lags = partition_lags(stats_json)
+        for lag in lags:
             tags = {"topic": lag.topic, "partition": str(lag.partition)}
             metrics.gauge(catalog.CONSUMER_LAG, float(lag.lag), tags)
+        if heartbeat is not None:
+            heartbeat.lags = {(lag.topic, lag.partition): lag.lag for lag in lags}
 
     return on_stats
 
@@ -58,15 +63,17 @@ def build_application(
     handler: CommandHandler,
     publisher: ResultPublisher,
     metrics: Metrics | None = None,
-) -> Application:
-    """The Quix application consuming `payments.requests` into a `CommandSink`."""
+    heartbeat: Heartbeat | None = None,
+) -> tuple[Application, CommandSink]:
+    """The Quix application consuming `payments.requests` into a `CommandSink` (returned too,
+    so that a restart can wait for what the old one still has in flight)."""
     kafka = settings.kafka
     debug = {"debug": kafka.debug} if kafka.debug else {}
     stats: dict[str, Any] = {}
     if metrics is not None:
         stats = {
             "statistics.interval.ms": int(settings.datadog.metrics_interval_seconds * 1000),
-            "stats_cb": lag_reporter(metrics),
+            "stats_cb": lag_reporter(metrics, heartbeat),
         }
 
     def on_consumer_error(exc: Exception, message: Any, logger: logging.Logger) -> bool:
@@ -112,12 +119,13 @@ def build_application(
     )
     topic = app.topic(kafka.topic_requests, value_deserializer="bytes", key_deserializer="str")
     sdf = app.dataframe(topic)
-    sdf.sink(
-        CommandSink(
-            side,
-            handler.handle,
-            max_in_flight=settings.processor.max_in_flight,
-            flush_timeout_seconds=message_budget_seconds(settings),
-        )
+    sink = CommandSink(
+        side,
+        handler.handle,
+        max_in_flight=settings.processor.max_in_flight,
+        max_in_flight_per_merchant=settings.processor.max_in_flight_per_merchant,
+        max_queued=settings.processor.max_queued,
+        flush_timeout_seconds=message_budget_seconds(settings),
     )
-    return app
+    sdf.sink(sink)
+    return app, sink

@@ -36,7 +36,7 @@ from payment_service.schemas.messages import (
     PaymentResultV1,
 )
 from payment_service.streams.dlq import redacted, redacted_key
-from payment_service.streams.payments import PaymentOutcome
+from payment_service.streams.payment_outcome import PaymentOutcome
 from payment_service.streams.results import CommandResult, payment_result
 
 log = logging.getLogger(__name__)

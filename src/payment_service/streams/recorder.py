@@ -27,9 +27,15 @@ _Record = Callable[[PaymentStatus], Awaitable[PaymentRecord]]
 class PaymentRecorder:
     """The flow's writes: authorized, sold, captured, failed, unknown."""
 
-    def __init__(self, repo: PaymentRepository, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        repo: PaymentRepository,
+        metrics: Metrics | None = None,
+        on_unknown: Callable[[PaymentRecord], None] | None = None,
+    ) -> None:
         self._repo = repo
         self._metrics = metrics
+        self._on_unknown = on_unknown
 
     async def authorized(
         self,
@@ -112,11 +118,13 @@ class PaymentRecorder:
         detail: str,
         correlation_id: str | None,
     ) -> PaymentRecord:
-        """The bank's answer was lost; a payment already unknown stays as it is."""
+        """The bank's answer was lost; a payment already unknown stays as it is. Either way it
+        is handed to `on_unknown` (the fast lane), which asks again within seconds."""
         if payment.status in (S.UNKNOWN, S.UNKNOWN_CAPTURE):
+            self._unknown(payment)
             return payment
         log.warning("payment %s: %s", payment.transaction_id, detail)
-        return await self._transition(
+        recorded = await self._transition(
             payment,
             lambda expected: self._repo.mark_unknown(
                 payment.transaction_id,
@@ -126,6 +134,12 @@ class PaymentRecorder:
                 detail=detail,
             ),
         )
+        self._unknown(recorded)
+        return recorded
+
+    def _unknown(self, payment: PaymentRecord) -> None:
+        if self._on_unknown is not None and payment.status in (S.UNKNOWN, S.UNKNOWN_CAPTURE):
+            self._on_unknown(payment)
 
     async def _transition(
         self, payment: PaymentRecord, record: _Record, *, settles: bool = False

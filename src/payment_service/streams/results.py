@@ -14,7 +14,7 @@ from payment_service.schemas.answers import PaymentView, RefundView
 from payment_service.schemas.messages import PaymentResult, ResultError
 from payment_service.schemas.views import payment_view, refund_view
 from payment_service.streams.captures import CaptureOutcome
-from payment_service.streams.payments import PaymentOutcome
+from payment_service.streams.payment_outcome import PaymentOutcome
 from payment_service.streams.refunds import RefundOutcome
 
 

@@ -1,24 +1,34 @@
 """A Quix streaming sink that overlaps bank calls on an asyncio loop of its own (DESIGN.md §4).
 
 Quix hands the sink one message at a time on its thread. `add()` submits the message's work to
-the side loop and returns at once, blocking only when `max_in_flight` messages are under way.
-Messages with the same key (a payment and its refunds) run one after another, in offset order;
-different keys overlap. `flush()`, called by Quix before it commits offsets, waits for every
-submitted message, so an offset is committed only after its effects are durable (at-least-once;
-the flows make redelivery harmless).
+the side loop and returns at once, blocking only when `max_queued` messages are submitted and
+not done. Messages with the same key (a payment and its refunds) run one after another, in
+offset order; different keys overlap. `flush()`, called by Quix before it commits offsets, waits
+for every submitted message, so an offset is committed only after its effects are durable
+(at-least-once; the flows make redelivery harmless).
+
+Fairness: a message takes one of the `max_in_flight` running slots only once it may run, that
+is after the messages before it with its key are done (a refund storm on one payment waits in
+the queue, not in the slots), and after one of its merchant's `max_in_flight_per_merchant`
+slots (one merchant's storm cannot take every slot). The merchant comes from the command's
+`merchant-id` header (set by our API), else from its body.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import uvloop
 from quixstreams.sinks import BaseSink
+
+from payment_service.schemas.messages import HEADER_MERCHANT_ID
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +66,18 @@ class CommandSink(BaseSink):
         *,
         max_in_flight: int,
         flush_timeout_seconds: float,
+        max_in_flight_per_merchant: int | None = None,
+        max_queued: int | None = None,
     ) -> None:
         super().__init__()
         self._side = side_loop
         self._handle = handle
-        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self._queued = threading.BoundedSemaphore(max_queued or 4 * max_in_flight)
+        self._running = asyncio.Semaphore(max_in_flight)
+        self._per_merchant = max_in_flight_per_merchant or max_in_flight
+        # Per-merchant slots and how many messages hold or wait for them (side loop only).
+        self._merchants: dict[str, asyncio.Semaphore] = {}
+        self._merchant_users: Counter[str] = Counter()
         self._flush_timeout = flush_timeout_seconds
         self._pending: set[concurrent.futures.Future[None]] = set()
         self._pending_lock = threading.Lock()
@@ -77,7 +94,7 @@ class CommandSink(BaseSink):
         partition: int,
         offset: int,
     ) -> None:
-        self._slots.acquire()
+        self._queued.acquire()
         key_text = key.decode() if isinstance(key, bytes) else key
         future = self._side.submit(self._run_in_order(value, key_text, _headers(headers)))
         with self._pending_lock:
@@ -85,7 +102,7 @@ class CommandSink(BaseSink):
         future.add_done_callback(self._done)
 
     def _done(self, future: concurrent.futures.Future[None]) -> None:
-        self._slots.release()
+        self._queued.release()
         if future.cancelled() or future.exception() is None:
             with self._pending_lock:
                 self._pending.discard(future)
@@ -98,7 +115,16 @@ class CommandSink(BaseSink):
         try:
             if previous is not None:
                 await asyncio.wait([previous])
-            await self._handle(value, key, headers)
+            merchant = _merchant(value, headers)
+            self._merchant_users[merchant] += 1
+            slots = self._merchants.setdefault(merchant, asyncio.Semaphore(self._per_merchant))
+            try:
+                async with slots, self._running:
+                    await self._handle(value, key, headers)
+            finally:
+                self._merchant_users[merchant] -= 1
+                if not self._merchant_users[merchant]:
+                    del self._merchant_users[merchant], self._merchants[merchant]
         finally:
             mine.set_result(None)
             if self._tails.get(key) is mine:
@@ -120,6 +146,29 @@ class CommandSink(BaseSink):
             )
         with self._pending_lock:
             self._pending.difference_update(done)
+
+    def drain(self, timeout: float) -> int:
+        """Wait (up to `timeout`) for every submitted message, failed or not; how many remain.
+
+        For a restart of the consumer: the new one's redeliveries then never overlap the old
+        one's work on the same payment.
+        """
+        with self._pending_lock:
+            waiting = list(self._pending)
+        _, not_done = concurrent.futures.wait(waiting, timeout=timeout)
+        return len(not_done)
+
+
+def _merchant(value: Any, headers: dict[str, str]) -> str:
+    """The command's merchant, for its fair share of slots ("" when it names none)."""
+    named = headers.get(HEADER_MERCHANT_ID)
+    if named is not None:
+        return named
+    try:
+        merchant = json.loads(value)["data"]["merchant_id"]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return ""
+    return merchant if isinstance(merchant, str) else ""
 
 
 def _headers(headers: Any) -> dict[str, str]:
