@@ -50,6 +50,10 @@ async def test_late_commits_redelivery_and_subscriptions(pg_pool: asyncpg.Pool) 
     new = new_payment()
     txn, merchant = new.transaction_id, new.merchant_id
     await payments.claim_payment(new, correlation_id=None)
+    # Late commits happen across payments: one payment's audit rows are serialised by its row
+    # lock (and its hash chain), so the quick row belongs to another payment of the merchant.
+    other = new_payment(merchant_id=merchant)
+    await payments.claim_payment(other, correlation_id=None)
     everything = await _endpoint(hooks, merchant, ("*",))
     captured_only = await _endpoint(hooks, merchant, ("payment.captured",))
     refunds_only = await _endpoint(hooks, merchant, ("refund.failed",))
@@ -64,7 +68,7 @@ async def test_late_commits_redelivery_and_subscriptions(pg_pool: asyncpg.Pool) 
         await tx.start()
         await _audit(slow, txn, merchant, "captured")
         async with pg_pool.acquire() as quick:
-            await _audit(quick, txn, merchant, "failed")
+            await _audit(quick, other.transaction_id, merchant, "failed")
         await _catch_up(reader)
         page, _ = await events.page(merchant, limit=10)
         assert [e.type for e in page] == ["payment.failed"]
