@@ -10,10 +10,10 @@ import asyncpg
 import pytest
 from bench.lists import BIG_MERCHANT, explain, seed
 
-from payment_service.config.settings import DatabaseSettings
 from payment_service.core.capture_ports import ListQuery
 from payment_service.core.states import PaymentStatus
 from payment_service.storage.migrate import apply_migrations, load_migrations
+from tests.fixtures.stack import StackInfo
 
 pytestmark = pytest.mark.integration
 INDEX = "transactions_merchant_created_id"
@@ -21,12 +21,12 @@ STATUS_INDEX = "transactions_merchant_status_created"
 
 
 @pytest.fixture
-async def seeded(
-    database_settings: DatabaseSettings, pg_pool: asyncpg.Pool
-) -> AsyncIterator[asyncpg.Connection]:
+async def seeded(owner_pool: asyncpg.Pool, stack: StackInfo) -> AsyncIterator[asyncpg.Connection]:
+    # A throwaway schema: the owner's to create (the runtime role may not).
+    pg_pool = owner_pool
     schema = f"plan_{uuid.uuid4().hex[:12]}"
     await pg_pool.execute(f"CREATE SCHEMA {schema}")
-    url = database_settings.url.get_secret_value()
+    url = stack.owner_url
     conn = await asyncpg.connect(url + ("&" if "?" in url else "?") + f"search_path={schema}")
     try:
         await apply_migrations(conn, load_migrations())
