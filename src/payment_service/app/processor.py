@@ -117,11 +117,13 @@ async def build_processor(settings: Settings) -> Processor:
     flow = PaymentFlow(
         payments, bank, vault, cards, metrics=metrics, on_unknown=lane.offer, resends=resends
     )
-    lane.start(flow)
     refunds_repo = PgRefundRepository(pool)
     refunds = RefundFlow(refunds_repo, bank, metrics=metrics)
     captures_repo = PgCaptureRepository(pool)
-    captures = CaptureFlow(captures_repo, payments, bank, PaymentRecorder(payments, metrics))
+    captures = CaptureFlow(
+        captures_repo, payments, bank, PaymentRecorder(payments, metrics, lane.offer)
+    )
+    lane.start(flow, captures)
     gate = CommandGate(PgProducers(pool), api_key, ttl_seconds=processing.producer_cache_seconds)
     handler = CommandHandler(
         publisher,

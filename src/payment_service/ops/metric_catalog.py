@@ -201,7 +201,8 @@ FAST_LANE = _m(
     "outcome",
     "payment",
     "processor",
-    "unknown payments the fast lane settled (captured, failed), or left to the sweep, by outcome",
+    "unknown payments and lost captures or voids the fast lane settled (captured, canceled, "
+    "requires_capture, failed), or left to the sweep, by outcome",
 )
 CONSUMER_RESTARTS = _m(
     "consumer.restarts",

@@ -4,9 +4,10 @@
    binding the merchant's Idempotency-Key, under the payment's row lock.
 2. Call the bank with the key `<transaction>:capture` (the recorded amount; a smaller capture
    releases the rest of the hold) or `<transaction>:void`.
-3. Record the outcome. A lost answer leaves `capturing`/`canceling` for a redelivery or the
-   reconciler, which repeat the same call under the same key (never a second capture); a refusal
-   goes back to `requires_capture`, the hold still standing.
+3. Record the outcome. A lost answer leaves `capturing`/`canceling`, handed to the fast lane
+   (`streams.fastlane`, within seconds), a redelivery or the reconciler's sweep; each repeats the
+   same call under the same key (never a second capture); a refusal goes back to
+   `requires_capture`, the hold still standing.
 
 A void of a hold the bank has voided already (`already_voided`) is a void done. Any other
 refusal (a hold captured behind our back) goes back to `requires_capture`, logged as an error
@@ -110,6 +111,7 @@ class CaptureFlow:
             )
         except (BankOutcomeUnknown, BankNotSent) as exc:
             log.warning("capture of %s: outcome not known (%s); stays capturing", txn, exc)
+            self._record.answer_lost(payment)
             return payment
         except BankRejected as exc:
             return await self._refused(payment, f"{exc.code}: {exc}", correlation_id)
@@ -139,6 +141,7 @@ class CaptureFlow:
             )
         except (BankOutcomeUnknown, BankNotSent) as exc:
             log.warning("void of %s: outcome not known (%s); stays canceling", txn, exc)
+            self._record.answer_lost(payment)
             return payment
         except BankRejected as exc:
             if exc.code == "already_voided":

@@ -2,9 +2,10 @@
 
 The reconciler's sweep only looks at payments unsettled for minutes (`stale_after`), so a capture
 whose answer was lost in a bank slowdown used to wait two minutes and more after the bank was
-answering again. Every payment the flow records `unknown` / `unknown_capture` is handed here
-(`offer`); it is reconciled again after 0.5 s, then at growing intervals up to `max_delay`, for
-`window` (after that, the sweep has it). It uses the flow's own reconcile, with the same
+answering again. Every payment the flow records `unknown` / `unknown_capture`, and every manual
+capture or void left `capturing` / `canceling` by a lost answer, is handed here (`offer`); it is
+reconciled again after 0.5 s, then at growing intervals up to `max_delay`, for `window` (after
+that, the sweep has it). Each attempt is the sweep's own (`streams.settling`), with the same
 idempotency keys, so it is safe beside redeliveries and the sweep. It is bounded: at most
 `max_followed` payments followed and `concurrency` asked at once; past that the sweep still
 settles them, only later.
@@ -24,8 +25,10 @@ from payment_service.core.states import PAYMENT_SETTLED
 from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.logcontext import log_context
 from payment_service.ops.telemetry import Metrics
+from payment_service.streams.captures import CaptureFlow
 from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.publisher import ResultPublisher
+from payment_service.streams.settling import settle_once
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +60,13 @@ class FastLane:
         self._max_followed = max_followed
         self._followed: dict[str, asyncio.Task[None]] = {}
         self._flow: PaymentFlow | None = None
+        self._captures: CaptureFlow | None = None
 
-    def start(self, flow: PaymentFlow) -> None:
-        """Use `flow` to reconcile (the flow is built with `offer` as its `on_unknown`)."""
+    def start(self, flow: PaymentFlow, captures: CaptureFlow | None = None) -> None:
+        """Reconcile with `flow`, and repeat lost captures and voids with `captures` (both are
+        built with `offer` as their recorder's `on_unknown`)."""
         self._flow = flow
+        self._captures = captures
 
     def offer(self, payment: PaymentRecord) -> None:
         """Follow this payment, unless it is followed already or the lane is full."""
@@ -101,7 +107,12 @@ class FastLane:
                 payment = await self._repo.get_payment(txn)
                 if payment is None or payment.status in PAYMENT_SETTLED:
                     return True
-                settled = await self._flow.reconcile(payment, give_up_after=self._give_up_after)
+                settled = await settle_once(
+                    payment,
+                    flow=self._flow,
+                    captures=self._captures,
+                    give_up_after=self._give_up_after,
+                )
                 if settled.status != payment.status:
                     await self._publisher.publish_payment(settled)
             except Exception:  # one bad attempt must not end the following; the next tries again

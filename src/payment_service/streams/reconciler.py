@@ -21,7 +21,6 @@ from payment_service.core.capture_ports import CaptureRepository
 from payment_service.core.errors import BankError, PaymentNotCapturable, TransitionConflict
 from payment_service.core.ports import ExclusiveLock, PaymentRepository, RefundRepository
 from payment_service.core.records import CaptureRequest, PaymentRecord, RefundRecord
-from payment_service.core.states import PaymentStatus
 from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.logcontext import log_context
 from payment_service.ops.telemetry import Metrics
@@ -29,6 +28,7 @@ from payment_service.streams.captures import CaptureFlow
 from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.publisher import ResultPublisher
 from payment_service.streams.refunds import RefundFlow
+from payment_service.streams.settling import settle_once
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +106,12 @@ class Reconciler:
 
     async def _settle_payment(self, payment: PaymentRecord) -> int:
         try:
-            if payment.status in (PaymentStatus.CAPTURING, PaymentStatus.CANCELING):
-                settled = await self._captures.finish(payment, None)
-            else:
-                settled = await self._flow.reconcile(payment, give_up_after=self._give_up_after)
+            settled = await settle_once(
+                payment,
+                flow=self._flow,
+                captures=self._captures,
+                give_up_after=self._give_up_after,
+            )
         except Exception:  # one payment's failure must not stop the others
             log.exception("reconciling payment %s failed", payment.transaction_id)
             self._count(catalog.RECONCILER_ACTIONS, kind="payment", outcome="error")

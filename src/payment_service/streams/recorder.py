@@ -21,11 +21,13 @@ from payment_service.streams.outcomes import payment_settled
 log = logging.getLogger(__name__)
 
 S = PaymentStatus
+# Waiting for a bank answer that was lost: the fast lane asks again.
+_ANSWER_LOST = frozenset({S.UNKNOWN, S.UNKNOWN_CAPTURE, S.CAPTURING, S.CANCELING})
 _Record = Callable[[PaymentStatus], Awaitable[PaymentRecord]]
 
 
 class PaymentRecorder:
-    """The flow's writes: authorized, sold, captured, failed, unknown."""
+    """The flow's writes: authorized, sold, captured, failed, unknown (and lost answers)."""
 
     def __init__(
         self,
@@ -137,8 +139,13 @@ class PaymentRecorder:
         self._unknown(recorded)
         return recorded
 
+    def answer_lost(self, payment: PaymentRecord) -> None:
+        """A capture or void whose bank answer was lost left `payment` capturing / canceling:
+        hand it to `on_unknown` (the fast lane) too, rather than leave it to the slow sweep."""
+        self._unknown(payment)
+
     def _unknown(self, payment: PaymentRecord) -> None:
-        if self._on_unknown is not None and payment.status in (S.UNKNOWN, S.UNKNOWN_CAPTURE):
+        if self._on_unknown is not None and payment.status in _ANSWER_LOST:
             self._on_unknown(payment)
 
     async def _transition(
