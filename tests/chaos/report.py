@@ -19,7 +19,8 @@ def row(result: dict[str, Any]) -> str:
     held = all(result["invariants"].values())
     broken = [name for name, ok in result["invariants"].items() if not ok]
     failed = sum(result["failed"].values())
-    good_failed = "n/a (bank faulty)" if not result["bank_healthy"] else str(failed)
+    # Since the suite runs with production's bank settings, no scenario may fail a good payment.
+    good_failed = f"{failed} (bank faulty)" if not result["bank_healthy"] else str(failed)
     return (
         f"| {result['scenario']} | {result['sent']} | {_codes(result['codes'])} "
         f"| {'all held' if held else 'BROKEN: ' + '; '.join(broken)} "
@@ -32,7 +33,7 @@ def table(lines: list[str]) -> str:
     results = [json.loads(line) for line in lines if line.strip()]
     head = (
         "| scenario | requests sent | HTTP codes seen (all attempts) | invariants "
-        "| time to recover | good payments failed, bank healthy | failures (code: n) |\n"
+        "| time to recover | good payments failed | failures (code: n) |\n"
         "| --- | --- | --- | --- | --- | --- | --- |"
     )
     return "\n".join([head, *(row(r) for r in results)])

@@ -7,8 +7,10 @@ is started again after `RESTART_AFTER` seconds (what the stack's supervisor does
 server of the stack is started again by the stack manager. The TCP proxy scenario puts our own
 proxy (`proxy.py`) between the processor and the bank.
 
-Each scenario's numbers (requests, HTTP codes, invariants, recovery time, failures) are asserted
-and, with `CHAOS_REPORT=<file>`, appended to it as one JSON line (docs/reliability.md's table).
+The processor runs with production's bank settings (`conftest.py`), not the test session's
+short timeouts. Each scenario's numbers (requests, HTTP codes, invariants, recovery time,
+failures) are asserted, with 0 good payments failed in every scenario, and, with
+`CHAOS_REPORT=<file>`, appended to it as one JSON line (docs/reliability.md's table).
 """
 
 from __future__ import annotations
@@ -35,8 +37,6 @@ RATE = float(os.environ.get("CHAOS_RATE", "5"))
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "12"))
 RESTART_AFTER = 2.0
 STACK_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "stack.py"
-# Failures that say the bank was unavailable (or slow) for good: allowed only while it was.
-BANK_FAULT_CODES = {"bank_unavailable", "not_processed_by_bank"}
 
 pytestmark = [
     pytest.mark.e2e,
@@ -214,11 +214,11 @@ async def _scenario(
     assert all(outcome.invariants.values()), outcome
     # Every client got a final answer (200/202) once the stack was repaired.
     assert set(outcome.final_codes) <= {"200", "202"}, outcome
-    if bank_healthy:
-        # No good payment (all use an approving card) failed while the bank was healthy.
-        assert outcome.failed == {}, outcome
-    else:
-        assert set(outcome.failed) <= BANK_FAULT_CODES, outcome
+    # No good payment (all use an approving card) failed: not while the bank was healthy, and
+    # not in the bank's own faults either (a 3 s bank, 5xx after commit, the simulator killed
+    # and back within seconds, the proxy): production's timeouts and not-sent budget
+    # (tests/chaos/conftest.py) outlast each of them.
+    assert outcome.failed == {}, outcome
 
 
 def _append(path: Path, line: str) -> None:
