@@ -22,6 +22,7 @@ from .config import (
     DEFAULT_STATE_DIR,
     HOST,
     INFRA,
+    OPTIONAL_PORTS,
     STOP_TIMEOUT,
     Config,
     StackError,
@@ -218,6 +219,17 @@ def parser() -> argparse.ArgumentParser:
             type=int,
             help=f"default {DEFAULT_PORTS[name]}"
             + (" (Kafka port + 1 when the Kafka port is given)" if name == "controller" else ""),
+        )
+    for name in OPTIONAL_PORTS:
+        common.add_argument(
+            f"--{name.replace('_', '-')}-port",
+            type=int,
+            help="off by default: "
+            + (
+                "a second Kafka listener"
+                if name == "kafka_proxied"
+                else "where Kafka advertises it"
+            ),
         )
     common.add_argument(
         "--timeout-scale", type=float, default=1.0, help="multiply every health-check deadline"

@@ -28,6 +28,10 @@ DEFAULT_PORTS: dict[str, int] = {
     "banksim": 1080,
     "api": 8000,
 }
+# Off unless given: a second broker listener (`kafka_proxied`) that Kafka advertises at
+# `kafka_proxy`, where a TCP proxy forwards to it, so that a client bootstrapped at the proxy keeps
+# every connection on it (the chaos suite's API-Kafka link; the test stack always has them).
+OPTIONAL_PORTS: tuple[str, ...] = ("kafka_proxied", "kafka_proxy")
 PG_USER = "payment_user"  # the runtime role every process connects as
 PG_OWNER = "payment_owner"  # owns the database and its tables; only `migrate` connects as it
 PG_DB = "payment_db"
@@ -123,6 +127,9 @@ def load_config(args: argparse.Namespace) -> Config:
         option = getattr(args, f"{name}_port", None)
         env = os.environ.get(f"{name.upper()}_PORT") if name in ("api", "banksim") else None
         ports[name] = int(option or env or saved.get(name) or default)
+    for name in OPTIONAL_PORTS:
+        if value := getattr(args, f"{name}_port", None) or saved.get(name):
+            ports[name] = int(value)
     if not getattr(args, "controller_port", None) and (
         getattr(args, "kafka_port", None) or "controller" not in saved
     ):

@@ -53,6 +53,22 @@ def kafka_server_properties(cfg: Config, data: Path, users: Mapping[str, str]) -
     """The broker's whole configuration: one local node, listeners on 127.0.0.1 only."""
     port, cport = cfg.ports["kafka"], cfg.ports["controller"]
     broker, controller = users["broker"], users["controller"]
+    listeners = f"SASL_PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{cport}"
+    advertised = f"SASL_PLAINTEXT://{HOST}:{port}"
+    protocols = "CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT"
+    proxied = ""
+    if "kafka_proxied" in cfg.ports and "kafka_proxy" in cfg.ports:
+        # Metadata names the listener a client came in on: one bootstrapped at the proxy is
+        # sent to the proxy for every partition leader too.
+        listeners += f",PROXIED://{HOST}:{cfg.ports['kafka_proxied']}"
+        advertised += f",PROXIED://{HOST}:{cfg.ports['kafka_proxy']}"
+        protocols += ",PROXIED:SASL_PLAINTEXT"
+        proxied = (
+            "\n# A second client listener, advertised at a TCP proxy's port (API-Kafka faults).\n"
+            "listener.name.proxied.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="broker" password="{broker}";'
+        )
     return f"""# Written by scripts/stack.py: one combined KRaft broker+controller (local dev).
 # Holds the broker's passwords: mode 0600, like kafka/credentials.env.
 process.roles=broker,controller
@@ -60,9 +76,9 @@ node.id=1
 # A static voter set (not --standalone's dynamic one), so that changing the controller port of an
 # existing state folder keeps working.
 controller.quorum.voters=1@{HOST}:{cport}
-listeners=SASL_PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{cport}
-advertised.listeners=SASL_PLAINTEXT://{HOST}:{port}
-listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listeners={listeners}
+advertised.listeners={advertised}
+listener.security.protocol.map={protocols}
 controller.listener.names=CONTROLLER
 # Clients (and the broker itself, there is no other broker listener) log in with SCRAM-SHA-512;
 # the users live in the metadata log (bootstrapped at format time, then the admin API).
@@ -71,7 +87,7 @@ sasl.enabled.mechanisms={SCRAM}
 sasl.mechanism.inter.broker.protocol={SCRAM}
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=\
   org.apache.kafka.common.security.scram.ScramLoginModule required \
-  username="broker" password="{broker}";
+  username="broker" password="{broker}";{proxied}
 # The controller listener authenticates too (SASL/PLAIN, one static user on that listener only:
 # SCRAM's users live in the log the controller serves). With a PLAINTEXT controller listener,
 # User:ANONYMOUS would have to be a super user, and any local process could change ACLs.
@@ -179,9 +195,8 @@ def start_kafka(cfg: Config, libs: Path) -> None:
         else:
             wait_healthy(cfg, "kafka", None, pid)
         return
-    check_ports_free(
-        cfg, "kafka", {"kafka": cfg.ports["kafka"], "controller": cfg.ports["controller"]}
-    )
+    own = ("kafka", "controller", "kafka_proxied")
+    check_ports_free(cfg, "kafka", {name: cfg.ports[name] for name in own if name in cfg.ports})
     props = write_config(cfg, users)
     format_storage(cfg, libs, props, users)
     say(f"starting kafka on {HOST}:{cfg.ports['kafka']} (controller {cfg.ports['controller']})…")

@@ -47,7 +47,7 @@ def port_owner(port: int) -> str:
 def check_ports_free(cfg: Config, name: str, ports: dict[str, int]) -> None:
     for label, port in ports.items():
         if port_in_use(port):
-            option = {"controller": "--controller-port"}.get(label, f"--{label}-port")
+            option = f"--{label.replace('_', '-')}-port"
             raise StackError(
                 f"cannot start {name}: port {port} ({label}) on {HOST} is already in use by "
                 f"{port_owner(port)}",

@@ -35,6 +35,8 @@ class Sent:
     codes: list[str] = field(default_factory=list)
     status: int | None = None
     body: dict[str, Any] = field(default_factory=dict)
+    # 503 answers that did not say when to retry (every 503 should: Retry-After).
+    unhinted_503s: int = 0
 
 
 async def one_payment(http: aiohttp.ClientSession, merchant: Merchant, deadline: float) -> Sent:
@@ -47,6 +49,8 @@ async def one_payment(http: aiohttp.ClientSession, merchant: Merchant, deadline:
             async with http.post("/api/v1/payments/process", json=body, headers=headers) as resp:
                 sent.status, sent.body = resp.status, await resp.json()
                 sent.codes.append(str(resp.status))
+                if resp.status == 503 and "Retry-After" not in resp.headers:
+                    sent.unhinted_503s += 1
         except (aiohttp.ClientError, TimeoutError) as exc:
             sent.status = None
             sent.codes.append(type(exc).__name__)

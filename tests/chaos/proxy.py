@@ -1,6 +1,7 @@
 """A small TCP proxy of our own that delays and cuts connections (the chaos suite's toxiproxy).
 
-`Proxy(target_port)` listens on a free local port and forwards every connection to the target.
+`Proxy(target_port)` listens on a free local port (or the one `start` is given: a port that
+Kafka advertises) and forwards every connection to the target.
 `degrade(delay, cut_every)` delays every chunk by `delay` seconds, resets every connection open
 now and then every `cut_every`-th new one; `heal()` makes it a plain pipe again.
 """
@@ -21,10 +22,10 @@ class Proxy:
         self.delay = 0.0
         self.cut_every = 0
 
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
+    async def start(self, port: int = 0) -> int:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", port)
+        bound: int = self._server.sockets[0].getsockname()[1]
+        return bound
 
     async def close(self) -> None:
         self._reset_all()

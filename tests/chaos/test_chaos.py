@@ -4,8 +4,9 @@ Load: `CHAOS_RATE` payments a second for `CHAOS_SECONDS` (defaults 5/s for 12 s:
 version that runs in `make test`; `make chaos` runs 20/s for 30 s, the most this shared machine
 allows). The fault starts a third of the way in and is repaired at two thirds. A SIGKILLed app
 is started again after `RESTART_AFTER` seconds (what the stack's supervisor does); a SIGKILLed
-server of the stack is started again by the stack manager. The TCP proxy scenario puts our own
-proxy (`proxy.py`) between the processor and the bank.
+server of the stack is started again by the stack manager. The TCP proxy scenarios put our own
+proxy (`proxy.py`) between the processor and the bank, and between the API and Kafka (the
+broker's second listener, advertised at the proxy's port: scripts/stackctl/kafka.py).
 
 The processor runs with production's bank settings (`conftest.py`), not the test session's
 short timeouts. Each scenario's numbers (requests, HTTP codes, invariants, recovery time,
@@ -29,7 +30,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.chaos.load import SETTLE_SECONDS, check, run_load
+from tests.chaos.load import SETTLE_SECONDS, Sent, check, run_load
 from tests.chaos.proxy import Proxy
 from tests.fixtures.service import Merchant, Service, wait_healthy
 
@@ -186,6 +187,54 @@ async def test_a_proxy_between_processor_and_bank_that_delays_and_cuts(
         await proxy.close()
 
 
+# The API-Kafka link stays cut this long: past the API's produce timeout (5 s), so that requests
+# meet the outage (503 with Retry-After), not only a slow acknowledgement.
+LINK_CUT_SECONDS = 12.0
+
+
+async def test_a_cut_link_between_api_and_kafka_loses_nothing_accepted(
+    service: Service, merchant: Merchant
+) -> None:
+    """The API reaches Kafka (bootstrap and partition leaders) through our proxy; the link is
+    cut (every open connection reset, every new one refused) for `LINK_CUT_SECONDS`, then
+    healed. Nothing accepted is lost, nothing charged twice, and while it is down the API
+    answers 503 with Retry-After."""
+    ports_file = Path(service.env.get("PAYMENT_STACK_DIR", "")) / "ports.json"
+    if not service.owns_processes or not ports_file.is_file():
+        pytest.fail("the chaos suite needs the test session's own stack (make chaos / make test)")
+    ports = json.loads(ports_file.read_text())
+    proxy = Proxy(ports["kafka_proxied"])
+    await proxy.start(ports["kafka_proxy"])
+    api = service.processes["api"]
+    await asyncio.to_thread(api.stop)
+    api.start(KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{ports['kafka_proxy']}")
+    try:
+        await wait_healthy(service.api_url, [api])
+        cut_at = 0.0
+
+        async def fault(_: Service) -> None:
+            nonlocal cut_at
+            cut_at = time.monotonic()
+            proxy.degrade(delay=0.0, cut_every=1)
+
+        async def repair(_: Service) -> None:
+            await asyncio.sleep(max(0.0, cut_at + LINK_CUT_SECONDS - time.monotonic()))
+            proxy.heal()
+
+        sent = await _scenario(
+            service, merchant, "TCP proxy API-Kafka (link cut)", fault, repair,
+            bank_healthy=True,
+        )  # fmt: skip
+        codes = [code for s in sent for code in s.codes]
+        assert "503" in codes, codes  # the outage was met, not only a slow acknowledgement
+        assert sum(s.unhinted_503s for s in sent) == 0  # each 503 said when to retry
+    finally:
+        await asyncio.to_thread(api.stop)
+        api.start()
+        await proxy.close()
+        await wait_healthy(service.api_url, [api])
+
+
 async def _scenario(
     service: Service,
     merchant: Merchant,
@@ -194,7 +243,7 @@ async def _scenario(
     repair: Step,
     *,
     bank_healthy: bool,
-) -> None:
+) -> list[Sent]:
     """Load; the fault at a third, the repair at two thirds; then the invariants."""
     load = asyncio.create_task(
         run_load(service, merchant, rate=RATE, seconds=SECONDS, retry_for=SETTLE_SECONDS)
@@ -219,6 +268,7 @@ async def _scenario(
     # and back within seconds, the proxy): production's timeouts and not-sent budget
     # (tests/chaos/conftest.py) outlast each of them.
     assert outcome.failed == {}, outcome
+    return sent
 
 
 def _append(path: Path, line: str) -> None:

@@ -1,7 +1,7 @@
 """One error shape for every answer: `{"error": {type, code, message, param?}, "correlation_id"}`.
 
 A 503 also names the transaction (`error.transaction_id`) when the request had got that far, so
-the client can GET it or retry it with the same Idempotency-Key.
+the client can GET it or retry it with the same Idempotency-Key; every 503 has a Retry-After.
 
 The middleware maps the service's error tree (core/errors.py) to statuses by class, once, and turns
 anything unexpected into a 500 that reveals nothing. It also stamps the correlation id.
@@ -52,6 +52,8 @@ OUTCOME_UNKNOWN = (
 )
 
 HEADER_CORRELATION = "X-Correlation-ID"
+# A dependency outage (Kafka late to acknowledge, PostgreSQL or Redis failing): retry soon.
+OUTAGE_RETRY_AFTER_SECONDS = 1
 
 
 def error_response(exc: PaymentServiceError, correlation_id: str) -> web.Response:
@@ -67,6 +69,8 @@ def error_response(exc: PaymentServiceError, correlation_id: str) -> web.Respons
     headers = {HEADER_CORRELATION: correlation_id}
     if isinstance(exc, RateLimited | Overloaded):
         headers["Retry-After"] = str(exc.retry_after_seconds)
+    elif exc.status == 503:  # every 503 says when to retry, as /openapi.json documents
+        headers["Retry-After"] = str(OUTAGE_RETRY_AFTER_SECONDS)
     if isinstance(exc, MethodNotAllowed):
         headers["Allow"] = ", ".join(exc.allowed)
     response = web.json_response(
