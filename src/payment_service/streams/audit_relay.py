@@ -35,6 +35,8 @@ LOCK_ID: Final = 0x61756469  # "audi": one relay at a time across processors
 CURSOR_NAME: Final = "audit_relay"
 # The relay gives its lock up this often, so a lock lost with its connection is taken again.
 TERM_SECONDS: Final = 30.0
+# How often a processor without the lock tries for it: the relay's failover time.
+STANDBY_SECONDS: Final = 2.0
 LAG_BOUND: Final = 10000
 
 
@@ -77,15 +79,16 @@ class AuditRelay:
         self._metrics = metrics
 
     async def run_forever(self) -> None:
-        interval = self._settings.audit_relay_interval_seconds
         while True:
+            pause = STANDBY_SECONDS
             try:
                 async with self._lock.held() as mine:
                     if mine:
                         await self._term()
+                        pause = self._settings.audit_relay_interval_seconds
             except Exception:  # the loop must survive an outage; it logs and tries again
                 log.exception("audit relay round failed")
-            await asyncio.sleep(interval)
+            await asyncio.sleep(pause)
 
     async def _term(self) -> None:
         """Relay until the term ends: batches back to back, a pause when caught up."""
