@@ -3,17 +3,22 @@
 Ids are taken at insert: a row with a lower id can commit after one with a higher id. A reader
 by id would have passed the late row's id already and skip it for ever; the feed must return
 it once it commits, exactly once, and never before (its transaction could still roll back).
+The webhook dispatcher reads the same order; a cursor it saved by id alone (before 0007) is
+converted on its next start without skipping a row still to commit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 
 import asyncpg
 import pytest
 
 from payment_service.storage.audit import write_audit
 from payment_service.storage.audit_feed import PgAuditFeed
+from payment_service.storage.events import CURSOR_NAME as EVENTS_CURSOR
+from payment_service.storage.events import PgEvents
 from tests.fixtures.postgres import new_id
 
 pytestmark = pytest.mark.integration
@@ -108,3 +113,46 @@ async def test_lag_counts_rows_past_the_cursor(pg_pool: asyncpg.Pool) -> None:
     assert lag.rows >= 2
     assert lag.seconds >= 0.0
     assert (await feed.behind(await feed.end(), 10000)).rows == 0
+
+
+async def test_a_webhook_cursor_saved_by_id_alone_is_converted_without_skipping(
+    pg_pool: asyncpg.Pool,
+) -> None:
+    events = PgEvents(pg_pool, retention=dt.timedelta(days=30))
+    saved = await pg_pool.fetchrow(
+        "SELECT audit_id, xid::text AS xid FROM webhook_cursor WHERE name = $1", EVENTS_CURSOR
+    )
+    before, committed, late = new_id("pay"), new_id("pay"), new_id("pay")
+    try:
+        async with pg_pool.acquire() as conn:
+            await _audit(conn, before)
+            before_id = await conn.fetchval(
+                "SELECT id FROM audit_log WHERE transaction_id = $1", before
+            )
+            # A cursor as a dispatcher before 0007 saved it: an audit id, no position.
+            await conn.execute(
+                "INSERT INTO webhook_cursor (name, audit_id) VALUES ($1, $2) ON CONFLICT (name)"
+                " DO UPDATE SET audit_id = EXCLUDED.audit_id, xid = NULL",
+                EVENTS_CURSOR,
+                before_id,
+            )
+        async with pg_pool.acquire() as slow, pg_pool.acquire() as quick:
+            tx = slow.transaction()
+            await tx.start()
+            await _audit(slow, late)  # a lower id than `committed`, and committed after it
+            await _audit(quick, committed)
+            position = await events.cursor(dt.timedelta(minutes=2))
+            await tx.commit()
+        seen: list[str] = []
+        while rows := await events.audit_after(position, 100):
+            seen += [r.transaction_id for r in rows if r.transaction_id in (committed, late)]
+            position = rows[-1].position
+        assert sorted(seen) == sorted([committed, late])
+    finally:
+        if saved is not None:
+            await pg_pool.execute(
+                "UPDATE webhook_cursor SET audit_id = $2, xid = $3::text::xid8 WHERE name = $1",
+                EVENTS_CURSOR,
+                saved["audit_id"],
+                saved["xid"],
+            )

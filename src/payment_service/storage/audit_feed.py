@@ -21,10 +21,11 @@ _COLUMNS: Final = (
     "id, xid::text AS xid, event_id, transaction_id, refund_id, merchant_id, action, from_status,"
     " to_status, amount_minor, currency, correlation_id, actor, details, created_at"
 )
-_SETTLED: Final = "xid < pg_snapshot_xmin(pg_current_snapshot())"
+# Rows of ended transactions only: none older than these can still commit.
+SETTLED: Final = "xid < pg_snapshot_xmin(pg_current_snapshot())"
 _AFTER: Final = (
     f"SELECT {_COLUMNS} FROM audit_log"  # noqa: S608 - constant fragments only
-    f" WHERE (xid, id) > ($1::text::xid8, $2) AND {_SETTLED} ORDER BY xid, id LIMIT $3"
+    f" WHERE (xid, id) > ($1::text::xid8, $2) AND {SETTLED} ORDER BY xid, id LIMIT $3"
 )
 # Rows past the cursor (bounded count) and the age of the oldest: the relay's lag.
 _BEHIND: Final = """
@@ -32,7 +33,7 @@ SELECT count(*) AS rows, extract(epoch FROM now() - min(created_at))::float8 AS 
 FROM (SELECT created_at FROM audit_log WHERE (xid, id) > ($1::text::xid8, $2)
       ORDER BY xid, id LIMIT $3) pending"""
 _END: Final = (
-    f"SELECT xid::text AS xid, id FROM audit_log WHERE {_SETTLED}"  # noqa: S608
+    f"SELECT xid::text AS xid, id FROM audit_log WHERE {SETTLED}"  # noqa: S608
     " ORDER BY xid DESC, id DESC LIMIT 1"
 )
 _CURSOR: Final = "SELECT xid::text AS xid, id FROM audit_relay_cursor WHERE name = $1"

@@ -19,3 +19,7 @@ CREATE TABLE audit_relay_cursor (
     id                 bigint      NOT NULL,
     updated_at         timestamptz NOT NULL DEFAULT now()
 );
+
+-- The webhook dispatcher reads the same commit order (storage/events.py): its cursor gets the
+-- position's xid. NULL: a cursor saved by id alone, converted on the next start.
+ALTER TABLE webhook_cursor ADD COLUMN xid xid8 NULL;
