@@ -168,23 +168,23 @@ def test_backoff_doubles_up_to_its_cap() -> None:
 
 
 class _Store:
-    """The event store's reading side in memory: rows become visible when a test says so."""
+    """The event store's reading side in memory: rows become visible when a test says so, and
+    are read in commit order, as PostgreSQL's store reads them."""
 
     def __init__(self) -> None:
-        self.visible: dict[int, AuditEntry] = {}
+        self.visible: dict[tuple[int, int], AuditEntry] = {}
         self.events: dict[str, NewEvent] = {}
-        self.saved_cursor = 0
+        self.saved_cursor: tuple[int, int] = (0, 0)
 
-    async def cursor(self, settle: dt.timedelta) -> int:
+    async def cursor(self, settle: dt.timedelta) -> tuple[int, int]:
         return self.saved_cursor
 
-    async def audit_after(self, after_id: int, limit: int) -> list[AuditEntry]:
-        return [self.visible[i] for i in sorted(self.visible) if i > after_id][:limit]
+    async def audit_after(self, position: tuple[int, int], limit: int) -> list[AuditEntry]:
+        return [self.visible[p] for p in sorted(self.visible) if p > position][:limit]
 
-    async def audit_rows(self, ids: list[int]) -> list[AuditEntry]:
-        return [self.visible[i] for i in ids if i in self.visible]
-
-    async def record(self, events: list[NewEvent], cursor: int, give_up: dt.timedelta) -> None:
+    async def record(
+        self, events: list[NewEvent], cursor: tuple[int, int], give_up: dt.timedelta
+    ) -> None:
         for e in events:
             self.events.setdefault(e.event_id, e)
         self.saved_cursor = cursor
@@ -209,10 +209,11 @@ def _payment() -> Any:
     return record_of(new, status=PaymentStatus.CAPTURED, captured_minor=2500)
 
 
-def _row(i: int) -> AuditEntry:
+def _row(i: int, xid: int) -> AuditEntry:
     return AuditEntry(
-        i, uuid.uuid4(), "t1", None, "m1", "capture_approved", "captured", dt.datetime.now(dt.UTC)
-    )
+        i, uuid.uuid4(), "t1", None, "m1", "capture_approved", "captured", dt.datetime.now(dt.UTC),
+        xid,
+    )  # fmt: skip
 
 
 def _reader(store: _Store) -> EventReader:
@@ -223,13 +224,15 @@ def _reader(store: _Store) -> EventReader:
 async def test_a_row_that_commits_after_a_later_one_still_becomes_its_event() -> None:
     store = _Store()
     reader = _reader(store)
-    store.visible = {1: _row(1), 3: _row(3)}  # 2 was inserted before 3, commits after it
+    # Row 2 was inserted before 3, and its transaction (xid 30) ended after row 3's (xid 20).
+    store.visible = {(10, 1): _row(1, 10), (20, 3): _row(3, 20)}
     assert await reader.step() == 2
     assert len(store.events) == 2
-    assert store.saved_cursor == 3
-    store.visible[2] = _row(2)
+    assert store.saved_cursor == (20, 3)
+    store.visible[(30, 2)] = _row(2, 30)
     assert await reader.step() == 1
     assert len(store.events) == 3
+    assert store.saved_cursor == (30, 2)
     ids = {e.event_id for e in store.events.values()}
     assert ids == {event_id(r.event_id) for r in store.visible.values()}
     assert all(
@@ -237,7 +240,7 @@ async def test_a_row_that_commits_after_a_later_one_still_becomes_its_event() ->
     )
     # Read again from the start (a restart): the same events, none added.
     again = _reader(store)
-    store.saved_cursor = 0
+    store.saved_cursor = (0, 0)
     await again.step()
     assert len(store.events) == 3
 

@@ -33,6 +33,7 @@ from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.heartbeat import Heartbeat, instance_name
 from payment_service.ops.redis_client import redis_client
 from payment_service.ops.telemetry import Metrics
+from payment_service.storage.audit_feed import PgAuditFeed
 from payment_service.storage.captures import PgCaptureRepository
 from payment_service.storage.db import create_pool
 from payment_service.storage.locks import PgAdvisoryLock
@@ -40,7 +41,7 @@ from payment_service.storage.payment_methods import PgPaymentMethods
 from payment_service.storage.payments import PgPaymentRepository
 from payment_service.storage.producers import PgProducers
 from payment_service.storage.refunds import PgRefundRepository
-from payment_service.streams import reconciler
+from payment_service.streams import audit_relay, reconciler
 from payment_service.streams.authorize import CommandGate
 from payment_service.streams.captures import CaptureFlow
 from payment_service.streams.cards import CardSources
@@ -153,6 +154,12 @@ async def build_processor(settings: Settings) -> Processor:
     )
     task = asyncio.create_task(settler.run_forever(processing.reconcile_interval_seconds))
     stack.push_async_callback(_cancel, task)
+    relay_lock = PgAdvisoryLock(pool, audit_relay.LOCK_ID)
+    relay = audit_relay.AuditRelay(
+        PgAuditFeed(pool), relay_lock, producer, settings.kafka, processing, metrics
+    )
+    relaying = asyncio.create_task(relay.run_forever())
+    stack.push_async_callback(_cancel, relaying)
     sampling = asyncio.create_task(
         gauges.report_forever(
             metrics,

@@ -187,6 +187,13 @@ class ProcessorSettings(BaseSettings):
     # How long a producer's registry entry is trusted before it is read again: a revocation
     # takes effect within this, with no restart.
     producer_cache_seconds: float = Field(default=2.0, gt=0, le=60)
+    # The audit relay (streams/audit_relay.py): audit rows to `payments.audit`, outbox-style.
+    audit_relay_interval_seconds: float = Field(default=0.2, gt=0, le=60)
+    audit_relay_batch: int = Field(default=500, ge=1, le=10000)
+    # A batch not acknowledged by Kafka within this is given up and read again (same event ids).
+    audit_relay_produce_timeout_seconds: float = Field(default=30.0, gt=0)
+    # With no cursor yet: "end" publishes from now on, "beginning" the whole audit history.
+    audit_relay_from: Literal["end", "beginning"] = "end"
 
 
 class BankSimSettings(BaseSettings):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
+from payment_service.core.audit_ports import Position
 from payment_service.core.webhooks import (
     AuditEntry,
     DeliveryRecord,
@@ -22,13 +23,13 @@ from payment_service.core.webhooks import (
 class EventStore(Protocol):
     """Events derived from audit rows, and the events API's reads (merchant-scoped)."""
 
-    async def cursor(self, settle: dt.timedelta) -> int: ...
+    async def cursor(self, settle: dt.timedelta) -> Position: ...
 
-    async def audit_after(self, after_id: int, limit: int) -> list[AuditEntry]: ...
+    async def audit_after(self, position: Position, limit: int) -> list[AuditEntry]: ...
 
-    async def audit_rows(self, ids: list[int]) -> list[AuditEntry]: ...
-
-    async def record(self, events: list[NewEvent], cursor: int, give_up: dt.timedelta) -> None: ...
+    async def record(
+        self, events: list[NewEvent], cursor: Position, give_up: dt.timedelta
+    ) -> None: ...
 
     async def get(self, event_id: str, *, merchant_id: str) -> EventRecord | None: ...
 

@@ -82,6 +82,11 @@ class AuditEntry:
     action: str
     to_status: str | None
     created_at: dt.datetime
+    xid: int  # the writing transaction's id: the row's place in commit order is (xid, id)
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return self.xid, self.id
 
 
 @dataclass(frozen=True)

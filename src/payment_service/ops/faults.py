@@ -2,7 +2,8 @@
 
 Active only when ENVIRONMENT=test and PROCESSOR_CRASH_AT names the point; the tests use it to
 kill the processor between the bank's answer and the database write, or between the database
-write and the offset commit, and then prove nothing was lost or charged twice, and to interrupt
+write and the offset commit, or the audit relay between producing events and saving its
+cursor, and then prove nothing was lost or charged twice, and to interrupt
 the rewrap job (SIGINT, as an operator's Ctrl-C) right after it re-sealed a card.
 """
 
@@ -19,6 +20,7 @@ CRASH_POINTS = frozenset(
         "rewrap_after_swap",
         "after_capture_bank",
         "after_void_bank",
+        "relay_after_produce",
     }
 )
 

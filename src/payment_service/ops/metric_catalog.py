@@ -237,6 +237,15 @@ RECONCILER_ACTIONS = _m(
     "processor",
     "payments and refunds the reconciler looked at: the status it recorded, unchanged or error",
 )
+AUDIT_PUBLISHED = _m(
+    "audit.published", "count", "", "event", "processor", "audit rows published to the audit topic"
+)
+AUDIT_LAG_ROWS = _m(
+    "audit.lag.rows", "gauge", "", "row", "processor", "audit rows not yet published (to 10000)"
+)
+AUDIT_LAG_SECONDS = _m(
+    "audit.lag.seconds", "gauge", "", "second", "processor", "age of the oldest unpublished row"
+)
 
 # ---- both processes: connection pools (sampled every DD_METRICS_INTERVAL_SECONDS) -------------
 DB_POOL_SIZE = _m(

@@ -227,6 +227,11 @@ class PaymentResultV1(_Message):
 
 
 class AuditEvent(_Message):
+    """One `audit_log` row, published from the row itself (streams/audit_relay.py).
+
+    `event_id` is the row's: a redelivery repeats it, so consumers deduplicate on it.
+    """
+
     event_id: str
     transaction_id: str
     refund_id: str | None = None
@@ -242,6 +247,8 @@ class AuditEvent(_Message):
         description="who asked: api:<api key id>, producer:<name>, or processor:reconciler",
     )
     details: dict[str, Any] = Field(default_factory=dict)
+    audit_id: int | None = Field(default=None, description="the row's id in audit_log")
+    created_at: dt.datetime | None = Field(default=None, description="when the row was written")
 
 
 class AuditEventV1(_Message):

@@ -1,10 +1,11 @@
 """Merchant-facing events in PostgreSQL: read from `audit_log`, stored in `events`, listed.
 
-The dispatcher reads audit rows past its cursor (`audit_after`), turns those that name an event
-into `NewEvent`s and records them with `record`: the events (an existing id is left as it is),
-a pending delivery for every endpoint of the merchant subscribed to the type, and the new
-cursor, in one transaction. So a crash between any two steps only repeats work that then
-changes nothing. The events API pages newest first on `(created_at, event_id)`.
+The dispatcher reads audit rows past its cursor in commit order (`audit_after`, as the audit
+relay does: storage/audit_feed.py), turns those that name an event into `NewEvent`s and records
+them with `record`: the events (an existing id is left as it is), a pending delivery for every
+endpoint of the merchant subscribed to the type, and the new cursor, in one transaction. So a
+crash between any two steps only repeats work that then changes nothing. The events API pages
+newest first on `(created_at, event_id)`.
 """
 
 from __future__ import annotations
@@ -15,27 +16,39 @@ from typing import Any, Final
 
 import asyncpg
 
+from payment_service.core.audit_ports import BEGINNING, Position
 from payment_service.core.webhooks import AuditEntry, EventRecord, NewEvent
+from payment_service.storage.audit_feed import SETTLED
 from payment_service.storage.errors import translated
 
 CURSOR_NAME: Final = "dispatcher"
 _AUDIT_COLUMNS: Final = (
-    "id, event_id, transaction_id, refund_id, merchant_id, action, to_status, created_at"
+    "id, event_id, transaction_id, refund_id, merchant_id, action, to_status, created_at,"
+    " xid::text AS xid"
 )
-_AUDIT_AFTER: Final = f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2"  # noqa: S608
-_AUDIT_IDS: Final = f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE id = ANY($1::bigint[])"  # noqa: S608
+# Commit order (storage/audit_feed.py): no row is skipped when a lower id commits later.
+_AUDIT_AFTER: Final = (
+    f"SELECT {_AUDIT_COLUMNS} FROM audit_log"  # noqa: S608 - constant fragments only
+    f" WHERE (xid, id) > ($1::text::xid8, $2) AND {SETTLED} ORDER BY xid, id LIMIT $3"
+)
 _LAST_AUDIT: Final = "SELECT max(id) FROM audit_log"
-_CURSOR: Final = "SELECT audit_id FROM webhook_cursor WHERE name = $1"
+_CURSOR: Final = "SELECT audit_id, xid::text AS xid FROM webhook_cursor WHERE name = $1"
 _SET_CURSOR: Final = """
-INSERT INTO webhook_cursor (name, audit_id) VALUES ($1, $2)
-ON CONFLICT (name) DO UPDATE SET audit_id = GREATEST(webhook_cursor.audit_id, EXCLUDED.audit_id),
-    updated_at = now()"""
-# Where a restarted dispatcher reads again from: the audit rows written shortly before its
-# cursor may have committed after it moved (ids are taken at insert, not at commit).
+INSERT INTO webhook_cursor (name, audit_id, xid) VALUES ($1, $2, $3::text::xid8)
+ON CONFLICT (name) DO UPDATE SET audit_id = EXCLUDED.audit_id, xid = EXCLUDED.xid,
+    updated_at = now()
+WHERE webhook_cursor.xid IS NULL
+   OR (webhook_cursor.xid, webhook_cursor.audit_id) <= (EXCLUDED.xid, EXCLUDED.audit_id)"""
+# A cursor by id alone (saved before 0007, or the first start's newest row) becomes a position:
+# first moved back over the rows written shortly before it that may have committed after it...
 _RESCAN_FROM: Final = """
 SELECT COALESCE(MIN(id) - 1, $1) FROM audit_log
 WHERE id > $1 - 100000 AND id <= $1
   AND created_at > (SELECT created_at FROM audit_log WHERE id = $1) - $2::interval"""
+# ... then placed before every row past that id, committed or still to commit (xid >= xmin).
+_POSITION_OF: Final = f"""
+SELECT (SELECT min(xid)::text FROM audit_log WHERE id > $1 AND {SETTLED}) AS first,
+       pg_snapshot_xmin(pg_current_snapshot())::text AS xmin"""  # noqa: S608
 _RECORD: Final = """
 WITH new AS (
     INSERT INTO events (event_id, merchant_id, type, object_id, data, created_at)
@@ -70,7 +83,9 @@ def _event(row: asyncpg.Record) -> EventRecord:
 
 
 def _audit(row: asyncpg.Record) -> AuditEntry:
-    return AuditEntry(**dict(row))
+    values = dict(row)
+    values["xid"] = int(values["xid"])
+    return AuditEntry(**values)
 
 
 def _page_sql(newer: bool) -> str:
@@ -92,28 +107,31 @@ class PgEvents:
         self._pool = pool
         self._retention = retention
 
-    async def cursor(self, settle: dt.timedelta) -> int:
-        """Where to read audit rows from after a start: the saved cursor (on the first start, the
-        newest row), moved back to cover rows written just before it and committed later."""
+    async def cursor(self, settle: dt.timedelta) -> Position:
+        """Where to read audit rows from after a start: the saved position; a cursor saved by id
+        alone (and the first start, at the newest row) is converted, moved back to cover rows
+        written just before it and committed later."""
         with translated():
-            saved = await self._pool.fetchval(_CURSOR, CURSOR_NAME)
-            if saved is None:
-                # The first start: events begin now, not with the whole history of audit_log.
-                saved = await self._pool.fetchval(_LAST_AUDIT)
-                if saved is None:
-                    return 0
-            value: int = await self._pool.fetchval(_RESCAN_FROM, saved, settle)
-            return value
+            saved = await self._pool.fetchrow(_CURSOR, CURSOR_NAME)
+            if saved is not None and saved["xid"] is not None:
+                return int(saved["xid"]), int(saved["audit_id"])
+            # The first start: events begin now, not with the whole history of audit_log.
+            audit_id = saved["audit_id"] if saved else await self._pool.fetchval(_LAST_AUDIT)
+            if audit_id is None:
+                return BEGINNING
+            after: int = await self._pool.fetchval(_RESCAN_FROM, audit_id, settle)
+            r = await self._pool.fetchrow(_POSITION_OF, after)
+        # Before the first committed row past `after`, and before any still to commit.
+        xmin = int(r["xmin"]) - 1
+        return min(int(r["first"]), xmin) if r["first"] else xmin, after
 
-    async def audit_after(self, after_id: int, limit: int) -> list[AuditEntry]:
+    async def audit_after(self, position: Position, limit: int) -> list[AuditEntry]:
+        xid, audit_id = position
         with translated():
-            return [_audit(r) for r in await self._pool.fetch(_AUDIT_AFTER, after_id, limit)]
+            found = await self._pool.fetch(_AUDIT_AFTER, str(xid), audit_id, limit)
+        return [_audit(r) for r in found]
 
-    async def audit_rows(self, ids: list[int]) -> list[AuditEntry]:
-        with translated():
-            return [_audit(r) for r in await self._pool.fetch(_AUDIT_IDS, ids)]
-
-    async def record(self, events: list[NewEvent], cursor: int, give_up: dt.timedelta) -> None:
+    async def record(self, events: list[NewEvent], cursor: Position, give_up: dt.timedelta) -> None:
         """Store the events, their pending deliveries and the cursor, in one transaction."""
         columns: list[list[Any]] = [[], [], [], [], [], []]
         for e in events:
@@ -124,7 +142,7 @@ class PgEvents:
             async with self._pool.acquire() as conn, conn.transaction():
                 if events:
                     await conn.execute(_RECORD, *columns, give_up)
-                await conn.execute(_SET_CURSOR, CURSOR_NAME, cursor)
+                await conn.execute(_SET_CURSOR, CURSOR_NAME, cursor[1], str(cursor[0]))
 
     async def get(self, event_id: str, *, merchant_id: str) -> EventRecord | None:
         with translated():

@@ -3,16 +3,14 @@
 Results of the API's commands go to the `reply-partition` the waiting API instance reads (or by
 key when no API is waiting); a registered producer's go to its own topic, `payments.results.
 <name>`, which only it may read. Every result is signed by the processor (`kafka/signing.py`),
-so the API can tell it from a forgery. The audit event of each result goes to `payments.audit`,
-naming its actor. A message the processor will not run goes to `payments.dlq` with the reason in
-headers and its bytes without card data (`dlq.redacted`).
+so the API can tell it from a forgery. Audit events are not published here: the relay publishes
+the audit rows themselves (streams/audit_relay.py). A message the processor will not run goes to
+`payments.dlq` with the reason in headers and its bytes without card data (`dlq.redacted`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
 from collections.abc import Mapping
 
 from payment_service.config.settings import KafkaSettings
@@ -31,8 +29,6 @@ from payment_service.schemas.messages import (
     HEADER_REPLAY_OF,
     HEADER_REPLY_ID,
     HEADER_REPLY_PARTITION,
-    AuditEvent,
-    AuditEventV1,
     PaymentResultV1,
 )
 from payment_service.streams.dlq import redacted, redacted_key
@@ -46,7 +42,7 @@ RECONCILER_ACTOR = "processor:reconciler"
 
 
 class ResultPublisher:
-    """Produces results, their audit events and dead letters; each call returns once acked."""
+    """Produces results and dead letters; each call returns once acked."""
 
     def __init__(
         self, kafka: KafkaSettings, producer: AsyncProducer, metrics: Metrics, signer: Signer
@@ -65,7 +61,7 @@ class ResultPublisher:
         producer: str | None = API_PRODUCER,
         actor: str | None = None,
     ) -> None:
-        """The result, signed, to its producer's destination and its audit event, both awaited.
+        """The result, signed, to its producer's destination, awaited.
 
         `producer` None or `api`: the API's results topic (reply partition, else by key).
         """
@@ -86,29 +82,9 @@ class ResultPublisher:
                 reply_headers.get(HEADER_REPLY_ID), result.transaction_id.encode(), value
             ),
         }
-        action = result.error.code if result.error else "processed"
-        audit = AuditEvent(
-            event_id=str(uuid.uuid4()),
-            transaction_id=result.transaction_id,
-            refund_id=result.refund_id,
-            merchant_id=result.merchant_id,
-            action=f"{result.kind}.{action}",
-            to_status=result.status,
-            correlation_id=correlation_id,
-            actor=actor,
-            details={"final": result.final},
-        )
-        # Both are awaited before the offset can commit; in flight together, they cost one wait.
-        await asyncio.gather(
-            self._producer.produce(
-                topic, value, key=result.transaction_id, headers=signed, partition=partition
-            ),
-            self._producer.produce(
-                self._kafka.topic_audit,
-                AuditEventV1(data=audit).model_dump_json().encode(),
-                key=result.transaction_id,
-                headers=reply_headers,
-            ),
+        # Its audit events are the audit rows, published by the relay (streams/audit_relay.py).
+        await self._producer.produce(
+            topic, value, key=result.transaction_id, headers=signed, partition=partition
         )
 
     async def publish_payment(self, payment: PaymentRecord) -> None:

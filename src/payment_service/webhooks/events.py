@@ -1,26 +1,26 @@
 """Events from audit rows: which rows name an event, and what the event carries.
 
-The reader keeps a cursor on `audit_log.id`. Ids are taken when a row is inserted, not when it
-commits, so a row can become visible after rows with higher ids: an id skipped over is kept as
-a gap and looked up again on every pass until it shows up or `SETTLE` has passed (longer than
-any transaction the service runs; an id whose transaction rolled back never shows up). Events
-are recorded idempotently (`evt_` + the audit row's UUID), so reading a row twice is harmless.
+The reader keeps a cursor on the audit rows' commit order, `(xid, id)` (storage/audit_feed.py):
+ids are taken at insert, so a row can commit after rows with higher ids, but the store returns
+only rows of ended transactions in `(xid, id)` order, so a late row is never skipped; it waits
+for the transaction that writes it. Events are recorded idempotently (`evt_` + the audit row's
+UUID), so reading a row twice is harmless.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Final
 
+from payment_service.core.audit_ports import Position
 from payment_service.core.ports import PaymentRepository, RefundRepository
 from payment_service.core.webhook_ports import EventStore
 from payment_service.core.webhooks import AuditEntry, NewEvent, event_id, event_type
 from payment_service.schemas.views import payment_view, refund_view
 
+# A cursor saved by id alone (before 0007) is moved back this far when converted.
 SETTLE: Final = dt.timedelta(minutes=2)
 BATCH: Final = 500
-MAX_GAP: Final = 10_000
 
 
 class EventReader:
@@ -38,28 +38,15 @@ class EventReader:
         self._payments = payments
         self._refunds = refunds
         self._give_up = give_up
-        self._cursor: int | None = None
-        self._gaps: dict[int, float] = {}  # audit id -> when first missed (monotonic)
+        self._cursor: Position | None = None
 
     async def step(self) -> int:
         """Read and record one batch; the number of audit rows it read."""
         if self._cursor is None:
             self._cursor = await self._store.cursor(SETTLE)
         rows = await self._store.audit_after(self._cursor, BATCH)
-        now = time.monotonic()
-        self._gaps = {i: t for i, t in self._gaps.items() if now - t < SETTLE.total_seconds()}
-        if self._gaps:
-            found = await self._store.audit_rows(sorted(self._gaps))
-            for row in found:
-                self._gaps.pop(row.id, None)
-            rows = found + rows
-        expected = self._cursor + 1
-        for seen in sorted(r.id for r in rows if r.id > self._cursor):
-            if seen - expected <= MAX_GAP:  # a bigger jump is a sequence moved on, not commits
-                self._gaps.update({missing: now for missing in range(expected, seen)})
-            expected = seen + 1
         events = [e for e in [await self._event(row) for row in rows] if e is not None]
-        cursor = max([self._cursor, *(r.id for r in rows)])
+        cursor = rows[-1].position if rows else self._cursor
         await self._store.record(events, cursor, self._give_up)
         self._cursor = cursor
         return len(rows)

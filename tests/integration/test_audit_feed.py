@@ -1,0 +1,158 @@
+"""The audit feed reads rows in commit order, against a real PostgreSQL (issue 12, item 4).
+
+Ids are taken at insert: a row with a lower id can commit after one with a higher id. A reader
+by id would have passed the late row's id already and skip it for ever; the feed must return
+it once it commits, exactly once, and never before (its transaction could still roll back).
+The webhook dispatcher reads the same order; a cursor it saved by id alone (before 0007) is
+converted on its next start without skipping a row still to commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+
+import asyncpg
+import pytest
+
+from payment_service.storage.audit import write_audit
+from payment_service.storage.audit_feed import PgAuditFeed
+from payment_service.storage.events import CURSOR_NAME as EVENTS_CURSOR
+from payment_service.storage.events import PgEvents
+from tests.fixtures.postgres import new_id
+
+pytestmark = pytest.mark.integration
+
+
+async def _audit(conn: asyncpg.Connection, transaction_id: str) -> None:
+    await write_audit(
+        conn,
+        transaction_id=transaction_id,
+        merchant_id="m_feed",
+        action="payment.received",
+        from_status=None,
+        to_status="processing",
+    )
+
+
+async def _rows_of(feed: PgAuditFeed, position: tuple[int, int], ids: set[str]) -> list[str]:
+    """Every row past `position` until the feed has nothing more, as transaction ids."""
+    seen: list[str] = []
+    while rows := await feed.after(position, 2):
+        seen += [r.transaction_id for r in rows if r.transaction_id in ids]
+        position = rows[-1].position
+    return seen
+
+
+async def test_a_row_with_a_lower_id_that_commits_later_is_read_once_after_it_commits(
+    pg_pool: asyncpg.Pool,
+) -> None:
+    feed = PgAuditFeed(pg_pool)
+    start = await feed.end()
+    early, late = new_id("pay"), new_id("pay")
+    async with pg_pool.acquire() as first, pg_pool.acquire() as second:
+        t1, t2 = first.transaction(), second.transaction()
+        await t1.start()
+        await t2.start()
+        try:
+            # `first` takes its transaction id before `second`; `second` inserts first (lower id).
+            await first.fetchval("SELECT pg_current_xact_id()")
+            await second.fetchval("SELECT pg_current_xact_id()")
+            await _audit(second, late)
+            await _audit(first, early)
+            ids = {
+                r["transaction_id"]: r["id"]
+                for r in await first.fetch(
+                    "SELECT transaction_id, id FROM audit_log WHERE transaction_id = ANY($1)",
+                    [early],
+                )
+            }
+            await t1.commit()
+            late_id = await second.fetchval(
+                "SELECT id FROM audit_log WHERE transaction_id = $1", late
+            )
+            assert late_id < ids[early]
+            # `second` is still open: its row is not read yet, the committed one is.
+            position = start
+            read = []
+            while rows := await feed.after(position, 100):
+                read += [r for r in rows if r.transaction_id in (early, late)]
+                position = rows[-1].position
+            assert [r.transaction_id for r in read] == [early]
+            assert position[1] >= ids[early]  # the cursor is past the late row's id
+            await t2.commit()
+        except BaseException:
+            for t in (t1, t2):
+                with contextlib.suppress(asyncpg.InterfaceError):  # already committed
+                    await t.rollback()
+            raise
+    # From the cursor past the early row, the late one still comes, once.
+    assert await _rows_of(feed, position, {early, late}) == [late]
+    # Read from the start, each comes exactly once, in commit order.
+    assert await _rows_of(feed, start, {early, late}) == [early, late]
+
+
+async def test_the_cursor_never_moves_back(pg_pool: asyncpg.Pool) -> None:
+    feed = PgAuditFeed(pg_pool)
+    name = new_id("cursor")
+    assert await feed.cursor(name) is None
+    await feed.save(name, (10, 5))
+    await feed.save(name, (9, 500))  # a relay that lost its lock unseen, behind its successor
+    assert await feed.cursor(name) == (10, 5)
+    await feed.save(name, (10, 6))
+    assert await feed.cursor(name) == (10, 6)
+
+
+async def test_lag_counts_rows_past_the_cursor(pg_pool: asyncpg.Pool) -> None:
+    feed = PgAuditFeed(pg_pool)
+    start = await feed.end()
+    async with pg_pool.acquire() as conn:
+        await _audit(conn, new_id("pay"))
+        await _audit(conn, new_id("pay"))
+    lag = await feed.behind(start, 10000)
+    assert lag.rows >= 2
+    assert lag.seconds >= 0.0
+    assert (await feed.behind(await feed.end(), 10000)).rows == 0
+
+
+async def test_a_webhook_cursor_saved_by_id_alone_is_converted_without_skipping(
+    pg_pool: asyncpg.Pool,
+) -> None:
+    events = PgEvents(pg_pool, retention=dt.timedelta(days=30))
+    saved = await pg_pool.fetchrow(
+        "SELECT audit_id, xid::text AS xid FROM webhook_cursor WHERE name = $1", EVENTS_CURSOR
+    )
+    before, committed, late = new_id("pay"), new_id("pay"), new_id("pay")
+    try:
+        async with pg_pool.acquire() as conn:
+            await _audit(conn, before)
+            before_id = await conn.fetchval(
+                "SELECT id FROM audit_log WHERE transaction_id = $1", before
+            )
+            # A cursor as a dispatcher before 0007 saved it: an audit id, no position.
+            await conn.execute(
+                "INSERT INTO webhook_cursor (name, audit_id) VALUES ($1, $2) ON CONFLICT (name)"
+                " DO UPDATE SET audit_id = EXCLUDED.audit_id, xid = NULL",
+                EVENTS_CURSOR,
+                before_id,
+            )
+        async with pg_pool.acquire() as slow, pg_pool.acquire() as quick:
+            tx = slow.transaction()
+            await tx.start()
+            await _audit(slow, late)  # a lower id than `committed`, and committed after it
+            await _audit(quick, committed)
+            position = await events.cursor(dt.timedelta(minutes=2))
+            await tx.commit()
+        seen: list[str] = []
+        while rows := await events.audit_after(position, 100):
+            seen += [r.transaction_id for r in rows if r.transaction_id in (committed, late)]
+            position = rows[-1].position
+        assert sorted(seen) == sorted([committed, late])
+    finally:
+        if saved is not None:
+            await pg_pool.execute(
+                "UPDATE webhook_cursor SET audit_id = $2, xid = $3::text::xid8 WHERE name = $1",
+                EVENTS_CURSOR,
+                saved["audit_id"],
+                saved["xid"],
+            )
