@@ -251,10 +251,17 @@ async def test_inspect_dlq_and_offsets(
 ) -> None:
     paid = await _pay(http, merchant, "4242424242424242", "inspect-me")
     txn = paid["transaction_id"]
+    wanted = {service.topic("requests"), service.topic("results"), service.topic("audit")}
+
+    async def relayed() -> dict[str, Any] | None:
+        # The audit events follow the rows' commit (the relay), so they may trail the answer.
+        _, found = ops(service, "inspect", txn)
+        return found if wanted <= {m["topic"] for m in found["messages"]} else None
+
+    await eventually(relayed, timeout=60, what="the payment's audit events")
     code, timeline = ops(service, "inspect", txn)
     assert (code, timeline["verdict"]) == (0, "consistent"), timeline["disagreements"]
-    topics = {m["topic"] for m in timeline["messages"]}
-    assert {service.topic("requests"), service.topic("results"), service.topic("audit")} <= topics
+    assert wanted <= {m["topic"] for m in timeline["messages"]}
     assert [a["to_status"] for a in timeline["audit"]] == ["processing", "captured"]  # one sale
     assert timeline["bank"]["captured_minor"] == 4000
     code, by_key = ops(
