@@ -8,13 +8,14 @@ happen well before the reconciler's sweep, which looks only at payments unsettle
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.e2e.helpers import db_payment, executed, ledger
+from tests.e2e.helpers import db_audit, db_payment, executed, ledger, topic_messages
 from tests.fixtures.service import Merchant, Service, eventually, payment_body
 
 pytestmark = pytest.mark.e2e
@@ -74,3 +75,15 @@ async def test_a_lost_capture_or_void_answer_is_settled_by_the_fast_lane(
     assert [e["operation"] for e in entries if e["operation"] in ("capture", "void")] == [
         operation
     ], entries
+
+    # The settling transition was written outside any command (the fast lane's, the sweep's own
+    # code); the relay publishes it from its row like every other, under the row's event id.
+    (row,) = [r for r in await db_audit(service, txn) if r["to_status"] == settled]
+
+    async def published() -> bool:
+        events = [
+            json.loads(m.value()) for m in await topic_messages(service, service.topic("audit"))
+        ]
+        return any(e["data"]["event_id"] == str(row["event_id"]) for e in events)
+
+    await eventually(published, timeout=60, what=f"the {settled} row's audit event on the topic")
