@@ -21,6 +21,7 @@ from .config import (
     STOP_TIMEOUT,
     Config,
     StackError,
+    kind_of,
     say,
     tail,
     where,
@@ -93,7 +94,7 @@ def wait_healthy(cfg: Config, name: str, proc: subprocess.Popen[bytes] | None, p
     say(f"waiting for {name} (up to {timeout:.0f}s)…")
     started = time.monotonic()
     deadline = started + timeout
-    check = HEALTH[name]
+    check = HEALTH[kind_of(name)]  # API instances share the port: any of them answers
     while True:
         if check(cfg):
             say(f"{name} healthy{where(cfg, name)} ({time.monotonic() - started:.1f}s)")

@@ -247,11 +247,16 @@ def _webhooks(app: web.Application, settings: Settings, pool: asyncpg.Pool, secr
 
 def run_api(settings: Settings) -> None:
     """`payment-service api`: serve until SIGTERM/SIGINT (logging and tracing set up by the CLI)."""
-    log.info("API listening on http://%s:%s", settings.api.host, settings.api.port)
+    api = settings.api
+    log.info(
+        "API instance %s listening on http://%s:%s%s",
+        api.instance, api.host, api.port, " (shared port)" if api.reuse_port else "",
+    )  # fmt: skip
     web.run_app(
         build_api(settings),
-        host=settings.api.host,
-        port=settings.api.port,
+        host=api.host,
+        port=api.port,
+        reuse_port=api.reuse_port or None,
         access_log=None,
         print=None,
         shutdown_timeout=settings.api.sync_timeout_seconds + 5,
