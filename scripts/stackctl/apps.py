@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .config import (
@@ -37,7 +37,7 @@ from .config import (
 from .env import api_env, read_env_file
 from .kafka_users import CREDENTIAL_VARS, credentials_file, principal_env
 from .ports import check_ports_free
-from .probes import HEALTH, wait_healthy
+from .probes import HEALTH, api_instance_answers, wait_healthy
 from .procs import launch, recorded_pid
 
 APP_BIN = PROJECT / ".venv" / "bin" / "payment-service"
@@ -86,6 +86,14 @@ def api_instance_env(env: dict[str, str], name: str, scaled: bool) -> dict[str, 
     if scaled:
         out["API_REUSE_PORT"] = "true"
     return out
+
+
+def own_check(kind: str, env: dict[str, str], scaled: bool) -> Callable[[Config], bool] | None:
+    """With several APIs on one port, wait for this one's own answer (not any instance's)."""
+    if kind != "api" or not scaled:
+        return None
+    partition = int(env["API_INSTANCE"])
+    return lambda cfg: api_instance_answers(cfg, partition)
 
 
 def app_bin() -> Path:
@@ -167,7 +175,7 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
         argv = [sys.executable, str(SUPERVISOR), str(cfg.dir), name, "--", str(app_bin()), kind]
         procs[name] = launch(cfg, name, argv, env=own_env, cwd=PROJECT)
         if kind in HEALTH:
-            wait_healthy(cfg, name, procs[name], procs[name].pid)
+            wait_healthy(cfg, name, procs[name], procs[name].pid, own_check(kind, own_env, scaled))
     for name, proc in procs.items():
         if proc.poll() is not None:
             cfg.pidfile(name).unlink(missing_ok=True)

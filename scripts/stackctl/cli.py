@@ -154,7 +154,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             all_ok = all_ok and healthy
         else:
             state = "running"
-        print(f"  {name:<10} {state:<22} pid {pid or '-':<8} {where_}{restarts(cfg, name)}")
+        print(f"  {name:<12} {state:<22} pid {pid or '-':<8} {where_}{restarts(cfg, name)}")
     if args.check and not all_ok:
         return 1
     return 0
