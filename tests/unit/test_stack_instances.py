@@ -68,3 +68,35 @@ def test_the_benchmark_sums_the_cpu_of_every_instance_of_a_kind(tmp_path: Path) 
     for name, pid in (("api", 11), ("api-1", 12), ("api-1.child", 99), ("processor", 21)):
         (tmp_path / "pids" / f"{name}.pid").write_text(f"{pid}\n")
     assert cpu.read_pids(tmp_path) == {"api": [11, 12], "processor": [21]}
+
+
+def test_the_scale_out_scenario_runs_2_apis_and_3_processors_then_one_of_each() -> None:
+    from bench import scenarios
+    from bench.stackctl import Stack
+
+    restarts: list[tuple[list[str], dict[str, str]]] = []
+
+    class Recorder(Stack):
+        def restart(self, apps: list[str], overrides: dict[str, str]) -> None:
+            restarts.append((apps, overrides))
+
+    seen: list[str] = []
+
+    def sweep(scenario: str) -> list[dict[str, object]]:
+        seen.append(scenario)
+        assert restarts[-1][1]["STACK_APIS"] == "2"  # the sweep runs scaled out
+        return []
+
+    stack = Recorder(Path("/nonexistent"), {})
+    scenarios.scale_out(stack, {"API_RATE_LIMIT_PER_MINUTE": "9"}, sweep)
+    assert seen == ["4-scale-out"]
+    assert restarts == [
+        (
+            ["api", "processor"],
+            {"API_RATE_LIMIT_PER_MINUTE": "9", "STACK_APIS": "2", "STACK_PROCESSORS": "3"},
+        ),
+        (
+            ["api", "processor"],
+            {"API_RATE_LIMIT_PER_MINUTE": "9", "STACK_APIS": "1", "STACK_PROCESSORS": "1"},
+        ),
+    ]
