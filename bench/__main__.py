@@ -2,6 +2,7 @@
 
     python -m bench                       # all three scenarios, results in bench/results/
     python -m bench --scenarios 2 --s2-rates 500
+    python -m bench --scenarios 4         # scale-out: 2 APIs x 3 processors, scenario 1's sweep
     python -m bench --env PROCESSOR_MAX_IN_FLIGHT=512   # a setting for the apps (restarted)
     python -m bench profile --rate 400    # py-spy on the API and the processor under load
     python -m bench report                # re-write report.md and the plot from results.json
@@ -45,7 +46,9 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("command", nargs="?", default="run", choices=["run", "profile", "report"])
-    p.add_argument("--scenarios", default="1,2,3", help="which scenarios (default 1,2,3)")
+    p.add_argument(
+        "--scenarios", default="1,2,3", help="which scenarios (default 1,2,3; 4: scale-out)"
+    )
     p.add_argument("--duration", type=float, default=20.0, help="measured seconds per run (1, 3)")
     p.add_argument("--s2-duration", type=float, default=30.0, help="measured seconds (scenario 2)")
     p.add_argument("--warmup", type=float, default=5.0, help="warm-up seconds before each run")
@@ -209,8 +212,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.idle_cores = idle_cores(read_pids(stack.dir))
         results["idle_cores"] = args.idle_cores
         say(f"idle stack: {args.idle_cores}")
-        if "1" in wanted:
-            scenarios.sweep(
+
+        def sweep(scenario: str) -> list[dict[str, Any]]:
+            return scenarios.sweep(
                 run,
                 start=args.sweep_start,
                 factor=args.sweep_factor,
@@ -219,7 +223,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 duration=args.duration,
                 warmup=args.warmup,
                 explicit=args.sweep_rates,
+                scenario=scenario,
             )
+
+        if "1" in wanted:
+            sweep("1-fast-bank")
         if "2" in wanted:
             for spec in scenarios.realistic(args.s2_rates, args.s2_duration, args.warmup):
                 run(spec)
@@ -230,6 +238,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             rate = args.s3_rate or (max(50.0, scenarios.round_rate(best / 2)) if best else 200.0)
             run(scenarios.mixed(rate, args.duration, args.warmup, bank))
+        if "4" in wanted:
+            scenarios.scale_out(stack, overrides, sweep)
     finally:
         results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         results["elapsed_s"] = round(time.monotonic() - started, 1)

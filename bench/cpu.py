@@ -1,10 +1,12 @@
 """CPU accounting from /proc: seconds of CPU per component of the stack, and of the whole machine.
 
-A component is a process tree: the pid `scripts/stack.py` recorded in `.stack/pids/<name>.pid`
-and every descendant (PostgreSQL's backends and background workers are children of the
-postmaster; Kafka's and the Python services' threads are inside their process). For each process
-we read utime + stime from /proc/<pid>/stat, plus cutime + cstime (the CPU of children it has
-already reaped, e.g. PostgreSQL backends that disconnected), so a short-lived child is not lost.
+A component is one or more process trees: the pid `scripts/stack.py` recorded in
+`.stack/pids/<name>.pid` (and `<name>-1.pid`, ... for the further instances of a scaled-out stack,
+summed: the CPU of a process kind) and every descendant (PostgreSQL's backends and background
+workers are children of the postmaster; Kafka's and the Python services' threads are inside their
+process). For each process we read utime + stime from /proc/<pid>/stat, plus cutime + cstime (the
+CPU of children it has already reaped, e.g. PostgreSQL backends that disconnected), so a
+short-lived child is not lost.
 The difference of two snapshots is the CPU spent in between.
 
 `/proc/stat` gives the machine's total busy time, so what nobody of ours used (another program on
@@ -78,24 +80,35 @@ class Snapshot:
     machine: float
 
 
-def read_pids(stack_dir: Path) -> dict[str, int]:
-    pids = {}
+def read_pids(stack_dir: Path) -> dict[str, list[int]]:
+    """Each component's recorded pids: `api.pid` and, scaled out, `api-1.pid`, `api-2.pid`, ..."""
+    pids: dict[str, list[int]] = {}
     for name in COMPONENTS:
-        try:
-            pids[name] = int((stack_dir / "pids" / f"{name}.pid").read_text().strip())
-        except (OSError, ValueError):
-            continue
-    return pids
+        files = [stack_dir / "pids" / f"{name}.pid", *_instance_files(stack_dir, name)]
+        for path in files:
+            try:
+                pids.setdefault(name, []).append(int(path.read_text().strip()))
+            except (OSError, ValueError):
+                continue
+    return {name: found for name, found in pids.items() if found}
 
 
-def snapshot(pids: dict[str, int], bench_pid: int | None) -> Snapshot:
+def _instance_files(stack_dir: Path, name: str) -> list[Path]:
+    """`<name>-<n>.pid` (not the supervisors' `.child.pid` records), by instance number."""
+    found = [
+        p for p in (stack_dir / "pids").glob(f"{name}-*.pid") if p.stem[len(name) + 1 :].isdigit()
+    ]
+    return sorted(found, key=lambda p: int(p.stem[len(name) + 1 :]))
+
+
+def snapshot(pids: dict[str, list[int]], bench_pid: int | None) -> Snapshot:
     table = process_table()
-    comps = {name: tree_cpu(table, pid) for name, pid in pids.items()}
+    comps = {name: sum(tree_cpu(table, pid) for pid in roots) for name, roots in pids.items()}
     bench = tree_cpu(table, bench_pid) if bench_pid else 0.0
     return Snapshot(time.monotonic(), comps, bench, machine_busy())
 
 
-def idle_cores(pids: dict[str, int], seconds: float = 5.0) -> dict[str, float]:
+def idle_cores(pids: dict[str, list[int]], seconds: float = 5.0) -> dict[str, float]:
     """Cores each component uses with no load at all (its fixed cost)."""
     a = snapshot(pids, None)
     time.sleep(seconds)
@@ -111,7 +124,7 @@ def idle_cores(pids: dict[str, int], seconds: float = 5.0) -> dict[str, float]:
 class Sampler:
     """Snapshots every `interval` seconds on a thread, for CPU over any window of a run."""
 
-    pids: dict[str, int]
+    pids: dict[str, list[int]]
     interval: float = 0.5
     bench_pid: int | None = None
     samples: list[Snapshot] = field(default_factory=list)

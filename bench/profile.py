@@ -80,7 +80,7 @@ def profile(stack: Stack, api_key: str, merchant: str, args: Any) -> Path:
                 _pyspy(),
                 "record",
                 "--pid",
-                str(pids[name]),
+                str(pids[name][0]),  # the first instance only
                 "--duration",
                 str(int(args.seconds)),
                 "--rate",

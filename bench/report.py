@@ -11,6 +11,7 @@ TARGETS = {
     "1-fast-bank": "highest rate with p99 < 100 ms, no errors (target >= 1,000/s)",
     "2-realistic-bank": "500/s with p99 < 250 ms",
     "3-mixed-refunds": "10 % of requests are partial refunds of captured payments",
+    "4-scale-out": "scenario 1 with 2 APIs (one port) and 3 processors: scaling with cores",
 }
 
 
@@ -184,11 +185,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
         "1-fast-bank": "tab:blue",
         "2-realistic-bank": "tab:orange",
         "3-mixed-refunds": "tab:green",
+        "4-scale-out": "tab:red",
     }
     names = {
         "1-fast-bank": "fast bank 1 ms",
         "2-realistic-bank": "bank 50±20 ms",
         "3-mixed-refunds": "10% refunds",
+        "4-scale-out": "2 APIs x 3 processors",
     }
     for scenario, color in colors.items():
         rows = sorted((r for r in runs if r["scenario"] == scenario), key=lambda r: r["rate"])

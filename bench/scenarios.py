@@ -3,7 +3,9 @@
 1. fast bank (about 1 ms): a sweep for the highest rate sustained with p99 < 100 ms, no errors,
    no 202s, and a clean correctness check;
 2. realistic bank (50 ms +/- 20 ms): fixed rates 200, 500 and 1,000 payments/s;
-3. mixed load with 10 % refunds of payments captured earlier in the same run.
+3. mixed load with 10 % refunds of payments captured earlier in the same run;
+4. scale-out (not run by default: `--scenarios 4`): scenario 1's sweep with 2 APIs on one port
+   and 3 processors (`STACK_APIS`, `STACK_PROCESSORS`), to show how throughput follows cores.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.run import RunSpec, say
+from bench.stackctl import Stack
 
 FAST_BANK = (1.0, 0.5)
 REAL_BANK = (50.0, 20.0)
@@ -29,12 +32,13 @@ def sweep(
     duration: float,
     warmup: float,
     explicit: list[float] | None = None,
+    scenario: str = "1-fast-bank",
 ) -> list[dict[str, Any]]:
     """Raise the rate until a run fails, then bisect between the last pass and the first fail."""
 
     def spec(rate: float) -> RunSpec:
         return RunSpec(
-            scenario="1-fast-bank",
+            scenario=scenario,
             label=f"{rate:.0f}/s",
             rate=rate,
             duration=duration,
@@ -70,7 +74,7 @@ def sweep(
             passed = rate
         else:
             failed = rate
-    say(f"scenario 1: highest rate sustained with p99 < {S1_P99_MS:.0f} ms: {passed:.0f}/s")
+    say(f"{scenario}: highest rate sustained with p99 < {S1_P99_MS:.0f} ms: {passed:.0f}/s")
     return records
 
 
@@ -111,3 +115,25 @@ def mixed(rate: float, duration: float, warmup: float, bank: tuple[float, float]
 def best_sustained(records: list[dict[str, Any]]) -> float:
     rates = [r["rate"] for r in records if r["meets_target"]]
     return max(rates) if rates else 0.0
+
+
+SCALE_OUT = "4-scale-out"
+# The instances scenario 4 runs, and the one-of-each it goes back to (scripts/stackctl/config.py).
+SCALE_OUT_INSTANCES = {"STACK_APIS": "2", "STACK_PROCESSORS": "3"}
+ONE_OF_EACH = {"STACK_APIS": "1", "STACK_PROCESSORS": "1"}
+
+
+def scale_out(
+    stack: Stack,
+    overrides: dict[str, str],
+    run_sweep: Callable[[str], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Scenario 4: restart the API and the processor as 2 and 3 instances, sweep as scenario 1,
+    then back to one of each (with the run's other settings)."""
+    say(f"{SCALE_OUT}: restarting api, processor with {SCALE_OUT_INSTANCES}")
+    stack.restart(["api", "processor"], {**overrides, **SCALE_OUT_INSTANCES})
+    try:
+        return run_sweep(SCALE_OUT)
+    finally:
+        say(f"{SCALE_OUT}: back to one api and one processor")
+        stack.restart(["api", "processor"], {**overrides, **ONE_OF_EACH})

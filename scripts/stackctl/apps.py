@@ -17,14 +17,27 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .config import APPS, INFRA, PROJECT, Config, StackError, say, tail, where
+from .config import (
+    APPS,
+    INFRA,
+    PROJECT,
+    Config,
+    StackError,
+    instance_count,
+    instance_index,
+    instance_names,
+    kind_of,
+    say,
+    tail,
+    where,
+)
 from .env import api_env, read_env_file
 from .kafka_users import CREDENTIAL_VARS, credentials_file, principal_env
 from .ports import check_ports_free
-from .probes import HEALTH, wait_healthy
+from .probes import HEALTH, api_instance_answers, wait_healthy
 from .procs import launch, recorded_pid
 
 APP_BIN = PROJECT / ".venv" / "bin" / "payment-service"
@@ -63,6 +76,24 @@ def owner_env(cfg: Config) -> dict[str, str]:
     env = app_env(cfg)
     env.setdefault("DATABASE_MIGRATION_URL", read_env_file(cfg.owner_env)["DATABASE_MIGRATION_URL"])
     return env
+
+
+def api_instance_env(env: dict[str, str], name: str, scaled: bool) -> dict[str, str]:
+    """An API instance's reply partition (after an exported `API_INSTANCE`, the first's) and,
+    when several share the port, SO_REUSEPORT for all of them."""
+    first = int(env.get("API_INSTANCE", "0"))
+    out = {"API_INSTANCE": str(first + instance_index(name))}
+    if scaled:
+        out["API_REUSE_PORT"] = "true"
+    return out
+
+
+def own_check(kind: str, env: dict[str, str], scaled: bool) -> Callable[[Config], bool] | None:
+    """With several APIs on one port, wait for this one's own answer (not any instance's)."""
+    if kind != "api" or not scaled:
+        return None
+    partition = int(env["API_INSTANCE"])
+    return lambda cfg: api_instance_answers(cfg, partition)
 
 
 def app_bin() -> Path:
@@ -113,7 +144,7 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
                 "run: python3 scripts/stack.py start  (or make up)",
             )
     env = app_env(cfg)
-    if not all(recorded_pid(cfg, n) for n in names):
+    if not all(recorded_pid(cfg, i) for n in names for i in instance_names(n)):
         admin = as_kafka_user(cfg, env, "admin")
         run_app_task(cfg, "migrate", owner_env(cfg))
         run_app_task(cfg, "kafka bootstrap", admin, "--credentials", str(credentials_file(cfg)))
@@ -124,25 +155,27 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
         )  # fmt: skip
         run_app_task(cfg, "signing init", env, "--dir", str(cfg.signing_keys))
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    for name in (n for n in APPS if n in names):
+    scaled = instance_count("api") > 1
+    for name in (i for kind in APPS if kind in names for i in instance_names(kind)):
+        kind = kind_of(name)
         pid = recorded_pid(cfg, name)
         if pid is not None:
-            say(f"{name} already running (pid {pid}){where(cfg, name)}")
-            if name in HEALTH and not HEALTH[name](cfg):
+            say(f"{name} already running (pid {pid}){where(cfg, kind)}")
+            if kind in HEALTH and not HEALTH[kind](cfg):
                 wait_healthy(cfg, name, None, pid)
             continue
-        if name in cfg.ports:
-            check_ports_free(cfg, name, {name: cfg.ports[name]})
-        say(f"starting {name}{where(cfg, name)}…")
-        base = processor_env(cfg) if name == "processor" else env
-        if name == "api":
-            base = {**env, **api_env(cfg)}
-        own_env = as_kafka_user(cfg, base, KAFKA_AS.get(name))
+        if kind in cfg.ports and instance_index(name) == 0:
+            check_ports_free(cfg, kind, {kind: cfg.ports[kind]})
+        say(f"starting {name}{where(cfg, kind)}…")
+        base = processor_env(cfg) if kind == "processor" else env
+        if kind == "api":
+            base = {**env, **api_env(cfg), **api_instance_env(env, name, scaled)}
+        own_env = as_kafka_user(cfg, base, KAFKA_AS.get(kind))
         # Under the supervisor (supervise.py), which restarts the app when it exits.
-        argv = [sys.executable, str(SUPERVISOR), str(cfg.dir), name, "--", str(app_bin()), name]
+        argv = [sys.executable, str(SUPERVISOR), str(cfg.dir), name, "--", str(app_bin()), kind]
         procs[name] = launch(cfg, name, argv, env=own_env, cwd=PROJECT)
-        if name in HEALTH:
-            wait_healthy(cfg, name, procs[name], procs[name].pid)
+        if kind in HEALTH:
+            wait_healthy(cfg, name, procs[name], procs[name].pid, own_check(kind, own_env, scaled))
     for name, proc in procs.items():
         if proc.poll() is not None:
             cfg.pidfile(name).unlink(missing_ok=True)

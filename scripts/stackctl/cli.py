@@ -26,6 +26,7 @@ from .config import (
     STOP_TIMEOUT,
     Config,
     StackError,
+    kind_of,
     load_config,
     prepare_dirs,
     save_ports,
@@ -126,10 +127,11 @@ def cmd_stop(cfg: Config, args: argparse.Namespace) -> int:
         return 0
     names = parse_only(args.only, ALL)
     with state_lock(cfg):
-        apps = [n for n in ("api", "dispatcher", "processor", "banksim") if n in names]
+        kinds = [n for n in ("api", "dispatcher", "processor", "banksim") if n in names]
+        apps = [i for kind in kinds for i in cfg.instances(kind)]
         stop_processes(cfg, apps, lambda n: APP_STOP_TIMEOUT)
         stop_processes(cfg, [n for n in INFRA if n in names], lambda n: STOP_TIMEOUT[n])
-    left = [n for n in names if recorded_pid(cfg, n)]
+    left = [i for n in names for i in cfg.instances(n) if recorded_pid(cfg, i)]
     if left:
         raise StackError(f"still running: {', '.join(left)}")
     say("stopped" + ("" if args.only else " everything"))
@@ -139,20 +141,21 @@ def cmd_stop(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     all_ok = True
     print(f"state folder: {cfg.dir}")
-    for name in ALL:
+    for name in (i for kind in ALL for i in cfg.instances(kind)):
+        kind = kind_of(name)
         pid = recorded_pid(cfg, name) if cfg.dir.exists() else None
-        port = cfg.ports.get(name)
+        port = cfg.ports.get(kind)
         where_ = f"{HOST}:{port}" if port else "-"
         if pid is None:
             state = "stopped"
-            all_ok = all_ok and name in APPS
-        elif name in HEALTH:
-            healthy = HEALTH[name](cfg)
+            all_ok = all_ok and kind in APPS
+        elif kind in HEALTH:
+            healthy = HEALTH[kind](cfg)
             state = "running, healthy" if healthy else "running, NOT healthy"
             all_ok = all_ok and healthy
         else:
             state = "running"
-        print(f"  {name:<10} {state:<22} pid {pid or '-':<8} {where_}{restarts(cfg, name)}")
+        print(f"  {name:<12} {state:<22} pid {pid or '-':<8} {where_}{restarts(cfg, name)}")
     if args.check and not all_ok:
         return 1
     return 0
@@ -160,7 +163,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
 
 def restarts(cfg: Config, name: str) -> str:
     """`  restarts N (last exit S at T)` for a supervised app that was restarted."""
-    record = restart_record(cfg.dir, name) if name in APPS else {}
+    record = restart_record(cfg.dir, name) if kind_of(name) in APPS else {}
     if not record:
         return ""
     last = f"last exit {record['last_exit']} at {record['last_exit_at']}"

@@ -40,9 +40,38 @@ INFRA = ("postgres", "redis", "kafka")
 APPS = ("banksim", "processor", "dispatcher", "api")
 ALL = INFRA + APPS
 # Seconds to wait for each process to become healthy, and to exit after the polite signal.
+# Apps that may run as several instances: `api`, `api-1`, ... (the first keeps the plain name),
+# counted by these variables (default 1). API instances share the API port (SO_REUSEPORT), each
+# with its own reply partition; processors share the consumer group and split the partitions.
+SCALED = {"api": "STACK_APIS", "processor": "STACK_PROCESSORS"}
 START_TIMEOUT = {"kafka": 90.0, "postgres": 60.0, "redis": 20.0, "banksim": 30.0, "api": 60.0}
 STOP_TIMEOUT = {"kafka": 60.0, "postgres": 30.0, "redis": 10.0}
 APP_STOP_TIMEOUT = 20.0
+
+
+def kind_of(name: str) -> str:
+    """The app an instance name runs: `api-1` -> `api`."""
+    return name.partition("-")[0]
+
+
+def instance_index(name: str) -> int:
+    """`api` -> 0, `api-2` -> 2."""
+    index = name.partition("-")[2]
+    return int(index) if index.isdigit() else 0
+
+
+def instance_count(kind: str) -> int:
+    """How many instances of `kind` the stack runs (`STACK_APIS`, `STACK_PROCESSORS`)."""
+    variable = SCALED.get(kind)
+    raw = os.environ.get(variable, "1") if variable else "1"
+    if not raw.isdigit() or int(raw) < 1:
+        raise StackError(f"{variable}={raw!r}: give a whole number of instances, at least 1")
+    return int(raw)
+
+
+def instance_names(kind: str) -> list[str]:
+    """The configured instances of `kind`, in start order."""
+    return [kind if i == 0 else f"{kind}-{i}" for i in range(instance_count(kind))]
 
 
 class StackError(Exception):
@@ -113,7 +142,18 @@ class Config:
         return self.pids / f"{name}.pid"
 
     def timeout(self, name: str) -> float:
-        return START_TIMEOUT.get(name, 30.0) * self.timeout_scale
+        return START_TIMEOUT.get(kind_of(name), 30.0) * self.timeout_scale
+
+    def recorded_instances(self, kind: str) -> list[str]:
+        """Instances of `kind` beyond the first with a pid file (started with a larger count)."""
+        found = (p.name.removesuffix(".pid") for p in self.pids.glob(f"{kind}-*.pid"))
+        extra = [n for n in found if not n.endswith(".child") and instance_index(n) > 0]
+        return sorted(extra, key=instance_index)
+
+    def instances(self, kind: str) -> list[str]:
+        """The configured instances of `kind` and any others still recorded as running."""
+        names = instance_names(kind)
+        return names + [n for n in self.recorded_instances(kind) if n not in names]
 
 
 def load_config(args: argparse.Namespace) -> Config:

@@ -7,6 +7,7 @@ PostgreSQL with `pg_isready`, Redis with `PING`, the apps with `GET /health`.
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 import subprocess
@@ -21,6 +22,7 @@ from .config import (
     STOP_TIMEOUT,
     Config,
     StackError,
+    kind_of,
     say,
     tail,
     where,
@@ -74,6 +76,21 @@ def api_healthy(cfg: Config) -> bool:
     return http_status(cfg.ports["api"]) == 200
 
 
+def api_instance_answers(cfg: Config, partition: int, tries: int = 8) -> bool:
+    """Has the API instance reading `partition` joined the shared port? Each try is a new
+    connection, which the kernel gives to any of the instances; its `/health` names it."""
+    url = f"http://{HOST}:{cfg.ports['api']}/health"
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(url, timeout=2.0) as r:
+                report = json.loads(r.read())
+        except (OSError, ValueError):
+            continue
+        if report.get("components", {}).get("kafka", {}).get("reply_partition") == partition:
+            return True
+    return False
+
+
 def banksim_healthy(cfg: Config) -> bool:
     status = http_status(cfg.ports["banksim"])
     return status is not None and status < 500
@@ -88,12 +105,18 @@ HEALTH: dict[str, Callable[[Config], bool]] = {
 }
 
 
-def wait_healthy(cfg: Config, name: str, proc: subprocess.Popen[bytes] | None, pid: int) -> None:
+def wait_healthy(
+    cfg: Config,
+    name: str,
+    proc: subprocess.Popen[bytes] | None,
+    pid: int,
+    check: Callable[[Config], bool] | None = None,
+) -> None:
     timeout = cfg.timeout(name)
     say(f"waiting for {name} (up to {timeout:.0f}s)…")
     started = time.monotonic()
     deadline = started + timeout
-    check = HEALTH[name]
+    check = check or HEALTH[kind_of(name)]
     while True:
         if check(cfg):
             say(f"{name} healthy{where(cfg, name)} ({time.monotonic() - started:.1f}s)")

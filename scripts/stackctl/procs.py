@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .config import APPS, Config, pg_data, say, write_atomic
+from .config import APPS, Config, kind_of, pg_data, say, write_atomic
 
 # PostgreSQL's fast shutdown is SIGINT (SIGTERM would wait for every client to disconnect).
 STOP_SIGNAL = {"postgres": signal.SIGINT}
@@ -81,10 +81,10 @@ def expected_process(cfg: Config, name: str, pid: int) -> bool:
     if name == "redis":
         conf = str(cfg.dir / "redis" / "redis.conf")
         return Path(argv[0]).name == "redis-server" and conf in argv
-    if name in APPS:
+    if kind_of(name) in APPS:
         return (
             any(Path(a).name == "payment-service" for a in argv)
-            and name in argv
+            and name in argv  # the supervisor's argument: the instance's own name
             and environ(pid).get("PAYMENT_STACK_DIR") == str(cfg.dir)
         )
     return False

@@ -29,6 +29,7 @@ from payment_service.app.signing_keys import api_signer, result_verify_key
 from payment_service.cards.vault import SecurityCodeVault
 from payment_service.config.settings import Settings
 from payment_service.http.access import access_middleware, stamp_ids
+from payment_service.http.admission import PaymentAdmission
 from payment_service.http.captures import CaptureService
 from payment_service.http.errors import error_middleware
 from payment_service.http.events import EVENTS, Events
@@ -161,17 +162,21 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             ),
             negative_cache_seconds=settings.api.auth_negative_cache_seconds,
         )
-        app[LIMITER] = RateLimiter(redis, settings.api.rate_limit_per_minute)
+        limiter = RateLimiter(redis, settings.api.rate_limit_per_minute)
+        app[LIMITER] = limiter
         app[SEALER] = sealer
+        vault = SecurityCodeVault.from_settings(redis, settings.redis, sealer=sealer)
+        markers = AcceptedMarkers(redis)
         app[PAYMENTS] = PaymentService(
             secret_key=secret,
             fingerprints=fingerprints,
             payments=payments,
             methods=methods,
-            vault=SecurityCodeVault.from_settings(redis, settings.redis, sealer=sealer),
+            vault=vault,
             sealer=sealer,
             locks=locks,
-            markers=AcceptedMarkers(redis),
+            markers=markers,
+            admission=PaymentAdmission(redis, limiter, vault, markers),
             sender=sender,
         )
         app[PAYMENT_METHODS] = PaymentMethodService(
@@ -242,11 +247,16 @@ def _webhooks(app: web.Application, settings: Settings, pool: asyncpg.Pool, secr
 
 def run_api(settings: Settings) -> None:
     """`payment-service api`: serve until SIGTERM/SIGINT (logging and tracing set up by the CLI)."""
-    log.info("API listening on http://%s:%s", settings.api.host, settings.api.port)
+    api = settings.api
+    log.info(
+        "API instance %s listening on http://%s:%s%s",
+        api.instance, api.host, api.port, " (shared port)" if api.reuse_port else "",
+    )  # fmt: skip
     web.run_app(
         build_api(settings),
-        host=settings.api.host,
-        port=settings.api.port,
+        host=api.host,
+        port=api.port,
+        reuse_port=api.reuse_port or None,
         access_log=None,
         print=None,
         shutdown_timeout=settings.api.sync_timeout_seconds + 5,

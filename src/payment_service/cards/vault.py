@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Mapping
+from dataclasses import dataclass
 from typing import Final, TypeVar
 
 from redis.asyncio import Redis
@@ -42,6 +43,15 @@ _SWAP: Final = (
 def vault_key(transaction_id: str) -> str:
     """The Redis key of a transaction's security code."""
     return f"{PREFIX}{transaction_id}"
+
+
+@dataclass(frozen=True)
+class SealedCode:
+    """A security code sealed for one transaction, with where and how long it is kept."""
+
+    key: str
+    value: str
+    ttl_seconds: int
 
 
 class SecurityCodeVault:
@@ -110,15 +120,24 @@ class SecurityCodeVault:
         `also` ({key: (value, ttl seconds)}) is written in the same round trip, for callers
         that record something alongside the code.
         """
-        if self._sealer is None:
-            raise KeyConfigError("this vault has no card public key to seal with")
-        sealed = self._sealer.seal_security_code(code, transaction_id)
+        sealed = self.seal(transaction_id, code)
         pipe = self._redis.pipeline(transaction=False)
-        pipe.set(vault_key(transaction_id), sealed, ex=self._ttl, nx=True)
+        pipe.set(sealed.key, sealed.value, ex=sealed.ttl_seconds, nx=True)
         for key, (value, ttl) in (also or {}).items():
             pipe.set(key, value, ex=ttl)
         stored, *_ = await self._call("SET", pipe.execute())
         return bool(stored)
+
+    def seal(self, transaction_id: str, code: SecurityCode) -> SealedCode:
+        """The code sealed as `put` stores it, for a caller that writes it in its own script."""
+        if self._sealer is None:
+            raise KeyConfigError("this vault has no card public key to seal with")
+        sealed = self._sealer.seal_security_code(code, transaction_id)
+        return SealedCode(vault_key(transaction_id), sealed, self._ttl)
+
+    @property
+    def deadline_seconds(self) -> float:
+        return self._deadline
 
     async def take(self, transaction_id: str) -> SecurityCode | None:
         """The stored code, or None if it expired or was discarded. Does not delete it."""

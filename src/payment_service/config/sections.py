@@ -134,6 +134,9 @@ class ApiSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     # Which partition of the results topic this instance reads its answers from.
     instance: int = Field(default=0, ge=0)
+    # SO_REUSEPORT: several API processes on one port, the kernel spreading connections among
+    # them (docs/scaling.md). Off by default: a second stack on a taken port must fail loudly.
+    reuse_port: bool = False
     sync_timeout_seconds: float = Field(default=10.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     rate_limit_per_minute: int = Field(default=6000, ge=1)

@@ -97,23 +97,35 @@ def _remember(cache: dict[bytes, V], digest: bytes, value: V) -> None:
 
 
 class RateLimiter:
-    """A fixed one-minute window per merchant, counted in Redis so every instance shares it."""
+    """A fixed one-minute window per merchant, counted in Redis so every instance shares it.
+
+    `window_key`, `WINDOW_TTL_SECONDS`, `limit` and `refusal` let the payment admission script
+    (`http.admission`) count the same window in its own round trip.
+    """
+
+    WINDOW_TTL_SECONDS: Final = 61
 
     def __init__(self, redis: Redis, per_minute: int) -> None:
         self._redis = redis
-        self._limit = per_minute
+        self.limit = per_minute
+
+    @staticmethod
+    def window_key(merchant_id: str, now: float) -> str:
+        return f"ratelimit:{merchant_id}:{int(now // 60)}"
+
+    def refusal(self, now: float) -> RateLimited:
+        retry_after = max(1, 60 - int(now % 60))
+        return RateLimited(
+            f"rate limit of {self.limit} requests per minute exceeded; retry later",
+            retry_after_seconds=retry_after,
+        )
 
     async def check(self, merchant_id: str) -> None:
         now = time.time()
-        window = int(now // 60)
-        key = f"ratelimit:{merchant_id}:{window}"
+        key = self.window_key(merchant_id, now)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.incr(key)
-            pipe.expire(key, 61)
+            pipe.expire(key, self.WINDOW_TTL_SECONDS)
             count, _ = await pipe.execute()
-        if int(count) > self._limit:
-            retry_after = max(1, 60 - int(now % 60))
-            raise RateLimited(
-                f"rate limit of {self._limit} requests per minute exceeded; retry later",
-                retry_after_seconds=retry_after,
-            )
+        if int(count) > self.limit:
+            raise self.refusal(now)

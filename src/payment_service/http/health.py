@@ -96,7 +96,11 @@ def kafka_check(producer: AsyncProducer, replies: ReplyRouter) -> Check:
     """Up when the reply consumer runs and the broker answers a metadata request."""
 
     async def check() -> dict[str, object]:
-        state = {"reply_consumer": replies.state, "reply_consumer_restarts": replies.restarts}
+        state = {
+            "reply_consumer": replies.state,
+            "reply_consumer_restarts": replies.restarts,
+            "reply_partition": replies.partition,  # which instance answered (API_INSTANCE)
+        }
         if not replies.healthy:
             raise ComponentDown(error="reply consumer is not running", **state)
         await asyncio.to_thread(producer.list_topics, CHECK_TIMEOUT_SECONDS)

@@ -59,26 +59,48 @@ class IdempotencyLocks:
         self._release = redis.register_script(_RELEASE)
         self._renew = redis.register_script(_RENEW)
 
+    @staticmethod
+    def lock_key(merchant_id: str, key: str) -> str:
+        return f"idempotency-lock:{merchant_id}:{key}"
+
+    @staticmethod
+    def new_token() -> str:
+        return str(uuid.uuid4())
+
+    @staticmethod
+    def lease_ms() -> int:
+        return int(LOCK_SECONDS * 1000)
+
+    @staticmethod
+    def in_use() -> IdempotencyKeyInUse:
+        return IdempotencyKeyInUse(
+            "another request with this Idempotency-Key is in progress; retry shortly"
+        )
+
     @asynccontextmanager
     async def hold(
         self, merchant_id: str, key: str, prefetch: str | None
     ) -> AsyncIterator[bytes | str | None]:
         """Hold the key's lock (or 409); yields the value of `prefetch`, read in the same trip."""
-        lock = f"idempotency-lock:{merchant_id}:{key}"
-        token = str(uuid.uuid4())
+        lock = self.lock_key(merchant_id, key)
+        token = self.new_token()
         pipe = self._redis.pipeline(transaction=False)
-        pipe.set(lock, token, nx=True, px=int(LOCK_SECONDS * 1000))
+        pipe.set(lock, token, nx=True, px=self.lease_ms())
         if prefetch is not None:
             pipe.get(prefetch)
         acquired, *prefetched = await pipe.execute()
         if not acquired:
-            raise IdempotencyKeyInUse(
-                "another request with this Idempotency-Key is in progress; retry shortly"
-            )
+            raise self.in_use()
+        async with self.held(lock, token):
+            yield prefetched[0] if prefetched else None
+
+    @asynccontextmanager
+    async def held(self, lock: str, token: str) -> AsyncIterator[None]:
+        """Renew a lock taken with `token` while the block runs, then release it."""
         done = asyncio.Event()
         renewal = asyncio.create_task(self._keep(lock, token, done))
         try:
-            yield prefetched[0] if prefetched else None
+            yield
         finally:
             # A flag, not only a cancel: a cancel that lands inside a Redis call can come back
             # as a Redis error, and a renewal that outlived its request would hold the key.
@@ -100,7 +122,7 @@ class IdempotencyLocks:
             if done.is_set():
                 return
             try:
-                await self._renew(keys=[lock], args=[token, int(LOCK_SECONDS * 1000)])
+                await self._renew(keys=[lock], args=[token, self.lease_ms()])
             except RedisError:
                 log.warning("could not renew an idempotency lock")
 

@@ -7,7 +7,8 @@ has not arrived within the sync timeout: the payment goes on, and GET shows it.
 
 Idempotency-Key (merchant-scoped, Stripe semantics): the transaction id is derived from the key,
 a Redis lock refuses concurrent use (409), a stored request hash tells a replay (same answer,
-`Idempotent-Replayed: true`) from reuse with another body (422).
+`Idempotent-Replayed: true`) from reuse with another body (422). The merchant's rate limit, that
+lock, the marker read and the security code are one Redis round trip (`http/admission.py`).
 
 A payment names its card by `card_data` (sealed here to the processor's public key) or by
 `payment_method_id`, a card on file of the same merchant: checked here first (404 if it is not
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Awaitable
 
 from redis.exceptions import RedisError
 
@@ -29,6 +31,7 @@ from payment_service.core.errors import (
     PaymentMethodDetached,
     PaymentMethodNotFound,
     ValidationFailed,
+    VaultUnavailable,
 )
 from payment_service.core.ids import new_id
 from payment_service.core.masking import SecurityCode
@@ -39,6 +42,7 @@ from payment_service.core.ports import (
     SecurityCodeStore,
 )
 from payment_service.core.rules import card_expired
+from payment_service.http.admission import Admission, PaymentAdmission
 from payment_service.http.answers import Answer, check_hash, processing, replay, result_error
 from payment_service.http.idempotency import AcceptedMarkers, IdempotencyLocks
 from payment_service.http.intake import payment_command, payment_request_hash
@@ -67,6 +71,7 @@ class PaymentService:
         sealer: CardSealer,
         locks: IdempotencyLocks,
         markers: AcceptedMarkers,
+        admission: PaymentAdmission,
         sender: RequestReply,
     ) -> None:
         self._secret = secret_key
@@ -77,6 +82,7 @@ class PaymentService:
         self._sealer = sealer
         self._locks = locks
         self._markers = markers
+        self._admission = admission
         self._sender = sender
 
     async def process_payment(
@@ -97,26 +103,65 @@ class PaymentService:
         body_hash = payment_request_hash(self._secret, self._fingerprints, request)
         transaction_id = new_id(merchant_id, idempotency_key, "payment")
         bind(transaction_id=transaction_id)
-        if idempotency_key is None:
-            return await self._submit(
-                request, transaction_id, None, body_hash, correlation_id, actor
+        offered = offered_code(request)
+        admission = await self._admission.admit(
+            merchant_id, idempotency_key, transaction_id, offered
+        )
+        if idempotency_key is None or admission.lock is None:
+            return await self._dropping_unsent(
+                admission,
+                self._submit(
+                    request, transaction_id, None, body_hash, correlation_id, actor, admission
+                ),
             )
-        marker_key = self._markers.key(transaction_id)
-        async with self._locks.hold(merchant_id, idempotency_key, marker_key) as raw:
-            existing = await self._payments.get_payment(transaction_id, merchant_id=merchant_id)
-            if existing is not None:
-                check_hash(existing.request_hash, body_hash)
-                return replay(existing, None)
-            marker = self._markers.parse(raw, merchant_id)
-            if marker is not None:
-                if marker.request_hash is not None:
-                    check_hash(marker.request_hash, body_hash)
-                if marker.error is not None:
-                    raise result_error(marker.error["code"], marker.error["message"])
-                return processing(transaction_id, replayed=True)
-            return await self._submit(
-                request, transaction_id, idempotency_key, body_hash, correlation_id, actor
-            )
+        async with self._locks.held(admission.lock, admission.token):
+            # Inside the lease: a retry with this key must not see our code and lose it after.
+            return await self._dropping_unsent(
+                admission,
+                self._decide(
+                    request, transaction_id, idempotency_key, body_hash, correlation_id, actor,
+                    admission,
+                ),
+            )  # fmt: skip
+
+    async def _decide(
+        self,
+        request: PaymentRequest,
+        transaction_id: str,
+        idempotency_key: str,
+        body_hash: str,
+        correlation_id: str,
+        actor: str,
+        admission: Admission,
+    ) -> Answer:
+        """Under the key's lease: a replay, a reuse with another body, or a new payment."""
+        merchant_id = request.merchant_id
+        existing = await self._payments.get_payment(transaction_id, merchant_id=merchant_id)
+        if existing is not None:
+            check_hash(existing.request_hash, body_hash)
+            return replay(existing, None)
+        marker = self._markers.parse(admission.marker, merchant_id)
+        if marker is not None:
+            if marker.request_hash is not None:
+                check_hash(marker.request_hash, body_hash)
+            if marker.error is not None:
+                raise result_error(marker.error["code"], marker.error["message"])
+            return processing(transaction_id, replayed=True)
+        return await self._submit(
+            request, transaction_id, idempotency_key, body_hash, correlation_id, actor, admission
+        )
+
+    async def _dropping_unsent(self, admission: Admission, answer: Awaitable[Answer]) -> Answer:
+        """The answer; on the way out, discard a code this request stored but whose command it
+        never produced (a replay, a refused card on file)."""
+        try:
+            return await answer
+        finally:
+            if admission.code_stored:
+                try:
+                    await self._vault.discard(admission.transaction_id)
+                except VaultUnavailable:
+                    log.warning("could not discard an unsent security code; it expires by itself")
 
     async def _submit(
         self,
@@ -126,8 +171,10 @@ class PaymentService:
         body_hash: str,
         correlation_id: str,
         actor: str,
+        admission: Admission,
     ) -> Answer:
-        """Vault the code, produce the command, then mark it accepted and wait for its result.
+        """Produce the command (its code is in the vault since the admission), then mark it
+        accepted and wait for its result.
 
         The marker follows the acknowledgement, never precedes it: on every path that does not
         produce the command, nothing of it is left but a security code that expires by itself.
@@ -144,8 +191,9 @@ class PaymentService:
             security_code_in_vault=code is not None,
             requested_by=actor,
         )
-        if code is not None:
-            await self._vault.put(transaction_id, code)
+        # The admission stored `code` (the offered one, checked by now). From here the command
+        # may reach Kafka: the stored code is the processor's.
+        admission.code_stored = False
         message = ProcessPaymentV1(data=command).model_dump_json().encode()
 
         async def accepted() -> None:
@@ -211,6 +259,11 @@ class PaymentService:
         if marker is not None:
             return Answer(200, {"transaction_id": transaction_id, "status": "pending"})
         raise NotFound(f"no payment {transaction_id!r}", param="transaction_id")
+
+
+def offered_code(request: PaymentRequest) -> SecurityCode | None:
+    """The security code the request carries, checked or not (the admission stores it)."""
+    return request.card_data.cvv if request.card_data is not None else request.cvv
 
 
 def _answer(result: PaymentResult | None, transaction_id: str) -> Answer:
