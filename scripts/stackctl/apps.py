@@ -78,14 +78,13 @@ def owner_env(cfg: Config) -> dict[str, str]:
     return env
 
 
-def api_instance_env(env: dict[str, str], name: str, scaled: bool) -> dict[str, str]:
-    """An API instance's reply partition (after an exported `API_INSTANCE`, the first's) and,
-    when several share the port, SO_REUSEPORT for all of them."""
+def api_instance_env(env: dict[str, str], name: str) -> dict[str, str]:
+    """An API instance's reply partition (after an exported `API_INSTANCE`, the first's) and
+    SO_REUSEPORT, for every instance: one started alone can then be joined by more later (a
+    later `STACK_APIS=2 make up`), and they bind beside it. The first instance's port is
+    checked free before it starts (`check_ports_free`), so a foreign holder still fails loudly."""
     first = int(env.get("API_INSTANCE", "0"))
-    out = {"API_INSTANCE": str(first + instance_index(name))}
-    if scaled:
-        out["API_REUSE_PORT"] = "true"
-    return out
+    return {"API_INSTANCE": str(first + instance_index(name)), "API_REUSE_PORT": "true"}
 
 
 def own_check(kind: str, env: dict[str, str], scaled: bool) -> Callable[[Config], bool] | None:
@@ -169,7 +168,7 @@ def start_apps(cfg: Config, names: Sequence[str]) -> None:
         say(f"starting {name}{where(cfg, kind)}…")
         base = processor_env(cfg) if kind == "processor" else env
         if kind == "api":
-            base = {**env, **api_env(cfg), **api_instance_env(env, name, scaled)}
+            base = {**env, **api_env(cfg), **api_instance_env(env, name)}
         own_env = as_kafka_user(cfg, base, KAFKA_AS.get(kind))
         # Under the supervisor (supervise.py), which restarts the app when it exits.
         argv = [sys.executable, str(SUPERVISOR), str(cfg.dir), name, "--", str(app_bin()), kind]

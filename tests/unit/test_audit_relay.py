@@ -59,6 +59,9 @@ class _Feed:
     async def end(self) -> Position:
         return self.rows[-1].position if self.rows else BEGINNING
 
+    async def upgrade(self) -> Position:
+        return max([r.position for r in self.rows if r.xid == 0], default=BEGINNING)
+
     async def cursor(self, name: str) -> Position | None:
         return self.cursors.get(name)
 
@@ -139,11 +142,12 @@ async def test_a_failed_produce_keeps_the_cursor_and_the_retry_repeats_the_same_
     assert ids == [str(r.event_id) for r in feed.rows]
 
 
-@pytest.mark.parametrize(("start", "expected"), [("end", (11, 2)), ("beginning", BEGINNING)])
-async def test_the_first_start_begins_at_the_end_unless_told_otherwise(
+@pytest.mark.parametrize(("start", "expected"), [("end", (0, 2)), ("beginning", BEGINNING)])
+async def test_the_first_start_begins_past_the_rows_from_before_the_upgrade_unless_told_otherwise(
     start: str, expected: Position
 ) -> None:
-    feed = _Feed([_row(1, 10), _row(2, 11)])
+    # Rows 1-2 were written before 0007 (xid 0); row 3 after it, before any relay ran.
+    feed = _Feed([_row(1, 0), _row(2, 0), _row(3, 11)])
     relay = _relay(feed, _Producer(), audit_relay_from=start)
     assert await relay.start_position() == expected
     feed.cursors[CURSOR_NAME] = (10, 1)

@@ -41,13 +41,16 @@ def test_a_bad_count_is_refused(monkeypatch: pytest.MonkeyPatch, raw: str) -> No
 
 
 def test_each_api_instance_has_its_own_reply_partition_and_shares_the_port() -> None:
-    assert apps.api_instance_env({}, "api", scaled=False) == {"API_INSTANCE": "0"}
-    assert apps.api_instance_env({}, "api-1", scaled=True) == {
+    assert apps.api_instance_env({}, "api") == {
+        "API_INSTANCE": "0",
+        "API_REUSE_PORT": "true",
+    }
+    assert apps.api_instance_env({}, "api-1") == {
         "API_INSTANCE": "1",
         "API_REUSE_PORT": "true",
     }
     # An exported API_INSTANCE is the first instance's; the others follow it.
-    assert apps.api_instance_env({"API_INSTANCE": "2"}, "api-1", scaled=True)["API_INSTANCE"] == "3"
+    assert apps.api_instance_env({"API_INSTANCE": "2"}, "api-1")["API_INSTANCE"] == "3"
 
 
 def test_instances_left_running_by_a_larger_count_are_still_seen(

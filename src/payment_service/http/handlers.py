@@ -206,4 +206,7 @@ async def card_key(request: web.Request) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     report = await request.app[HEALTH].report()
-    return web.json_response(report, status=503 if report["status"] == "unhealthy" else 200)
+    if report["status"] == "unhealthy":
+        # Like every 503 (http/errors.py): when to look again.
+        return web.json_response(report, status=503, headers={"Retry-After": "1"})
+    return web.json_response(report)

@@ -36,6 +36,8 @@ _END: Final = (
     f"SELECT xid::text AS xid, id FROM audit_log WHERE {SETTLED}"  # noqa: S608
     " ORDER BY xid DESC, id DESC LIMIT 1"
 )
+# The rows written before 0007 carry xid 0: the last of them is where the upgrade happened.
+_UPGRADE: Final = "SELECT COALESCE(max(id), 0) FROM audit_log WHERE xid = '0'"
 _CURSOR: Final = "SELECT xid::text AS xid, id FROM audit_relay_cursor WHERE name = $1"
 # Never backwards: a relay that lost its lock unseen cannot undo its successor's progress.
 _SET_CURSOR: Final = """
@@ -74,6 +76,12 @@ class PgAuditFeed:
         with translated():
             r = await self._pool.fetchrow(_END)
         return (int(r["xid"]), int(r["id"])) if r else BEGINNING
+
+    async def upgrade(self) -> Position:
+        """The position just past the rows written before 0007 (the beginning on a new database)."""
+        with translated():
+            last: int = await self._pool.fetchval(_UPGRADE)
+        return (0, int(last))
 
     async def cursor(self, name: str) -> Position | None:
         with translated():

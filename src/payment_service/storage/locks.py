@@ -22,10 +22,12 @@ class PgAdvisoryLock:
         """Yields True while this process holds the lock, False when another one does."""
         with translated():
             conn = await self._pool.acquire()
+        clean = False  # the connection is known to hold no lock of ours
         try:
             with translated():
                 got = await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_id)
             if not got:
+                clean = True
                 yield False
                 return
             try:
@@ -34,6 +36,11 @@ class PgAdvisoryLock:
                 # The pool does not reset sessions (storage/db.py): the lock is released here.
                 with translated():
                     await conn.execute("SELECT pg_advisory_unlock($1)", self._lock_id)
+                clean = True
         finally:
+            if not clean:
+                # A timeout or cancel may have come after the server took (or kept) the lock:
+                # closing the session is the only sure release; a pooled one would keep it.
+                conn.terminate()
             with translated():
                 await self._pool.release(conn)

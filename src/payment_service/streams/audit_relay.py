@@ -100,12 +100,19 @@ class AuditRelay:
                 await asyncio.sleep(self._settings.audit_relay_interval_seconds)
 
     async def start_position(self) -> Position:
-        """The saved cursor; on the very first start, the end (or the beginning if asked)."""
+        """The saved cursor; on the very first start, the upgrade (or the beginning if asked).
+
+        `end` starts just past the rows written before the audit outbox (0007): the earlier
+        version published those itself. Every row written since is published, however long the
+        first relay took to start after the migration (a rolling deploy, the reconciler's rows).
+        """
         saved = await self._feed.cursor(CURSOR_NAME)
         if saved is not None:
             return saved
         first = (
-            BEGINNING if self._settings.audit_relay_from == "beginning" else await self._feed.end()
+            BEGINNING
+            if self._settings.audit_relay_from == "beginning"
+            else await self._feed.upgrade()
         )
         await self._feed.save(CURSOR_NAME, first)
         log.info("audit relay starts at %s (%s)", first, self._settings.audit_relay_from)

@@ -7,9 +7,13 @@
 -- committed late: ids are taken at insert, so a lower id can commit after a higher one, but a
 -- row's xid is below xmin only once its transaction has ended. The default covers every writer
 -- (all inserts go through storage/audit.py:audit_insert). Rows written before this migration
--- get the migration's own xid: they sort together, by id, before every later row.
+-- get xid 0, which no transaction has: they sort together, by id, before every later row, and
+-- they mark the upgrade (the earlier version published them itself, under other event ids).
+-- The constant default adds the column without rewriting the table; the writer's xid is the
+-- default from then on.
 -- Not in the hash chain (audit_log_chain_text names its columns): existing chains still verify.
-ALTER TABLE audit_log ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+ALTER TABLE audit_log ADD COLUMN xid xid8 NOT NULL DEFAULT '0';
+ALTER TABLE audit_log ALTER COLUMN xid SET DEFAULT pg_current_xact_id();
 CREATE INDEX audit_log_commit_order ON audit_log (xid, id);
 
 -- How far each reader of the commit order has published (the relay: 'audit_relay').
