@@ -209,13 +209,7 @@ class CommandHandler:
     ) -> None:
         """Answer a refused command to its producer (best effort: it is parked already)."""
         try:
-            await self._publisher.publish(
-                answer,
-                headers,
-                headers.get(HEADER_CORRELATION_ID),
-                producer=producer,
-                actor=actor_of(producer, None),
-            )
+            await self._publisher.publish(answer, headers, producer=producer)
         except ProduceFailed:
             # The dead letter is written; a lost answer to a refused command must not stop
             # the processor (the producer's topic may be gone, e.g. deleted after revoking).
@@ -254,9 +248,7 @@ class CommandHandler:
         async def run_and_publish() -> CommandResult:
             result = await self._execute(command, correlation_id, actor)
             await self._notes.record(result, command)
-            await self._publisher.publish(
-                result, headers, correlation_id, producer=producer, actor=actor
-            )
+            await self._publisher.publish(result, headers, producer=producer)
             return result
 
         return await self._with_store_retries(run_and_publish)

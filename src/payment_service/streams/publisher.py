@@ -37,9 +37,6 @@ from payment_service.streams.results import CommandResult, payment_result
 
 log = logging.getLogger(__name__)
 
-# The actor of what the reconciler publishes: no command asked for it.
-RECONCILER_ACTOR = "processor:reconciler"
-
 
 class ResultPublisher:
     """Produces results and dead letters; each call returns once acked."""
@@ -56,10 +53,8 @@ class ResultPublisher:
         self,
         result: CommandResult,
         headers: Mapping[str, str],
-        correlation_id: str | None,
         *,
         producer: str | None = API_PRODUCER,
-        actor: str | None = None,
     ) -> None:
         """The result, signed, to its producer's destination, awaited.
 
@@ -96,9 +91,7 @@ class ResultPublisher:
         await self.publish(
             payment_result(payment.transaction_id, payment.merchant_id, outcome),
             {},
-            None,
             producer=producer,
-            actor=RECONCILER_ACTOR,
         )
 
     async def dead_letter(
