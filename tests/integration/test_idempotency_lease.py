@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -15,16 +14,8 @@ from payment_service.core.errors import IdempotencyKeyInUse
 from payment_service.http import idempotency
 from payment_service.http.idempotency import IdempotencyLocks
 from tests.fixtures.service import eventually
-from tests.fixtures.stack import StackInfo
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def redis(stack: StackInfo) -> AsyncIterator[Redis]:
-    client = Redis.from_url(stack.redis_url, socket_timeout=5)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

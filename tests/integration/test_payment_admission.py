@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -17,19 +16,11 @@ from payment_service.http.admission import PaymentAdmission
 from payment_service.http.guards import RateLimiter
 from payment_service.http.idempotency import AcceptedMarkers, IdempotencyLocks
 from tests.fixtures.custody import Custody
-from tests.fixtures.stack import StackInfo
 
 pytestmark = pytest.mark.integration
 
 LIMIT = 5
 TTL_SECONDS = 30
-
-
-@pytest.fixture
-async def redis(stack: StackInfo) -> AsyncIterator[Redis]:
-    client = Redis.from_url(stack.redis_url, socket_timeout=5)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -14,24 +14,22 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from payment_service.bank.client import HttpBankClient
 from payment_service.bank.simulator.control import SimulatorControl
-from payment_service.config.settings import BankSettings, RedisSettings
+from payment_service.config.settings import BankSettings
 from payment_service.core.ids import idempotency_key
 from payment_service.core.masking import CardNumber, SecurityCode
 from payment_service.core.records import NewPayment, NewRefund
 from payment_service.core.states import PaymentStatus, RefundStatus
-from payment_service.ops.redis_client import redis_client
 from payment_service.storage.payments import PgPaymentRepository
 from payment_service.storage.refunds import PgRefundRepository
 from payment_service.streams.payments import PaymentFlow
 from payment_service.streams.refunds import RefundFlow
 from tests.fixtures.custody import Custody
 from tests.fixtures.postgres import new_payment
-from tests.fixtures.stack import StackInfo, free_ports
+from tests.fixtures.stack import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -48,13 +46,6 @@ async def bank(bank_sim_url: str) -> AsyncIterator[HttpBankClient]:
     client = HttpBankClient(BankSettings(url=bank_sim_url, max_attempts=2))
     yield client
     await client.close()
-
-
-@pytest.fixture
-async def redis(stack: StackInfo) -> AsyncIterator[Redis]:
-    client = redis_client(RedisSettings(url=SecretStr(stack.redis_url)))
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
