@@ -3,6 +3,7 @@
     python -m bench                       # all three scenarios, results in bench/results/
     python -m bench --scenarios 2 --s2-rates 500
     python -m bench --scenarios 4         # scale-out: 2 APIs x 3 processors, scenario 1's sweep
+    python -m bench --scenarios 5,6,7     # stability (3 x 300/s), 10-min soak, overload
     python -m bench --env PROCESSOR_MAX_IN_FLIGHT=512   # a setting for the apps (restarted)
     python -m bench profile --rate 400    # py-spy on the API and the processor under load
     python -m bench report                # re-write report.md and the plot from results.json
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import scenarios
+from bench import endurance, scenarios
 from bench.cpu import idle_cores, read_pids
 from bench.report import write_report
 from bench.run import RunSpec, execute, say, wait_for_quiet
@@ -104,6 +105,7 @@ def parser() -> argparse.ArgumentParser:
         help="leave the apps running with the benchmark's settings afterwards",
     )
     p.add_argument("--out", type=Path, default=RESULTS)
+    endurance.add_arguments(p)
     # profile
     p.add_argument("--rate", type=float, default=400.0, help="profile: the load (requests/s)")
     p.add_argument("--bank-ms", type=float, default=1.0, help="profile: bank latency (ms)")
@@ -240,6 +242,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             run(scenarios.mixed(rate, args.duration, args.warmup, bank))
         if "4" in wanted:
             scenarios.scale_out(stack, overrides, sweep)
+        best = scenarios.best_sustained(
+            [r for r in results["runs"] if r["scenario"] == "1-fast-bank"]
+        )
+        endurance.run_wanted(wanted, run, lambda: read_pids(stack.dir), args, results, best)
     finally:
         results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         results["elapsed_s"] = round(time.monotonic() - started, 1)

@@ -70,6 +70,12 @@ class Stats:
     status: collections.Counter[str] = field(default_factory=collections.Counter)
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
     per_second: collections.Counter[int] = field(default_factory=collections.Counter)
+    # Latency by answer (`payment_200`, `payment_503`, ...): how fast a refusal is.
+    by_status: dict[str, HdrHistogram] = field(
+        default_factory=lambda: collections.defaultdict(new_histogram)
+    )
+    # The slowest answer finished in each second of the measured period (pauses show here).
+    slowest_per_second: dict[int, float] = field(default_factory=dict)
     ok_measured: int = 0
     sent_measured: int = 0
     first_measured_sched: float | None = None
@@ -212,8 +218,12 @@ class Generator:
                 self.stats.errors[f"warmup_http_{status}"] += 1
             return
         st.status[f"{kind}_{status}"] += 1
-        st.latency[kind].record_value(max(1, int((done - sched) * 1e6)))
-        st.per_second[int(done - self.measured_start)] += 1
+        took_us = max(1, int((done - sched) * 1e6))
+        st.latency[kind].record_value(took_us)
+        st.by_status[f"{kind}_{status}"].record_value(took_us)
+        second = int(done - self.measured_start)
+        st.per_second[second] += 1
+        st.slowest_per_second[second] = max(st.slowest_per_second.get(second, 0.0), took_us / 1000)
         if status in (200, 202):
             st.last_measured_done = max(st.last_measured_done, done)
             if status == 200:
@@ -261,6 +271,7 @@ class Generator:
             "offered_rps": measured_sent
             / max(1e-9, min(send_end, self.measured_start + cfg.duration) - self.measured_start),
             "latency_ms": {"all": _percentiles(both), **lat},
+            "latency_by_status_ms": {k: _percentiles(h) for k, h in sorted(st.by_status.items())},
             "histograms": {
                 k: base64.b64encode(h.encode()).decode()
                 for k, h in {**st.latency, "all": both}.items()
@@ -271,6 +282,9 @@ class Generator:
             "status": dict(st.status),
             "errors": dict(st.errors),
             "per_second": [st.per_second.get(s, 0) for s in range(int(cfg.duration) + 1)],
+            "slowest_per_second_ms": [
+                round(st.slowest_per_second.get(s, 0.0), 1) for s in range(int(cfg.duration) + 1)
+            ],
             "generator_cpu_s": cpu,
             "payments": self.payments,
             "refunds": self.refunds,

@@ -36,6 +36,8 @@ class RunSpec:
     bank_jitter_ms: float
     refund_fraction: float = 0.0
     p99_target_ms: float | None = None
+    # Overload runs keep sending whatever the backlog (default: --max-backlog-seconds).
+    max_backlog_seconds: float | None = None
 
 
 def say(message: str) -> None:
@@ -75,7 +77,9 @@ def execute(stack: Stack, spec: RunSpec, api_key: str, merchant: str, opts: Any)
         connections=opts.connections,
         idempotency_keys=opts.idempotency_keys,
         run_id=uuid.uuid4().hex[:10],
-        max_outstanding=int(max(1000, spec.rate * opts.max_backlog_seconds)),
+        max_outstanding=int(
+            max(1000, spec.rate * (spec.max_backlog_seconds or opts.max_backlog_seconds))
+        ),
     )
     sampler = Sampler(read_pids(stack.dir), interval=0.5, bench_pid=os.getpid())
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
@@ -191,6 +195,8 @@ def _record(
         ),
         "other_cores": round(cpu["other"] / max(cpu["seconds"], 1e-9), 2),
         "per_second": gen["per_second"],
+        "latency_by_status_ms": gen["latency_by_status_ms"],
+        "slowest_per_second_ms": gen["slowest_per_second_ms"],
         "correctness": correctness,
         "wall_s": round(wall, 1),
         "sustained": sustained,

@@ -128,6 +128,48 @@ async def test_past_the_in_flight_cap_requests_are_503_at_once(
 
 
 @pytest.mark.fault
+async def test_while_payments_queue_the_cap_drops_and_sheds_at_once(
+    service: Service, merchant: Merchant
+) -> None:
+    """Payments that wait their whole sync timeout (nothing reads their topic) are a standing
+    queue: the cap falls from 50 towards what was in flight, and the rest is refused at once."""
+    env = {
+        "API_INSTANCE": "3",
+        "API_MAX_IN_FLIGHT": "50",
+        "API_SHED_MIN_IN_FLIGHT": "2",
+        "API_SHED_TARGET_SECONDS": "0.2",
+        "API_SHED_INTERVAL_SECONDS": "0.5",
+        "API_SYNC_TIMEOUT_SECONDS": "1",
+        "KAFKA_TOPIC_REQUESTS": _unanswered_topic(service),
+    }
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with (
+        service.spawn("shedding-api", **env) as (_, url),
+        aiohttp.ClientSession(base_url=url, timeout=timeout) as client,
+    ):
+
+        async def pay() -> tuple[int, Any, dict[str, Any]]:
+            body = payment_body(merchant.merchant_id)
+            async with client.post(PAY, json=body, headers=merchant.headers) as resp:
+                return resp.status, resp.headers, await resp.json()
+
+        async def shed() -> list[tuple[int, Any, dict[str, Any]]] | None:
+            answers = await asyncio.gather(*(pay() for _ in range(10)))
+            return answers if any(status == 503 for status, _, _ in answers) else None
+
+        # Ten at once are far below the cap of 50: only a lowered cap refuses any of them.
+        answers = await eventually(shed, what="payments refused by the lowered cap")
+        refused = [(h, a) for status, h, a in answers if status == 503]
+        taken = [a for status, _, a in answers if status != 503]
+        assert all(a["error"]["code"] == "overloaded" for _, a in refused)
+        assert all(int(h["Retry-After"]) >= 1 for h, _ in refused)
+        assert all("transaction_id" not in a["error"] for _, a in refused)  # nothing was done
+        assert {a["status"] for a in taken} <= {"processing"}  # 202s: accepted, still waiting
+        async with client.get("/health") as resp:
+            assert resp.status == 200  # health is not capped
+
+
+@pytest.mark.fault
 async def test_a_flood_before_authentication_is_429(service: Service) -> None:
     env = {"API_INSTANCE": "2", "API_PREAUTH_RATE_PER_SECOND": "0.01", "API_PREAUTH_BURST": "5"}
     bogus = {"Authorization": f"Bearer psk_{uuid.uuid4().hex[:12]}_{'x' * 43}"}

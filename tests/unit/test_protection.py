@@ -1,4 +1,4 @@
-"""The API's self-protection, as pure parts: token buckets, the in-flight cap, key lookups."""
+"""The API's self-protection, as pure parts: token buckets, key lookups (the cap: test_shedding)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from payment_service.config.settings import ApiSettings
-from payment_service.core.errors import AuthenticationFailed, Overloaded, RateLimited
+from payment_service.core.errors import AuthenticationFailed, RateLimited
 from payment_service.http.guards import ApiKeyAuth
-from payment_service.http.protection import InFlightCap, TokenBuckets, key_prefix, server_limits
+from payment_service.http.protection import TokenBuckets, key_prefix, server_limits
 
 pytestmark = pytest.mark.unit
 
@@ -31,18 +31,6 @@ def test_buckets_forget_the_least_recent_names() -> None:
         buckets.take(name, now=0.0)
     assert buckets.take("a", now=0.0) == 0.0  # forgotten: a full bucket again
     assert buckets.take("c", now=0.0) > 0
-
-
-def test_the_in_flight_cap_refuses_at_once_and_frees_its_slots() -> None:
-    cap = InFlightCap(2)
-    with cap.slot(), cap.slot():
-        with pytest.raises(Overloaded) as info, cap.slot():
-            pass
-        assert (info.value.status, info.value.code) == (503, "overloaded")
-        assert info.value.retry_after_seconds >= 1
-    assert cap.count == 0
-    with cap.slot():
-        assert cap.count == 1
 
 
 def test_key_prefix_names_the_key_without_its_secret() -> None:

@@ -55,7 +55,7 @@ from payment_service.http.protection import (
 from payment_service.http.refunds import RefundService
 from payment_service.http.replies import ReplyRouter
 from payment_service.http.request_reply import RequestReply
-from payment_service.http.routes import add_routes
+from payment_service.http.routes import PROCESSOR_OPERATIONS, add_routes
 from payment_service.http.state import (
     AUTH,
     CAPTURES,
@@ -110,7 +110,7 @@ def build_api(settings: Settings) -> web.Application:
         handler_args=server_limits(settings.api),
     )
     app[SETTINGS] = settings
-    app[PROTECTION] = Protection(settings.api)
+    app[PROTECTION] = Protection(settings.api, PROCESSOR_OPERATIONS)
     app.cleanup_ctx.append(_resources)
     app.on_response_prepare.append(stamp_ids)
     add_routes(app)

@@ -154,6 +154,11 @@ class ApiSettings(BaseSettings):
     processor_max_lag: int = Field(default=1000, ge=0)
     # Requests being handled at once (bodies still arriving do not count); past it, 503 at once.
     max_in_flight: int = Field(default=1000, ge=1)
+    # While the fastest payment request of an interval takes longer than the target, payments
+    # queue: the cap drops towards the in-flight count, never below the minimum (http/shedding.py).
+    shed_target_seconds: float = Field(default=0.5, gt=0)
+    shed_interval_seconds: float = Field(default=1.0, gt=0)
+    shed_min_in_flight: int = Field(default=128, ge=1)
     # The whole body must arrive within this; else 408 and the connection is closed.
     body_read_timeout_seconds: float = Field(default=10.0, gt=0)
     # An idle connection, or one whose request line and headers have not all arrived, is closed

@@ -96,6 +96,6 @@ def register(app: web.Application, operations: tuple[Operation, ...]) -> None:
     """Add every operation to the router, and nothing else (no HEAD beside GET: undocumented)."""
     for op in operations:
         if op.method == "GET":
-            app.router.add_get(op.path, op.handler, allow_head=False)
+            app.router.add_get(op.path, op.handler, allow_head=False, name=op.operation_id)
         else:
-            app.router.add_route(op.method, op.path, op.handler)
+            app.router.add_route(op.method, op.path, op.handler, name=op.operation_id)

@@ -7,7 +7,8 @@
    within `max_body_bytes`); a slow sender gets 408 `body_read_timeout` and its connection closed.
    Request lines and headers are bounded by aiohttp's own keep-alive timer (`server_limits`).
 3. **A global in-flight cap** on requests being handled (a body still arriving holds no slot, so
-   slow clients cannot starve the others); past it, 503 `overloaded` at once, with Retry-After.
+   slow clients cannot starve the others), lowered while payments queue (`http/shedding.py`);
+   past it, 503 `overloaded` at once, with Retry-After.
 
 `/health`, `/`, `/docs` and `/openapi.json` pass step 3 (health must answer under overload).
 The API-key lookups themselves have their own budget and a negative cache (`guards.ApiKeyAuth`).
@@ -19,14 +20,13 @@ import asyncio
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Final
 
 from aiohttp import web
 
 from payment_service.config.settings import ApiSettings
-from payment_service.core.errors import BodyReadTimeout, BodyTooLarge, Overloaded, RateLimited
+from payment_service.core.errors import BodyReadTimeout, BodyTooLarge, RateLimited
+from payment_service.http.shedding import LoadShedder, SheddingPolicy
 from payment_service.http.state import PROTECTION
 
 KEY_PREFIX_CHARS: Final = 16  # "psk_" and the 12-character key id
@@ -79,36 +79,23 @@ def refuse_rate(wait: float, what: str) -> RateLimited:
     )
 
 
-class InFlightCap:
-    """At most `limit` requests in their handlers at once; the next is refused, never queued."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self.count = 0
-
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        if self.count >= self._limit:
-            raise Overloaded(
-                "the service is handling too many requests; nothing was done with this one: "
-                "retry shortly (with the same Idempotency-Key)",
-                retry_after_seconds=1,
-            )
-        self.count += 1
-        try:
-            yield
-        finally:
-            self.count -= 1
-
-
 class Protection:
     """Steps 1-3 of the module docstring, for one API process."""
 
-    def __init__(self, settings: ApiSettings) -> None:
+    def __init__(self, settings: ApiSettings, measured_routes: frozenset[str]) -> None:
+        """`measured_routes`: the names of the routes that wait for the processor."""
         self._admission = TokenBuckets(settings.preauth_rate_per_second, settings.preauth_burst)
         self._body_timeout = settings.body_read_timeout_seconds
         self._max_body = settings.max_body_bytes
-        self.in_flight = InFlightCap(settings.max_in_flight)
+        self.measured_routes = measured_routes
+        self.in_flight = LoadShedder(
+            SheddingPolicy(
+                ceiling=settings.max_in_flight,
+                floor=settings.shed_min_in_flight,
+                target_seconds=settings.shed_target_seconds,
+                interval_seconds=settings.shed_interval_seconds,
+            )
+        )
 
     def admit(self, request: web.Request) -> None:
         """Step 1: 429 for a client address or a key prefix over its rate."""
@@ -146,7 +133,8 @@ async def protection_middleware(request: web.Request, handler: Any) -> web.Strea
     if request.path in UNCAPPED_PATHS:
         response: web.StreamResponse = await handler(request)
         return response
-    with protection.in_flight.slot():
+    measured = request.match_info.route.name in protection.measured_routes
+    with protection.in_flight.slot(measured=measured):
         response = await handler(request)
         return response
 

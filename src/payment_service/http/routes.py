@@ -281,6 +281,12 @@ OPERATIONS: Final = (
 )  # fmt: skip
 
 
+# The operations that wait for the processor's result: the load shedder measures these.
+PROCESSOR_OPERATIONS: Final = frozenset(
+    {"processPayment", "capturePayment", "cancelPayment", "refundPayment"}
+)
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     return build_document(OPERATIONS, hooks.schemas())
