@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,8 @@ def execute(stack: Stack, spec: RunSpec, api_key: str, merchant: str, opts: Any)
     """Run one spec and return its record (the JSON of one row of the report)."""
     idle_busy = wait_for_quiet(opts.quiet_cores, opts.quiet_wait) if opts.quiet_wait else None
     stack.reset_bank()
+    # The bank forgets earlier runs, so `ops verify` compares this run's payments only.
+    since = datetime.now(UTC).isoformat()
     stack.set_bank_latency(spec.bank_ms, spec.bank_jitter_ms)
     cfg = Config(
         base_url=stack.api_url,
@@ -117,7 +120,7 @@ def execute(stack: Stack, spec: RunSpec, api_key: str, merchant: str, opts: Any)
     requests = max(1, verdict.payments + verdict.refunds)
     processed_rps = requests / max(1e-9, verdict.drained_at - t0)
     record = _record(spec, gen, cpu, requests, verdict.to_json(), wall)
-    record["ops_verify"] = ops_verify(merchant)
+    record["ops_verify"] = ops_verify(merchant, since)
     record["processed"] = requests
     record["processed_rps"] = round(processed_rps, 1)
     record["machine_busy_before_cores"] = None if idle_busy is None else round(idle_busy, 2)
@@ -133,12 +136,15 @@ def execute(stack: Stack, spec: RunSpec, api_key: str, merchant: str, opts: Any)
     return record
 
 
-def ops_verify(merchant: str) -> dict[str, Any]:
-    """`payment-service ops verify --merchant M --json` on the run's merchant: the system's own
-    invariants (audit paths and chains included), beside this benchmark's ledger check."""
+VERIFY_ARGS = ("--unsettled-after", "5m", "--json")
+
+
+def ops_verify(merchant: str, since: str) -> dict[str, Any]:
+    """`payment-service ops verify --merchant M --since T --json` on the run's payments: the
+    system's own invariants (audit paths and chains included), beside this benchmark's check."""
     exe = Path(sys.executable).with_name("payment-service")
     proc = subprocess.run(  # noqa: S603
-        [str(exe), "ops", "verify", "--merchant", merchant, "--unsettled-after", "5m", "--json"],
+        [str(exe), "ops", "verify", "--merchant", merchant, "--since", since, *VERIFY_ARGS],
         capture_output=True,
         text=True,
         check=False,
