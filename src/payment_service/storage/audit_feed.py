@@ -21,11 +21,12 @@ _COLUMNS: Final = (
     "id, xid::text AS xid, event_id, transaction_id, refund_id, merchant_id, action, from_status,"
     " to_status, amount_minor, currency, correlation_id, actor, details, created_at"
 )
-# Rows of ended transactions only: none older than these can still commit.
+# Rows of ended transactions only: none older than these can still commit. ORDER BY names
+# `audit_log.xid`: a bare `xid` would be the text output column, and "999" sorts after "1000".
 SETTLED: Final = "xid < pg_snapshot_xmin(pg_current_snapshot())"
 _AFTER: Final = (
     f"SELECT {_COLUMNS} FROM audit_log"  # noqa: S608 - constant fragments only
-    f" WHERE (xid, id) > ($1::text::xid8, $2) AND {SETTLED} ORDER BY xid, id LIMIT $3"
+    f" WHERE (xid, id) > ($1::text::xid8, $2) AND {SETTLED} ORDER BY audit_log.xid, id LIMIT $3"
 )
 # Rows past the cursor (bounded count) and the age of the oldest: the relay's lag.
 _BEHIND: Final = """
@@ -34,7 +35,7 @@ FROM (SELECT created_at FROM audit_log WHERE (xid, id) > ($1::text::xid8, $2)
       ORDER BY xid, id LIMIT $3) pending"""
 _END: Final = (
     f"SELECT xid::text AS xid, id FROM audit_log WHERE {SETTLED}"  # noqa: S608
-    " ORDER BY xid DESC, id DESC LIMIT 1"
+    " ORDER BY audit_log.xid DESC, id DESC LIMIT 1"
 )
 # The rows written before 0007 carry xid 0: the last of them is where the upgrade happened.
 _UPGRADE: Final = "SELECT COALESCE(max(id), 0) FROM audit_log WHERE xid = '0'"

@@ -29,7 +29,7 @@ _AUDIT_COLUMNS: Final = (
 # Commit order (storage/audit_feed.py): no row is skipped when a lower id commits later.
 _AUDIT_AFTER: Final = (
     f"SELECT {_AUDIT_COLUMNS} FROM audit_log"  # noqa: S608 - constant fragments only
-    f" WHERE (xid, id) > ($1::text::xid8, $2) AND {SETTLED} ORDER BY xid, id LIMIT $3"
+    f" WHERE (xid, id) > ($1::text::xid8, $2) AND {SETTLED} ORDER BY audit_log.xid, id LIMIT $3"
 )
 _LAST_AUDIT: Final = "SELECT max(id) FROM audit_log"
 _CURSOR: Final = "SELECT audit_id, xid::text AS xid FROM webhook_cursor WHERE name = $1"
