@@ -81,6 +81,9 @@ def profile(stack: Stack, api_key: str, merchant: str, args: Any) -> Path:
                 "record",
                 "--pid",
                 str(pids[name][0]),  # the first instance only
+                # The pid is the stack's supervisor (scripts/stackctl/supervise.py), which only
+                # waits: the service is its child, so without this py-spy records no samples.
+                "--subprocesses",
                 "--duration",
                 str(int(args.seconds)),
                 "--rate",
@@ -239,6 +242,9 @@ def _summary(
         per_req = cpu.get(name, 0.0) / requests * 1000
         categories = _categories(rows)
         waiting = categories.pop(WAITING, 0)
+        if not total:
+            lines += ["", f"## {name}: py-spy recorded no samples (see its output above)"]
+            continue
         lines += [
             "",
             f"## {name} ({total} samples; {per_req:.2f} ms CPU per request)",
