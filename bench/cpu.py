@@ -23,7 +23,7 @@ from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
 
-COMPONENTS = ("api", "processor", "banksim", "kafka", "postgres", "redis")
+COMPONENTS = ("api", "processor", "dispatcher", "banksim", "kafka", "postgres", "redis")
 
 
 def _stat(pid: int) -> tuple[int, float] | None:

@@ -228,7 +228,7 @@ def _summary(
         "| process | CPU ms/request | cores |",
         "|---|--:|--:|",
     ]
-    for name in (*PROFILED, "kafka", "postgres", "redis", "stack"):
+    for name in (*PROFILED, "dispatcher", "kafka", "postgres", "redis", "stack"):
         if name in cpu:
             lines.append(
                 f"| {name} | {cpu[name] / requests * 1000:.2f} | {cpu[name] / cpu['seconds']:.2f} |"
