@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench import endurance_report, pauses, pgstats
 from bench.cpu import COMPONENTS
 
 TARGETS = {
@@ -37,6 +38,17 @@ def _verdict(r: dict[str, Any]) -> str:
     return f"ok ({c['payments_checked']:,} payments{refunds}){note}"
 
 
+def ops_verdict(r: dict[str, Any]) -> str:
+    """`ops verify --since` over the run's payments: the operators' check, beside the bench's."""
+    found = r.get("ops_verify")
+    if not found:
+        return "-"
+    if found.get("ok"):
+        return "yes"
+    failed = {k: v for k, v in found.get("checks", {}).items() if v}
+    return "**no** (" + ", ".join(f"{k} {v}" for k, v in failed.items()) + ")"
+
+
 def _bank(r: dict[str, Any]) -> str:
     return f"{r['bank_ms']:g}±{r['bank_jitter_ms']:g} ms"
 
@@ -67,8 +79,8 @@ def table(results: dict[str, Any]) -> str:
         "drained. CPU: all processes of the stack over that time, per processed request.",
         "",
         "| scenario | bank | offered/s | processed/s | p50 ms | p90 ms | p99 ms | p99.9 ms "
-        "| errors | 202s | CPU ms/request | correct | note |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
+        "| errors | 202s | CPU ms/request | correct | ops verify | note |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|---|",
     ]
     for r in results["runs"]:
         lat = r["latency_ms"]["all"]
@@ -78,7 +90,7 @@ def table(results: dict[str, Any]) -> str:
             f"| {_ms(lat.get('p50'))} | {_ms(lat.get('p90'))} | {_ms(lat.get('p99'))} "
             f"| {_ms(lat.get('p99.9'))} | {r['errors']} | {r['accepted_202']} "
             f"| {r['cpu_ms_per_request']['stack']:.2f} "
-            f"| {'yes' if r['correctness']['ok'] else '**no**'} | {_flags(r)} |"
+            f"| {'yes' if r['correctness']['ok'] else '**no**'} | {ops_verdict(r)} | {_flags(r)} |"
         )
     best = results.get("summary", {}).get("scenario1_max_sustained_rps")
     if best is not None and any(r["scenario"] == "1-fast-bank" for r in results["runs"]):
@@ -149,6 +161,7 @@ def report(results: dict[str, Any]) -> str:
         "cores. `other cores`: CPU used during the run by processes outside the stack and the "
         "benchmark (another program on the machine); anything above ~0.05 disturbed the run.",
         "",
+        *endurance_report.section(results),
         "## Per run",
         "",
     ]
@@ -168,6 +181,7 @@ def report(results: dict[str, Any]) -> str:
             f"{r['error_kinds'] or 'none'}; generator dispatch lag p99 "
             f"{r['lag_ms'].get('p99', 0):.1f} ms; correctness: {_verdict(r)}, drained in "
             f"{r['correctness']['drained_in_s']:.1f} s. {_flags(r)}"
+            f"{pgstats.describe(r)}{pauses.describe(r)}"
         )
     return "\n".join(out) + "\n"
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import pauses, pgstats
 from bench.cpu import COMPONENTS, Sampler, machine_busy, read_pids
 from bench.loadgen import Config
 from bench.stackctl import Stack
@@ -85,6 +86,8 @@ def execute(stack: Stack, spec: RunSpec, api_key: str, merchant: str, opts: Any)
         ),
     )
     sampler = Sampler(read_pids(stack.dir), interval=0.5, bench_pid=os.getpid())
+    pg_before = pgstats.snapshot(stack.database_url)
+    window_start = datetime.now(UTC).isoformat(timespec="milliseconds")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         cfg_path, out_path = Path(tmp, "config.json"), Path(tmp, "out.json")
         cfg_path.write_text(json.dumps(asdict(cfg)))
@@ -112,6 +115,8 @@ def execute(stack: Stack, spec: RunSpec, api_key: str, merchant: str, opts: Any)
     )
     sampler.stop()
     wall = time.monotonic() - started
+    pg_after = pgstats.snapshot(stack.database_url)
+    window_end = datetime.now(UTC).isoformat(timespec="milliseconds")
     # CPU from the first request until every accepted payment was final (warm-up included: same
     # rate), divided by the payments and refunds processed in that time. This counts the work
     # finished after the answers (a backlog, 202s) and is right for saturated runs too.
@@ -121,6 +126,8 @@ def execute(stack: Stack, spec: RunSpec, api_key: str, merchant: str, opts: Any)
     processed_rps = requests / max(1e-9, verdict.drained_at - t0)
     record = _record(spec, gen, cpu, requests, verdict.to_json(), wall)
     record["ops_verify"] = ops_verify(merchant, since)
+    record["postgres"] = pgstats.difference(pg_before, pg_after, requests)
+    record["pauses"] = pauses.scan(stack.dir / "logs", window_start, window_end)
     record["processed"] = requests
     record["processed_rps"] = round(processed_rps, 1)
     record["machine_busy_before_cores"] = None if idle_busy is None else round(idle_busy, 2)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
+from typing import cast
 
 import asyncpg
 import pytest
@@ -20,6 +22,7 @@ from payment_service.storage.audit_feed import PgAuditFeed
 from payment_service.storage.events import CURSOR_NAME as EVENTS_CURSOR
 from payment_service.storage.events import PgEvents
 from tests.fixtures.postgres import new_id
+from tests.fixtures.stack import StackInfo
 
 pytestmark = pytest.mark.integration
 
@@ -220,3 +223,49 @@ async def test_a_webhook_cursor_saved_by_id_alone_is_converted_without_skipping(
                 saved["audit_id"],
                 saved["xid"],
             )
+
+
+@pytest.mark.usefixtures("pg_pool")  # it migrates the database
+async def test_xids_of_different_lengths_are_read_in_numeric_order_not_as_text(
+    stack: StackInfo,
+) -> None:
+    """Positions are xid8 but travel as text: "10" < "9" and "100" < "9" as strings.
+
+    Once the server's xids crossed a power of ten, a query that sorted by the text column paged
+    out of order and skipped (feed) or repeated (events) rows. Real xids cross 10^k only after
+    millions of transactions, so the rows are given xids 9, 10 and 100 inside a transaction that
+    is rolled back (as the owner: the table refuses updates otherwise): no real row has those xids
+    (the table is created far later), and all of them are settled.
+    """
+    tens, nine, hundred = new_id("pay"), new_id("pay"), new_id("pay")
+    conn = await asyncpg.connect(stack.owner_url)
+    await conn.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog", format="text"
+    )
+    try:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_delete")
+            for txn, xid in ((tens, "10"), (nine, "9"), (hundred, "100")):  # ids ascending
+                await _audit(conn, txn)
+                await conn.execute(
+                    "UPDATE audit_log SET xid = $2::text::xid8 WHERE transaction_id = $1", txn, xid
+                )
+            # The rows are visible to this connection only: read them through it.
+            here = cast(asyncpg.Pool, conn)
+            feed = PgAuditFeed(here)
+            read: list[str] = []
+            position = (8, 0)
+            while len(read) < 3 and (rows := await feed.after(position, 1)):
+                read.append(rows[0].transaction_id)
+                position = rows[0].position
+            assert read == [nine, tens, hundred]
+            events = PgEvents(here, retention=dt.timedelta(days=30))
+            entries = await events.audit_after((8, 0), 3)
+            assert [e.transaction_id for e in entries] == [nine, tens, hundred]
+            assert (await feed.end())[0] >= 100  # the newest settled row, not "9" as text
+        finally:
+            await tx.rollback()
+    finally:
+        await conn.close()

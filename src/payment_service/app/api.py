@@ -73,6 +73,7 @@ from payment_service.http.state import (
 from payment_service.http.webhooks import WEBHOOKS, WebhookEndpoints
 from payment_service.kafka.producer import AsyncProducer
 from payment_service.ops import gauges
+from payment_service.ops.gc_watch import GcWatch
 from payment_service.ops.redis_client import redis_client
 from payment_service.ops.telemetry import Metrics
 from payment_service.storage.api_keys import PgMerchantKeys
@@ -134,10 +135,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CHECK_TIMEOUT_SECONDS))
     metrics = app[METRICS] = Metrics(settings.datadog, "api")
     replies = ReplyRouter(settings.kafka, settings.api.instance, result_key, metrics)
+    gc_watch = GcWatch().__enter__()
     sampling = asyncio.create_task(
         gauges.report_forever(
             metrics,
-            [gauges.postgres_pool(pool), gauges.redis_pool(redis)],
+            [gauges.postgres_pool(pool), gauges.redis_pool(redis), gc_watch.sample],
             settings.datadog.metrics_interval_seconds,
         )
     )
@@ -226,6 +228,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await session.close()
         await redis.aclose()
         await pool.close()
+        gc_watch.__exit__()
         app[METRICS].close()
 
 

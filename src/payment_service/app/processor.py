@@ -30,6 +30,7 @@ from payment_service.http.idempotency import AcceptedMarkers
 from payment_service.kafka.producer import AsyncProducer
 from payment_service.ops import gauges
 from payment_service.ops import metric_catalog as catalog
+from payment_service.ops.gc_watch import GcWatch
 from payment_service.ops.heartbeat import Heartbeat, instance_name
 from payment_service.ops.redis_client import redis_client
 from payment_service.ops.telemetry import Metrics
@@ -85,6 +86,7 @@ async def build_processor(settings: Settings) -> Processor:
     stack.push_async_callback(redis.aclose)
     metrics = Metrics(settings.datadog, "processor")
     stack.callback(metrics.close)
+    gc_watch = stack.enter_context(GcWatch())
 
     def breaker_changed(old: str, new: str) -> None:
         metrics.gauge(catalog.BANK_BREAKER_OPEN, 1.0 if new != "closed" else 0.0, {"state": new})
@@ -163,7 +165,7 @@ async def build_processor(settings: Settings) -> Processor:
     sampling = asyncio.create_task(
         gauges.report_forever(
             metrics,
-            [gauges.postgres_pool(pool), gauges.redis_pool(redis)],
+            [gauges.postgres_pool(pool), gauges.redis_pool(redis), gc_watch.sample],
             settings.datadog.metrics_interval_seconds,
         )
     )

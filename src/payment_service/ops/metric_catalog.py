@@ -263,6 +263,10 @@ REDIS_POOL_MAX = _m(
     "redis.pool.max", "gauge", "", "connection", "both", "the Redis pool's maximum size"
 )
 
+# ---- both processes: Python's garbage collector (ops/gc_watch.py, sampled like the pools) ------
+GC_PAUSE_MAX = _m("runtime.gc.pause.max", "gauge", "", "ms", "both", "longest collection (a pause)")
+GC_TIME = _m("runtime.gc.time", "gauge", "", "ms", "both", "time spent collecting garbage")
+
 CATALOG: Final[tuple[Metric, ...]] = tuple(
     value for value in list(globals().values()) if isinstance(value, Metric)
 )
