@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from payment_service.ops import metric_catalog as catalog
-from payment_service.ops.gc_watch import GcWatch
+from payment_service.ops.gc_watch import GcWatch, freeze_startup
 
 
 def test_a_collection_is_timed_logged_when_slow_and_sampled_once() -> None:
@@ -40,3 +40,12 @@ def test_fast_collections_are_not_logged_and_the_watch_uninstalls(
         gc.collect()
     assert not [r for r in caplog.records if r.name == "payment_service.ops.gc_watch"]
     assert watch._on_collection not in gc.callbacks
+
+
+def test_startup_objects_are_frozen_out_of_later_collections() -> None:
+    survivor = [object() for _ in range(10)]
+    try:
+        freeze_startup()
+        assert gc.get_freeze_count() >= len(survivor)
+    finally:
+        gc.unfreeze()

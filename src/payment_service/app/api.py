@@ -73,7 +73,7 @@ from payment_service.http.state import (
 from payment_service.http.webhooks import WEBHOOKS, WebhookEndpoints
 from payment_service.kafka.producer import AsyncProducer
 from payment_service.ops import gauges
-from payment_service.ops.gc_watch import GcWatch
+from payment_service.ops.gc_watch import GcWatch, freeze_startup
 from payment_service.ops.redis_client import redis_client
 from payment_service.ops.telemetry import Metrics
 from payment_service.storage.api_keys import PgMerchantKeys
@@ -218,6 +218,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             },
             degrading=frozenset({"processor"}),
         )
+        freeze_startup()  # what is alive now lives as long as the process
         yield
     finally:
         sampling.cancel()

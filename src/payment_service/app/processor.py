@@ -30,7 +30,7 @@ from payment_service.http.idempotency import AcceptedMarkers
 from payment_service.kafka.producer import AsyncProducer
 from payment_service.ops import gauges
 from payment_service.ops import metric_catalog as catalog
-from payment_service.ops.gc_watch import GcWatch
+from payment_service.ops.gc_watch import GcWatch, freeze_startup
 from payment_service.ops.heartbeat import Heartbeat, instance_name
 from payment_service.ops.redis_client import redis_client
 from payment_service.ops.telemetry import Metrics
@@ -224,6 +224,7 @@ def consume(settings: Settings, side: SideLoop, processor: Processor) -> None:
                 processor.heartbeat,
             )
             log.info("processor consuming %s", settings.kafka.topic_requests)
+            freeze_startup()  # what is alive now lives as long as the process
             processor.heartbeat.consuming = True
             app.run()
             return  # stopped by SIGTERM/SIGINT

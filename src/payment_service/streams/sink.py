@@ -21,6 +21,7 @@ import concurrent.futures
 import json
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -31,6 +32,7 @@ from quixstreams.sinks import BaseSink
 from payment_service.schemas.messages import HEADER_MERCHANT_ID
 
 log = logging.getLogger(__name__)
+SLOW_FLUSH_MS = 50.0
 
 Handle = Callable[[bytes | None, str | None, dict[str, str]], Awaitable[None]]
 
@@ -136,7 +138,14 @@ class CommandSink(BaseSink):
             waiting = list(self._pending)
         if not waiting:
             return
+        started = time.monotonic()
         done, not_done = concurrent.futures.wait(waiting, timeout=self._flush_timeout)
+        waited_ms = (time.monotonic() - started) * 1000
+        if waited_ms >= SLOW_FLUSH_MS:  # intake is stopped meanwhile: a pause worth naming
+            log.info(
+                "checkpoint waited %.0f ms for %d messages in flight", waited_ms, len(waiting),
+                extra={"flush_ms": round(waited_ms, 1), "in_flight": len(waiting)},
+            )  # fmt: skip
         if not_done:
             raise TimeoutError(f"{len(not_done)} messages still in flight after flush timeout")
         failed = [f for f in done if f.exception() is not None]
