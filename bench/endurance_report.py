@@ -8,12 +8,10 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from bench.markdown import ms
+
 # Error counts under these names are answers (a 503 is a clean refusal), not client failures.
 _ANSWERS = ("http_", "warmup_http_")
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
 def _correct(r: dict[str, Any]) -> str:
@@ -30,7 +28,7 @@ def _pauses(slowest: list[float]) -> str:
     median = statistics.median(measured)
     spikes = [(i, v) for i, v in enumerate(slowest) if v > 3 * median]
     worst = max(range(len(slowest)), key=lambda i: slowest[i])
-    text = f"median {_ms(median)} ms; worst {_ms(slowest[worst])} ms at s{worst}"
+    text = f"median {ms(median)} ms; worst {ms(slowest[worst])} ms at s{worst}"
     return text + (f"; {len(spikes)} s over 3x the median" if spikes else "; no spike over 3x")
 
 
@@ -47,15 +45,15 @@ def _stability(results: dict[str, Any], runs: list[dict[str, Any]]) -> list[str]
     for r in runs:
         lat = r["latency_ms"]["all"]
         out.append(
-            f"| {r['label']} | {r['offered_rps']:,.0f} | {_ms(lat.get('p50'))} | "
-            f"{_ms(lat.get('p99'))} | {_ms(lat.get('max'))} | "
+            f"| {r['label']} | {r['offered_rps']:,.0f} | {ms(lat.get('p50'))} | "
+            f"{ms(lat.get('p99'))} | {ms(lat.get('max'))} | "
             f"{_pauses(r.get('slowest_per_second_ms', []))} | "
             f"{_correct(r)} |"
         )
     agree = "agree" if verdict.get("within_30pct") else "do **not** agree"
     out += [
         "",
-        f"The p99s {agree} within ±30 % of their mean {_ms(verdict.get('mean_ms'))} ms "
+        f"The p99s {agree} within ±30 % of their mean {ms(verdict.get('mean_ms'))} ms "
         f"(worst deviation {verdict.get('worst_deviation_pct', '-')} %).",
         "",
     ]
@@ -71,7 +69,7 @@ def _soak(results: dict[str, Any], runs: list[dict[str, Any]]) -> list[str]:
     out = [
         f"### 6: soak, {r['label']} (memory)",
         "",
-        f"p50 {_ms(lat.get('p50'))} ms, p99 {_ms(lat.get('p99'))} ms, max {_ms(lat.get('max'))}"
+        f"p50 {ms(lat.get('p50'))} ms, p99 {ms(lat.get('p99'))} ms, max {ms(lat.get('max'))}"
         f" ms; {r['requests']:,} requests; correct: {_correct(r)}. PSS of each process tree (MiB), "
         f"sampled every {verdict.get('interval_s', 10):g} s:",
         "",
@@ -100,7 +98,7 @@ def _overload(runs: list[dict[str, Any]]) -> list[str]:
         for status, lat in r.get("latency_by_status_ms", {}).items():
             out.append(
                 f"| {r['offered_rps']:,.0f} | {status} | {lat.get('count', 0):,} | "
-                f"{_ms(lat.get('p50'))} | {_ms(lat.get('p99'))} | {_ms(lat.get('max'))} |"
+                f"{ms(lat.get('p50'))} | {ms(lat.get('p99'))} | {ms(lat.get('max'))} |"
             )
         client = {k: v for k, v in (r.get("error_kinds") or {}).items()
                   if not k.startswith(_ANSWERS)}  # fmt: skip

@@ -7,6 +7,7 @@ from typing import Any
 
 from bench import endurance_report, pauses, pgstats
 from bench.cpu import COMPONENTS
+from bench.markdown import ms
 
 TARGETS = {
     "1-fast-bank": "highest rate with p99 < 100 ms, no errors (target >= 1,000/s)",
@@ -14,12 +15,6 @@ TARGETS = {
     "3-mixed-refunds": "10 % of requests are partial refunds of captured payments",
     "4-scale-out": "scenario 1 with 2 APIs (one port) and 3 processors: scaling with cores",
 }
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
 def _verdict(r: dict[str, Any]) -> str:
@@ -87,8 +82,8 @@ def table(results: dict[str, Any]) -> str:
         lines.append(
             f"| {r['scenario']} | {_bank(r)} "
             f"| {r['offered_rps']:,.0f} | {r.get('processed_rps', r['achieved_rps']):,.0f} "
-            f"| {_ms(lat.get('p50'))} | {_ms(lat.get('p90'))} | {_ms(lat.get('p99'))} "
-            f"| {_ms(lat.get('p99.9'))} | {r['errors']} | {r['accepted_202']} "
+            f"| {ms(lat.get('p50'))} | {ms(lat.get('p90'))} | {ms(lat.get('p99'))} "
+            f"| {ms(lat.get('p99.9'))} | {r['errors']} | {r['accepted_202']} "
             f"| {r['cpu_ms_per_request']['stack']:.2f} "
             f"| {'yes' if r['correctness']['ok'] else '**no**'} | {ops_verdict(r)} | {_flags(r)} |"
         )
@@ -167,17 +162,17 @@ def report(results: dict[str, Any]) -> str:
     ]
     for r in results["runs"]:
         lat = r["latency_ms"]
-        parts = [f"all p99 {_ms(lat['all'].get('p99'))} ms"]
+        parts = [f"all p99 {ms(lat['all'].get('p99'))} ms"]
         for kind in ("payment", "refund"):
             if kind in lat and "refund" in lat:
                 parts.append(
-                    f"{kind}s p50 {_ms(lat[kind].get('p50'))} / p99 "
-                    f"{_ms(lat[kind].get('p99'))} ms ({lat[kind]['count']:,})"
+                    f"{kind}s p50 {ms(lat[kind].get('p50'))} / p99 "
+                    f"{ms(lat[kind].get('p99'))} ms ({lat[kind]['count']:,})"
                 )
         out.append(
             f"- **{r['scenario']} {r['label']}** (bank {_bank(r)}"
             f"): {r['requests']:,} requests; {', '.join(parts)}; max "
-            f"{_ms(lat['all'].get('max'))} ms; status {r['status']}; client errors "
+            f"{ms(lat['all'].get('max'))} ms; status {r['status']}; client errors "
             f"{r['error_kinds'] or 'none'}; generator dispatch lag p99 "
             f"{r['lag_ms'].get('p99', 0):.1f} ms; correctness: {_verdict(r)}, drained in "
             f"{r['correctness']['drained_in_s']:.1f} s. {_flags(r)}"

@@ -135,7 +135,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CHECK_TIMEOUT_SECONDS))
     metrics = app[METRICS] = Metrics(settings.datadog, "api")
     replies = ReplyRouter(settings.kafka, settings.api.instance, result_key, metrics)
-    gc_watch = GcWatch().__enter__()
+    gc_watch = GcWatch().install()
     sampling = asyncio.create_task(
         gauges.report_forever(
             metrics,
@@ -229,7 +229,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await session.close()
         await redis.aclose()
         await pool.close()
-        gc_watch.__exit__()
+        gc_watch.remove()
         app[METRICS].close()
 
 

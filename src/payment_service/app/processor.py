@@ -192,6 +192,9 @@ def run_processor(settings: Settings) -> None:
     """`payment-service processor`: run until SIGTERM/SIGINT (logging, tracing: the CLI's)."""
     side = SideLoop()
     processor: Processor = side.run(build_processor(settings), timeout=BUILD_TIMEOUT_SECONDS)
+    # Once, before the first consumer: a consumer rebuilt after a failure leaves garbage that a
+    # second freeze would keep for ever, and what it allocates is not startup state.
+    freeze_startup()
     try:
         consume(settings, side, processor)
     finally:
@@ -224,7 +227,6 @@ def consume(settings: Settings, side: SideLoop, processor: Processor) -> None:
                 processor.heartbeat,
             )
             log.info("processor consuming %s", settings.kafka.topic_requests)
-            freeze_startup()  # what is alive now lives as long as the process
             processor.heartbeat.consuming = True
             app.run()
             return  # stopped by SIGTERM/SIGINT

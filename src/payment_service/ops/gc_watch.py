@@ -43,12 +43,18 @@ class GcWatch:
         self._longest = 0.0
         self._total = 0.0
 
-    def __enter__(self) -> GcWatch:
+    def install(self) -> GcWatch:
         gc.callbacks.append(self._on_collection)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def remove(self) -> None:
         gc.callbacks.remove(self._on_collection)
+
+    def __enter__(self) -> GcWatch:
+        return self.install()
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
     def _on_collection(self, phase: str, info: dict[str, Any]) -> None:
         # Collections never overlap (the GIL and the collector's own flag), so one clock will do.
