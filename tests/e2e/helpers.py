@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import time
+import uuid
 from typing import Any
 
 import aiohttp
@@ -13,6 +14,7 @@ import asyncpg
 from confluent_kafka import Consumer, TopicPartition
 
 from payment_service.kafka.acls import OPS_GROUP_PREFIX
+from payment_service.streams.dlq import redacted_text
 from tests.fixtures.service import Service
 
 
@@ -103,6 +105,18 @@ def read_topic(
 
 async def topic_messages(service: Service, topic: str) -> list[Any]:
     return await asyncio.to_thread(read_topic, service, topic)
+
+
+def dlq_findable_id(prefix: str) -> str:
+    """A random id that the dead letter keeps as it is, for a test to find its letter by.
+
+    About one random hex id in 120 holds a Luhn-valid run of 13 or more digits; the DLQ masks such
+    a run as a card number (streams/dlq.py), and a test looking for the id would never find it.
+    """
+    while True:
+        candidate = f"{prefix}{uuid.uuid4().hex}"
+        if redacted_text(candidate) == candidate:
+            return candidate
 
 
 def decoded(messages: list[Any]) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from confluent_kafka import Producer
 
-from tests.e2e.helpers import topic_messages
+from tests.e2e.helpers import dlq_findable_id, topic_messages
 from tests.fixtures.service import Merchant, Service, eventually, payment_body
 
 pytestmark = pytest.mark.e2e
@@ -223,7 +223,7 @@ async def test_a_command_the_database_could_not_store_gets_a_final_error_result(
     service: Service, merchant: Merchant
 ) -> None:
     """A NUL used to park the command on the DLQ with no answer: 'processing' for 24 h."""
-    transaction_id = f"txn_{uuid.uuid4().hex}"
+    transaction_id = dlq_findable_id("txn_")
     reply_id = str(uuid.uuid4())
     command = {
         "type": "payment.process/v1",

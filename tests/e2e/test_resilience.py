@@ -19,7 +19,14 @@ import pytest
 from confluent_kafka import Producer
 
 from payment_service.core.states import PAYMENT_TRANSITIONS
-from tests.e2e.helpers import db_audit, db_payment, executed, ledger, topic_messages
+from tests.e2e.helpers import (
+    db_audit,
+    db_payment,
+    dlq_findable_id,
+    executed,
+    ledger,
+    topic_messages,
+)
 from tests.fixtures.service import Merchant, Service, eventually, payment_body
 
 pytestmark = pytest.mark.e2e
@@ -103,7 +110,7 @@ def _produce_raw(service: Service, value: bytes, key: str) -> None:
 async def test_malformed_message_goes_to_dlq_and_next_is_processed(
     service: Service, merchant: Merchant, http: aiohttp.ClientSession
 ) -> None:
-    marker = uuid.uuid4().hex
+    marker = dlq_findable_id("")
     await asyncio.to_thread(
         _produce_raw,
         service,
