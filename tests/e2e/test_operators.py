@@ -285,8 +285,14 @@ async def test_inspect_dlq_and_offsets(
         extra_env=service.stack.kafka_env("ops"),
     )  # fmt: skip
     assert json.loads(shown.stdout)["headers"]["dlq-reason"] == "invalid_command"
+    # The letter names where its original sits, and a redrive evaluates that original (the
+    # letter's redacted bytes would not verify), not the letter.
+    requests = service.topic("requests")
+    assert line["origin"].startswith(f"{requests}:"), line
     code, redrive = ops(service, "dlq", "redrive", "--merchant", merchant.merchant_id)
     assert (code, redrive["executed"], redrive["counts"]["noop"]) == (0, False, 1)
+    assert [c["source"] for c in redrive["commands"]] == [line["origin"]]
+    assert redrive["left_out"] == []
 
     code, group = ops(service, "offsets", "show")
     assert group["members"], group  # the session's processor is running

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from payment_service.config.settings import KafkaSettings
 from payment_service.core.decisions import (
     CaptureStep,
     PaymentStep,
@@ -25,6 +26,8 @@ from payment_service.core.records import RecordedRefusal, RefundRecord
 from payment_service.core.states import PAYMENT_TRANSITIONS, PaymentStatus, RefundStatus
 from payment_service.operators.chain import check_chain, row_hash
 from payment_service.operators.checks import BankTotals, audit_paths, money_checks, unsettled
+from payment_service.operators.dlq import originals
+from payment_service.operators.messages import Message
 from tests.unit.fakes import record_of
 from tests.unit.test_payment_flow_decisions import _new
 
@@ -263,3 +266,25 @@ def test_the_chain_covers_the_actor() -> None:
     rows = _chained("a", 2)
     rows[0]["actor"] = "someone-else"
     assert [x.audit_id for x in check_chain(rows)] == [1]
+
+
+def _letter(offset: int, origin: str | None) -> Message:
+    headers: tuple[tuple[str, bytes], ...] = (("dlq-reason", b"invalid_command"),)
+    if origin is not None:
+        headers += (("dlq-origin", origin.encode()),)
+    return Message("t.dlq", 0, offset, None, "k", b"{}", headers)
+
+
+def test_a_letter_without_a_readable_origin_is_left_out_of_a_redrive() -> None:
+    """No Kafka read happens for these: no origin, an origin on another topic, or a malformed
+    one; each letter is named so the operator sees what the redrive could not re-produce."""
+    kafka = KafkaSettings(topic_requests="t.requests")
+    letters = [
+        _letter(1, None),
+        _letter(2, "t.results:0:5"),
+        _letter(3, "t.requests:zero:5"),
+        _letter(4, "t.requests:0:"),
+    ]
+    found = originals(kafka, letters)
+    assert found.found == []
+    assert found.left_out == ["t.dlq:0:1", "t.dlq:0:2", "t.dlq:0:3", "t.dlq:0:4"]

@@ -30,7 +30,9 @@ class Gate:
         self._lock = threading.Lock()
         self.release = threading.Event()
 
-    async def handle(self, raw: bytes | None, key: str | None, headers: dict[str, str]) -> None:
+    async def handle(
+        self, raw: bytes | None, key: str | None, headers: dict[str, str], origin: str
+    ) -> None:
         message = json.loads(raw or b"{}")
         with self._lock:
             self.started.append(message["id"])

@@ -116,6 +116,14 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     scanning = Progress(f"reading {topic}", None)
     messages = replay.select(settings.kafka, topic, _selector(args), scanning.advance)
     scanning.close()
+    left_out: list[str] = []
+    if args.topic == "dlq":
+        from payment_service.operators.dlq import originals
+
+        finding = Progress("reading the letters' originals", len(messages))
+        behind = originals(settings.kafka, messages, finding.advance)
+        finding.close()
+        messages, left_out = behind.found, behind.left_out
 
     async def evaluate() -> Any:
         pool = await create_pool(settings.database, application_name="payment-service-ops")
@@ -136,16 +144,20 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     if args.execute:
         progress = Progress("results", len(evaluations))
         report = replay.execute(
-            settings.kafka, evaluations, wait_seconds=args.wait, on_result=progress.advance
+            settings.kafka,
+            evaluations,
+            wait_seconds=args.wait,
+            on_result=progress.advance,
+            left_out=left_out,
         )
         progress.close()
     else:
-        report = replay.ReplayReport(evaluations)
+        report = replay.ReplayReport(evaluations, left_out=left_out)
     if args.json:
         dump_json(report.to_json())
     else:
         print_replay(report)
-    return 1 if report.unanswered else 0
+    return 1 if report.unanswered or report.left_out else 0
 
 
 def _dlq_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -159,7 +171,7 @@ def _dlq_list(settings: Settings, args: argparse.Namespace) -> int:
     for reason, count in found["by_reason"].items():
         print(f"  {reason:<24} {count}")
     if found["messages"]:
-        columns = ("partition", "offset", "time", "key", "type", "reason", "error")
+        columns = ("partition", "offset", "time", "key", "type", "reason", "error", "origin")
         print(table(found["messages"], columns, limit=args.limit))
     return 0
 

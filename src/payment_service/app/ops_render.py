@@ -102,6 +102,13 @@ def print_replay(report: Any) -> None:
         )
         if report.unanswered:
             print(f"{report.unanswered} command(s) got no result within the wait")
+    if report.left_out:
+        print(
+            f"\n{len(report.left_out)} letter(s) left out: their original is past the requests"
+            " topic's retention, or they predate `dlq-origin`:"
+        )
+        for letter in report.left_out[:200]:
+            print(f"  {letter}")
 
 
 def print_group(data: dict[str, Any], as_json: bool) -> None:

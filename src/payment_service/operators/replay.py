@@ -6,8 +6,9 @@
    money (the simulator's ledger, or a status inquiry), no write (a read-only repository read).
 3. `--execute`: re-produce each selected command with its original bytes, key and headers
    (signature included, so it still verifies) plus `replay-of: <topic>:<partition>:<offset>`;
-   DLQ headers (`dlq-*`) are dropped. Then read the results topic for the results that carry
-   those `replay-of` headers, until each has its result or the wait is over.
+   DLQ headers (`dlq-*`) are dropped. A redrive re-produces the letters' originals
+   (operators/dlq.originals), never the redacted letters. Then read the results topic for the
+   results that carry those `replay-of` headers, until each has its result or the wait is over.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from payment_service.operators.bank import BankRecord
 from payment_service.operators.messages import Bound, Message, partitions_of, scan
 from payment_service.schemas.messages import (
     HEADER_DLQ_ERROR,
+    HEADER_DLQ_ORIGIN,
     HEADER_DLQ_REASON,
     HEADER_DLQ_SOURCE,
     HEADER_REPLAY_OF,
@@ -49,7 +51,9 @@ from payment_service.schemas.messages import (
 )
 
 PRODUCE_TIMEOUT_SECONDS: Final = 30.0
-_DLQ_HEADERS: Final = frozenset({HEADER_DLQ_REASON, HEADER_DLQ_ERROR, HEADER_DLQ_SOURCE})
+_DLQ_HEADERS: Final = frozenset(
+    {HEADER_DLQ_REASON, HEADER_DLQ_ERROR, HEADER_DLQ_SOURCE, HEADER_DLQ_ORIGIN}
+)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class ReplayReport:
     evaluations: list[Evaluation] = field(default_factory=list)
     executed: bool = False
     unanswered: int = 0  # --execute: results not seen within the wait
+    left_out: list[str] = field(default_factory=list)  # redrive: letters whose original is gone
 
     def counts(self) -> dict[str, int]:
         counted = Counter(e.prediction.verdict for e in self.evaluations)
@@ -116,6 +121,7 @@ class ReplayReport:
             "selected": len(self.evaluations),
             "counts": self.counts(),
             "unanswered": self.unanswered,
+            "left_out": self.left_out,
             "commands": [e.to_json() for e in self.evaluations],
         }
 
@@ -206,6 +212,7 @@ def execute(
     *,
     wait_seconds: float,
     on_result: Callable[[], None] | None = None,
+    left_out: Sequence[str] = (),
 ) -> ReplayReport:
     """Re-produce the evaluated commands unchanged (step 3) and collect their results."""
     marks = _ends(kafka, kafka.topic_results)
@@ -230,7 +237,8 @@ def execute(
     # Invalid commands get a result only when they name their payment: not counted as missing.
     expected = sum(1 for e in evaluations if e.kind != "invalid")
     answered = sum(1 for e in done if e.kind != "invalid" and e.result is not None)
-    return ReplayReport(done, executed=True, unanswered=expected - answered)
+    unanswered = expected - answered
+    return ReplayReport(done, executed=True, unanswered=unanswered, left_out=list(left_out))
 
 
 def _with_result(evaluation: Evaluation, result: str | None) -> Evaluation:

@@ -31,6 +31,9 @@ HEADER_MERCHANT_ID = "merchant-id"  # for the processor's per-merchant share; th
 HEADER_DLQ_REASON = "dlq-reason"
 HEADER_DLQ_ERROR = "dlq-error"
 HEADER_DLQ_SOURCE = "dlq-source"
+# Where the dead-lettered message sits in its topic (`<topic>:<partition>:<offset>`, the format of
+# `replay-of`): the letter's own key and ids may be masked, this finds the original exactly.
+HEADER_DLQ_ORIGIN = "dlq-origin"
 # Set by `ops replay --execute` / `ops dlq redrive` on a re-produced command (`<topic>:<partition>:
 # <offset>` of the original); copied onto its result, so the operator's tool can match them.
 HEADER_REPLAY_OF = "replay-of"

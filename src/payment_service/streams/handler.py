@@ -96,8 +96,17 @@ class CommandHandler:
         self._tracing = tracing
         self._transient_retry_seconds = transient_retry_seconds
 
-    async def handle(self, raw: bytes | None, key: str | None, headers: Mapping[str, str]) -> None:
-        """Process one message to completion: its effects are durable when this returns."""
+    async def handle(
+        self,
+        raw: bytes | None,
+        key: str | None,
+        headers: Mapping[str, str],
+        origin: str | None = None,
+    ) -> None:
+        """Process one message to completion: its effects are durable when this returns.
+
+        `origin` (`<topic>:<partition>:<offset>`) goes onto a dead letter, to find the original by.
+        """
         correlation_id = headers.get(HEADER_CORRELATION_ID)
         # The key is unverified bytes yet (a producer may key junk by a card number, any layout).
         bind(correlation_id=redacted_key(correlation_id), transaction_id=redacted_key(key))
@@ -106,14 +115,14 @@ class CommandHandler:
             lambda: self._gate.check((key or "").encode(), raw or b"", headers)
         )
         if isinstance(checked, Refusal):
-            await self._refuse(raw, key, headers, checked)
+            await self._refuse(raw, key, headers, checked, origin)
             return
         producer = checked.producer.name
         try:
             command = parse_command(raw or b"")
         except ValidationError as exc:
             what = summary(exc)
-            await self._publisher.dead_letter(raw, key, headers, INVALID_COMMAND, what)
+            await self._publisher.dead_letter(raw, key, headers, INVALID_COMMAND, what, origin)
             refusal = refused(raw, INVALID_COMMAND, f"the command was refused: {what}")
             if refusal is not None:
                 await self._notes.note(refusal, raw)
@@ -122,7 +131,7 @@ class CommandHandler:
         # Step 2: may this producer send this command for this merchant?
         not_allowed = self._not_allowed(checked, command)
         if not_allowed is not None:
-            await self._refuse(raw, key, headers, not_allowed)
+            await self._refuse(raw, key, headers, not_allowed, origin)
             return
         actor = actor_of(producer, command.data.requested_by)
         bind(
@@ -151,7 +160,7 @@ class CommandHandler:
                 # A payment it left unsettled is settled by the reconciler from the bank's record.
                 log.exception("processing failed; message parked on the DLQ")
                 await self._publisher.dead_letter(
-                    raw, key, headers, "processing_failed", type(exc).__name__
+                    raw, key, headers, "processing_failed", type(exc).__name__, origin
                 )
                 unstored = await self._notes.not_stored(command)
                 if unstored is not None:
@@ -184,6 +193,7 @@ class CommandHandler:
         key: str | None,
         headers: Mapping[str, str],
         refusal: Refusal,
+        origin: str | None,
     ) -> None:
         """A refused command: DLQ, metric, log line, and a final error result to the registered
         producer it names, if any (unsigned, or from an unknown producer: no one to tell)."""
@@ -198,7 +208,7 @@ class CommandHandler:
         self._metrics.increment(
             catalog.COMMANDS_REFUSED, {"code": refusal.code, "producer": producer_tag}
         )
-        await self._publisher.dead_letter(raw, key, headers, refusal.code, refusal.message)
+        await self._publisher.dead_letter(raw, key, headers, refusal.code, refusal.message, origin)
         answer = refused(raw, refusal.code, f"the command was refused: {refusal.message}")
         if answer is not None and name:
             await self._notes.note(answer, raw)

@@ -85,7 +85,12 @@ def build_application(
         key = message.key().decode("utf-8", "replace") if message.key() else None
         side.run(
             publisher.dead_letter(
-                message.value(), key, headers, "unreadable_message", type(exc).__name__
+                message.value(),
+                key,
+                headers,
+                "unreadable_message",
+                type(exc).__name__,
+                f"{message.topic()}:{message.partition()}:{message.offset()}",
             ),
             timeout=kafka.produce_timeout_seconds * 2,
         )

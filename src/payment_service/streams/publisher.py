@@ -24,6 +24,7 @@ from payment_service.ops.telemetry import Metrics
 from payment_service.schemas.messages import (
     HEADER_CORRELATION_ID,
     HEADER_DLQ_ERROR,
+    HEADER_DLQ_ORIGIN,
     HEADER_DLQ_REASON,
     HEADER_DLQ_SOURCE,
     HEADER_REPLAY_OF,
@@ -101,9 +102,10 @@ class ResultPublisher:
         headers: Mapping[str, str],
         reason: str,
         error: str,
+        origin: str | None = None,
     ) -> None:
         """Park a message on the DLQ, its bytes and headers without card data, with the reason
-        in headers."""
+        and, when known, the original's `<topic>:<partition>:<offset>` in headers."""
         log.warning("message sent to DLQ: %s (%s)", reason, error)
         self._metrics.increment(catalog.DLQ, {"reason": reason})
         value, kept = redacted(raw, headers)
@@ -112,6 +114,7 @@ class ResultPublisher:
             HEADER_DLQ_REASON: reason,
             HEADER_DLQ_ERROR: error[:1000],
             HEADER_DLQ_SOURCE: self._kafka.topic_requests,
+            **({HEADER_DLQ_ORIGIN: origin} if origin else {}),
         }
         await self._producer.produce(
             self._kafka.topic_dlq, value, key=redacted_key(key), headers=dlq_headers

@@ -34,7 +34,8 @@ from payment_service.schemas.messages import HEADER_MERCHANT_ID
 log = logging.getLogger(__name__)
 SLOW_FLUSH_MS = 50.0
 
-Handle = Callable[[bytes | None, str | None, dict[str, str]], Awaitable[None]]
+# value, key, headers, and where the message sits: `<topic>:<partition>:<offset>`.
+Handle = Callable[[bytes | None, str | None, dict[str, str], str], Awaitable[None]]
 
 
 class SideLoop:
@@ -98,7 +99,8 @@ class CommandSink(BaseSink):
     ) -> None:
         self._queued.acquire()
         key_text = key.decode() if isinstance(key, bytes) else key
-        future = self._side.submit(self._run_in_order(value, key_text, _headers(headers)))
+        origin = f"{topic}:{partition}:{offset}"
+        future = self._side.submit(self._run_in_order(value, key_text, _headers(headers), origin))
         with self._pending_lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
@@ -110,7 +112,9 @@ class CommandSink(BaseSink):
                 self._pending.discard(future)
         # A failed future stays pending so that flush() sees it and the checkpoint aborts.
 
-    async def _run_in_order(self, value: Any, key: str | None, headers: dict[str, str]) -> None:
+    async def _run_in_order(
+        self, value: Any, key: str | None, headers: dict[str, str], origin: str
+    ) -> None:
         previous = self._tails.get(key)
         mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._tails[key] = mine
@@ -122,7 +126,7 @@ class CommandSink(BaseSink):
             slots = self._merchants.setdefault(merchant, asyncio.Semaphore(self._per_merchant))
             try:
                 async with slots, self._running:
-                    await self._handle(value, key, headers)
+                    await self._handle(value, key, headers, origin)
             finally:
                 self._merchant_users[merchant] -= 1
                 if not self._merchant_users[merchant]:
