@@ -1,10 +1,11 @@
-"""What the apps' logs say about a run's pauses: garbage collections, and the processor's stalls.
+"""What the apps' logs say about a run's pauses: collections, held loops, the processor's stalls.
 
-The apps log every garbage collection longer than 10 ms (`ops/gc_watch.py`) and the processor
-logs each command's `duration_ms`. Within a run's window (ISO times, as the logs write them):
-the collections per process, and the processor's stalls, i.e. the moments many commands finished
-together after one long wait (their common end is where the process, or what it waited on,
-resumed).
+The apps log every garbage collection longer than 10 ms (`ops/gc_watch.py`), every hold of
+their event loop of 100 ms or more with the code that held it (`ops/loop_watch.py`), and the
+processor logs each command's `duration_ms`. Within a run's window (ISO times, as the logs
+write them): the collections and the held loops per process, and the processor's stalls, i.e.
+the moments many commands finished together after one long wait (their common end is where the
+process, or what it waited on, resumed).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 GC_LOGGER = "payment_service.ops.gc_watch"
+LOOP_LOGGER = "payment_service.ops.loop_watch"
 HANDLER_LOGGER = "payment_service.streams.handler"
 PROCESSES = ("api", "processor", "dispatcher")
 STALL_MS = 150.0
@@ -37,7 +39,7 @@ def _lines(path: Path, start: str, end: str) -> list[dict[str, Any]]:
 
 def scan(logs: Path, start: str, end: str) -> dict[str, Any]:
     """Collections per process and the processor's stalls between `start` and `end`."""
-    out: dict[str, Any] = {"gc": {}, "processor_stalls": []}
+    out: dict[str, Any] = {"gc": {}, "loops": {}, "processor_stalls": []}
     for name in PROCESSES:
         lines = _lines(logs / f"{name}.log", start, end)
         pauses = [d for d in lines if d.get("logger") == GC_LOGGER]
@@ -48,6 +50,17 @@ def scan(logs: Path, start: str, end: str) -> dict[str, Any]:
                 "total_ms": round(sum(d["pause_ms"] for d in pauses), 1),
                 "generations": sorted({d["gc_generation"] for d in pauses}),
                 "at": [d["time"][11:23] for d in pauses if d["pause_ms"] >= 50][:20],
+            }
+        holds = [d for d in lines if d.get("logger") == LOOP_LOGGER]
+        if holds:
+            worst = sorted(holds, key=lambda d: -d["held_ms"])[:5]
+            out["loops"][name] = {
+                "holds": len(holds),
+                "max_ms": worst[0]["held_ms"],
+                "worst": [
+                    {"at": d["time"][11:23], "held_ms": d["held_ms"], "stacks": d["stacks"]}
+                    for d in worst
+                ],
             }
         if name == "processor":
             slow = [
@@ -85,6 +98,10 @@ def describe(r: dict[str, Any]) -> str:
         f"{name} {g['over_10ms']} over 10 ms (longest {g['max_ms']:.0f} ms)"
         for name, g in found["gc"].items()
     )
+    loops = "; ".join(
+        f"{name} {h['holds']} (longest {h['max_ms']:.0f} ms)"
+        for name, h in found.get("loops", {}).items()
+    )
     stalls = found["processor_stalls"]
     worst = max(stalls, key=lambda s: s["longest_ms"]) if stalls else None
     stall = (
@@ -93,4 +110,5 @@ def describe(r: dict[str, Any]) -> str:
         if worst
         else "no processor stall of 150 ms or more"
     )
-    return f" Garbage collections: {gc or 'none over 10 ms'}; {stall}."
+    held = f"event loops held 100 ms or more: {loops or 'none'}"
+    return f" Garbage collections: {gc or 'none over 10 ms'}; {held}; {stall}."

@@ -74,6 +74,7 @@ from payment_service.http.webhooks import WEBHOOKS, WebhookEndpoints
 from payment_service.kafka.producer import AsyncProducer
 from payment_service.ops import gauges
 from payment_service.ops.gc_watch import GcWatch, freeze_startup
+from payment_service.ops.loop_watch import LoopWatch
 from payment_service.ops.redis_client import redis_client
 from payment_service.ops.telemetry import Metrics
 from payment_service.storage.api_keys import PgMerchantKeys
@@ -136,6 +137,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     metrics = app[METRICS] = Metrics(settings.datadog, "api")
     replies = ReplyRouter(settings.kafka, settings.api.instance, result_key, metrics)
     gc_watch = GcWatch().install()
+    loop_watch: LoopWatch | None = None
     sampling = asyncio.create_task(
         gauges.report_forever(
             metrics,
@@ -219,6 +221,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             degrading=frozenset({"processor"}),
         )
         freeze_startup()  # what is alive now lives as long as the process
+        loop_watch = LoopWatch(asyncio.get_running_loop(), "api").install()
         yield
     finally:
         sampling.cancel()
@@ -230,6 +233,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await redis.aclose()
         await pool.close()
         gc_watch.remove()
+        if loop_watch is not None:
+            loop_watch.remove()
         app[METRICS].close()
 
 

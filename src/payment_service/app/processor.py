@@ -32,6 +32,7 @@ from payment_service.ops import gauges
 from payment_service.ops import metric_catalog as catalog
 from payment_service.ops.gc_watch import GcWatch, freeze_startup
 from payment_service.ops.heartbeat import Heartbeat, instance_name
+from payment_service.ops.loop_watch import LoopWatch
 from payment_service.ops.redis_client import redis_client
 from payment_service.ops.telemetry import Metrics
 from payment_service.storage.audit_feed import PgAuditFeed
@@ -195,9 +196,11 @@ def run_processor(settings: Settings) -> None:
     # Once, before the first consumer: a consumer rebuilt after a failure leaves garbage that a
     # second freeze would keep for ever, and what it allocates is not startup state.
     freeze_startup()
+    watch = LoopWatch(side.loop, "processor-io").install()
     try:
         consume(settings, side, processor)
     finally:
+        watch.remove()
         side.run(processor.close(), timeout=30.0)
         side.stop()
 
