@@ -34,6 +34,7 @@ from payment_service.ops.gc_watch import GcWatch, freeze_startup
 from payment_service.ops.heartbeat import Heartbeat, instance_name
 from payment_service.ops.loop_watch import LoopWatch
 from payment_service.ops.redis_client import redis_client
+from payment_service.ops.step_timing import timed
 from payment_service.ops.telemetry import Metrics
 from payment_service.storage.audit_feed import PgAuditFeed
 from payment_service.storage.captures import PgCaptureRepository
@@ -96,17 +97,21 @@ async def build_processor(settings: Settings) -> Processor:
         metrics.gauge(catalog.BANK_CONCURRENCY_LIMIT, float(limit))
 
     breaker = BankCircuitBreaker.from_settings(settings.bank, on_state_change=breaker_changed)
-    bank = HttpBankClient(
-        settings.bank, breaker=breaker, on_limit_change=limit_changed, metrics=metrics
+    # Each command's log line sums the time of these adapters' calls per step (step_timing).
+    bank = timed(
+        HttpBankClient(
+            settings.bank, breaker=breaker, on_limit_change=limit_changed, metrics=metrics
+        ),
+        "bank",
     )
     stack.push_async_callback(bank.close)
     producer = AsyncProducer(settings.kafka, client_id="payment-processor")
     stack.callback(producer.close)
-    payments = PgPaymentRepository(pool)
-    vault = SecurityCodeVault.from_settings(redis, settings.redis, opener=opener)
-    cards = CardSources(opener, PgPaymentMethods(pool), fingerprints)
+    payments = timed(PgPaymentRepository(pool), "db")
+    vault = timed(SecurityCodeVault.from_settings(redis, settings.redis, opener=opener), "vault")
+    cards = timed(CardSources(opener, PgPaymentMethods(pool), fingerprints), "cards")
     processing = settings.processor
-    publisher = ResultPublisher(settings.kafka, producer, metrics, signer)
+    publisher = ResultPublisher(settings.kafka, timed(producer, "kafka"), metrics, signer)
     give_up_after = dt.timedelta(seconds=processing.reconcile_give_up_after_seconds)
     lane = FastLane(
         payments,
@@ -121,14 +126,15 @@ async def build_processor(settings: Settings) -> Processor:
     flow = PaymentFlow(
         payments, bank, vault, cards, metrics=metrics, on_unknown=lane.offer, resends=resends
     )
-    refunds_repo = PgRefundRepository(pool)
+    refunds_repo = timed(PgRefundRepository(pool), "db")
     refunds = RefundFlow(refunds_repo, bank, metrics=metrics)
-    captures_repo = PgCaptureRepository(pool)
+    captures_repo = timed(PgCaptureRepository(pool), "db")
     captures = CaptureFlow(
         captures_repo, payments, bank, PaymentRecorder(payments, metrics, lane.offer)
     )
     lane.start(flow, captures)
-    gate = CommandGate(PgProducers(pool), api_key, ttl_seconds=processing.producer_cache_seconds)
+    producers = timed(PgProducers(pool), "db")
+    gate = CommandGate(producers, api_key, ttl_seconds=processing.producer_cache_seconds)
     handler = CommandHandler(
         publisher,
         flow,
@@ -137,7 +143,7 @@ async def build_processor(settings: Settings) -> Processor:
         metrics,
         gate,
         captures=captures,
-        refusals=AcceptedMarkers(redis),
+        refusals=timed(AcceptedMarkers(redis), "redis"),
         tracing=settings.datadog.trace_enabled,
         transient_retry_seconds=processing.transient_retry_seconds,
     )

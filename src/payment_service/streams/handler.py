@@ -40,6 +40,7 @@ from payment_service.core.producers import (
 from payment_service.core.refusal_ports import PaymentRefusals
 from payment_service.kafka.producer import ProduceFailed
 from payment_service.ops import metric_catalog as catalog
+from payment_service.ops import step_timing
 from payment_service.ops.logcontext import bind
 from payment_service.ops.telemetry import Metrics, span
 from payment_service.schemas.messages import (
@@ -174,7 +175,11 @@ class CommandHandler:
                 "%s processed: %s",
                 command.type,
                 outcome,
-                extra={"final": result.final, "duration_ms": round(elapsed, 1)},
+                extra={
+                    "final": result.final,
+                    "duration_ms": round(elapsed, 1),
+                    "steps_ms": step_timing.current(),
+                },
             )
         tags = {"kind": result.kind, "outcome": outcome, "final": str(result.final).lower()}
         self._metrics.increment(catalog.PROCESSED, tags)
