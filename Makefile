@@ -152,7 +152,7 @@ format: install ## Format the code and apply ruff's safe fixes
 	$(PY) -m ruff format $(LINT_PATHS)
 	$(PY) -m ruff check --fix $(LINT_PATHS)
 
-bench: up ## Benchmark: start the stack if needed, run the 3 scenarios (~10-15 min), write bench/results/ (BENCH_ARGS='profile' or '--scenarios 2', docs/benchmark.md)
+bench: up ## Benchmark: start the stack if needed, run the 3 scenarios (~10-15 min), write bench/results/ (BENCH_ARGS='profile', 'holdout' or '--scenarios 2', docs/benchmark.md)
 	@$(STACK) exec $(STACK_ARGS) -- $(PY) -m bench $(BENCH_ARGS)
 
 # ---- production checks, coverage, debugging, deployment (seed target names) ------------------

@@ -7,6 +7,7 @@
     python -m bench --env PROCESSOR_MAX_IN_FLIGHT=512   # a setting for the apps (restarted)
     python -m bench profile --rate 400    # py-spy on the API and the processor under load
     python -m bench report                # re-write report.md and the plot from results.json
+    python -m bench holdout --rate 80     # our generator against vegeta, 3 pairs of runs
 
 Run it with the stack's variables (`make bench` does: scripts/stack.py exec).
 """
@@ -46,7 +47,9 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("command", nargs="?", default="run", choices=["run", "profile", "report"])
+    p.add_argument(
+        "command", nargs="?", default="run", choices=["run", "profile", "report", "holdout"]
+    )
     p.add_argument(
         "--scenarios", default="1,2,3", help="which scenarios (default 1,2,3; 4: scale-out)"
     )
@@ -107,10 +110,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=RESULTS)
     endurance.add_arguments(p)
     # profile
-    p.add_argument("--rate", type=float, default=400.0, help="profile: the load (requests/s)")
+    p.add_argument("--rate", type=float, help="profile, holdout: the load (requests/s; 400 and 80)")
     p.add_argument("--bank-ms", type=float, default=1.0, help="profile: bank latency (ms)")
-    p.add_argument("--seconds", type=float, default=20.0, help="profile: recording seconds")
+    p.add_argument(
+        "--seconds", type=float, help="profile: recording seconds (20); holdout: per run (60)"
+    )
     p.add_argument("--native", action="store_true", help="profile: py-spy --native")
+    # holdout (--rate and --bank-ms above)
+    p.add_argument("--pairs", type=int, default=3, help="holdout: pairs of runs (ours, vegeta)")
     return p
 
 
@@ -278,6 +285,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_profile(args: argparse.Namespace) -> int:
     from bench.profile import profile
 
+    args.rate, args.seconds = args.rate or 400.0, args.seconds or 20.0
     stack = Stack.locate()
     _, restarted = prepare(stack, args.env)
     try:
@@ -289,8 +297,33 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_holdout(args: argparse.Namespace) -> int:
+    from bench.holdout import run_pairs
+    from bench.holdout_report import render
+
+    args.rate, args.seconds = args.rate or 80.0, args.seconds or 60.0
+    stack = Stack.locate()
+    _, restarted = prepare(stack, args.env)
+    out = args.out / "holdout"
+    out.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        api_key = stack.create_api_key(MERCHANT)
+        pairs = run_pairs(stack, api_key, MERCHANT, args)
+        result = {"started_at": started, "machine": machine(), **pairs}
+    finally:
+        if not args.keep_settings:
+            restore(stack, restarted)
+    (out / "holdout.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / "holdout.md").write_text(render(result))
+    say(f"report: {out / 'holdout.md'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "holdout":
+        return cmd_holdout(args)
     if args.command == "report":
         return cmd_report(args)
     if args.command == "profile":
