@@ -19,6 +19,7 @@ import asyncio
 import base64
 import json
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -118,12 +119,18 @@ def summarize(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
     status: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     payments: dict[str, str] = {}
+    # The slowest request started in each wall-clock second, to line up with vmstat or the logs.
+    slowest: dict[str, float] = {}
     first = last = None
     for r in results:
         code = int(r.get("code", 0))
         status[f"payment_{code}"] += 1
-        latencies.append(r["latency"] / 1e6)
-        started = datetime.fromisoformat(r["timestamp"]).timestamp()
+        took_ms = r["latency"] / 1e6
+        latencies.append(took_ms)
+        moment = datetime.fromisoformat(r["timestamp"])
+        second = moment.astimezone(UTC).strftime("%H:%M:%S")
+        slowest[second] = round(max(slowest.get(second, 0.0), took_ms), 1)
+        started = moment.timestamp()
         first = started if first is None else min(first, started)
         last = started if last is None else max(last, started)
         if code in (200, 202):
@@ -144,6 +151,7 @@ def summarize(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "status": dict(status),
         "errors": dict(errors),
         "payments": payments,
+        "slowest_by_second_ms": dict(sorted(slowest.items())),
     }
 
 
@@ -162,6 +170,7 @@ def attack(
             for line in targets(stack.api_url, api_key, merchant, round(rate * seconds), run_id):
                 f.write(line + b"\n")
         started = time.monotonic()
+        children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(  # noqa: S603
             [
                 str(vegeta), "attack", "-format=json", f"-targets={target_file}",
@@ -171,6 +180,7 @@ def attack(
             check=True,
             timeout=seconds + 120,
         )  # fmt: skip
+        children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         encoded = subprocess.run(  # noqa: S603
             [str(vegeta), "encode", "--to=json", str(out)],
             check=True,
@@ -179,6 +189,8 @@ def attack(
         ).stdout
     summary = summarize(json.loads(line) for line in encoded.splitlines() if line.strip())
     summary["t0"] = started
+    cpu_s = (children1.ru_utime - children0.ru_utime) + (children1.ru_stime - children0.ru_stime)
+    summary["generator_cpu_ms_per_request"] = round(cpu_s / max(1, summary["sent"]) * 1000, 3)
     return summary
 
 
@@ -220,6 +232,7 @@ def run_vegeta(
         "cpu_ms_per_request": {
             k: round(cpu[k] / processed * 1000, 3) for k in (*COMPONENTS, "stack") if k in cpu
         },
+        "other_cores": round(cpu["other"] / max(cpu["seconds"], 1e-9), 2),
         "correctness": verdict.to_json(),
         "ops_verify": ops_verify(merchant, since),
         "pauses": pauses.scan(
@@ -241,6 +254,8 @@ def own_summary(record: dict[str, Any]) -> dict[str, Any]:
         "status": record["status"],
         "errors_total": record["errors"],
         "cpu_ms_per_request": record["cpu_ms_per_request"],
+        "generator_cpu_ms_per_request": record["generator_cpu_ms_per_request"],
+        "other_cores": record["other_cores"],
         "correctness": record["correctness"],
         "ops_verify": record["ops_verify"],
         "pauses": record["pauses"],
@@ -272,7 +287,8 @@ def run_pairs(stack: Stack, api_key: str, merchant: str, args: Any) -> dict[str,
                 f"{record['generator']}: sent {record['sent']} ({record['sent_rps']}/s),"
                 f" p50 {lat['p50']} p99 {lat['p99']} max {lat['max']} ms,"
                 f" errors {record['errors_total']},"
-                f" CPU {record['cpu_ms_per_request'].get('stack')} ms/req,"
+                f" CPU {record['cpu_ms_per_request'].get('stack')} ms/req"
+                f" (generator {record['generator_cpu_ms_per_request']}),"
                 f" checks {'ok' if record['correctness']['ok'] else 'FAILED'}"
                 f"/{'ok' if record['ops_verify'].get('ok') else 'FAILED'}"
             )

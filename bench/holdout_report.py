@@ -34,6 +34,8 @@ def render(result: dict[str, Any]) -> str:
             *(_num(r["latency_ms"].get(k)) for k in ("p50", "p90", "p99", "p99.9", "max")),
             str(r["errors_total"]),
             _num(r["cpu_ms_per_request"].get("stack")),
+            _num(r.get("generator_cpu_ms_per_request")),
+            _num(r.get("other_cores")),
             "yes" if r["correctness"]["ok"] else "NO",
             "yes" if r["ops_verify"].get("ok") else "NO",
             str(len(r["pauses"].get("processor_stalls", []))),
@@ -42,7 +44,8 @@ def render(result: dict[str, Any]) -> str:
     ]
     header = [
         "pair", "generator", "sent", "sent/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms",
-        "max ms", "errors", "CPU ms/req", "correct", "ops verify", "stalls",
+        "max ms", "errors", "CPU ms/req", "generator CPU ms/req", "other cores", "correct",
+        "ops verify", "stalls",
     ]  # fmt: skip
     by_gen: dict[str, dict[str, list[float]]] = {}
     for r in runs:
@@ -63,7 +66,9 @@ def render(result: dict[str, Any]) -> str:
             f"{result['bank_ms']:g} ms, {result.get('machine', {}).get('cpu', '?')}, commit "
             f"{result.get('machine', {}).get('commit', '?')}, {result.get('started_at', '')}. "
             "Ours times each request from its schedule, vegeta from its start; both are open "
-            "loop. CPU is the whole stack's (not the generator's) per processed payment.",
+            "loop. CPU is the whole stack's per processed payment, without the generator, whose "
+            "own CPU per request is the next column; other cores: what the rest of the machine "
+            "used (the generator included).",
             "",
             table(header, rows),
             "",

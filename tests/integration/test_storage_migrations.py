@@ -148,3 +148,32 @@ async def test_status_checks_list_exactly_the_state_machine_statuses(
     )
     listed = set(definition.split("'")[1::2])
     assert listed == {str(v) for v in values}
+
+
+async def test_the_append_only_logs_sample_few_rows_for_their_statistics(
+    schema_settings: DatabaseSettings,
+) -> None:
+    """Every column of audit_log and events has statistics target 10 (0008), so ANALYZE samples
+    3,000 rows, not 30,000: one column left at the default would bring the full sample back."""
+    await migrate(schema_settings)
+    conn = await asyncpg.connect(schema_settings.url.get_secret_value())
+    try:
+        rows = await conn.fetch(
+            """
+            SELECT c.relname, a.attname, a.attstattarget
+              FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+             WHERE c.oid IN (to_regclass('audit_log'), to_regclass('events'))
+               AND a.attnum > 0 AND NOT a.attisdropped
+            """
+        )
+        others = await conn.fetch(
+            "SELECT attstattarget FROM pg_attribute"
+            " WHERE attrelid = to_regclass('transactions') AND attnum > 0 AND NOT attisdropped"
+        )
+    finally:
+        await conn.close()
+    assert {r["relname"] for r in rows} == {"audit_log", "events"}
+    assert {
+        (r["relname"], r["attname"]): r["attstattarget"] for r in rows if r["attstattarget"] != 10
+    } == {}
+    assert {r["attstattarget"] for r in others} == {-1}  # transactions keeps the default

@@ -67,6 +67,7 @@ def test_results_give_latency_status_errors_and_the_accepted_payments() -> None:
     assert summary["errors"] == {"http_503": 1, "dial tcp: connection refused": 1}
     assert summary["latency_ms"]["p50"] == 10.0
     assert summary["latency_ms"]["max"] == 30_000.0
+    assert summary["slowest_by_second_ms"]["10:00:01"] == 30.0
 
 
 def test_spread_names_the_median_and_the_furthest_runs() -> None:
